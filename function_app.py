@@ -1,0 +1,12 @@
+"""The Functions entry point: creates the app and registers the blueprints; no I/O, no settings."""
+
+import azure.functions as func
+
+from functions.intake import bp as intake_bp
+from functions.operations import bp as operations_bp
+from functions.payments import bp as payments_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(intake_bp)
+app.register_functions(payments_bp)
+app.register_functions(operations_bp)

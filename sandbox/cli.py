@@ -1,0 +1,108 @@
+"""The ``hl365`` command: the local host, the demo and operator commands."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="hl365: Heartland ⇄ Dynamics 365 integration on Azure Functions.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console()
+
+
+def _host():  # type: ignore[no-untyped-def]
+    from sandbox.host import LocalHost, load_app
+    from shared import wiring
+    from shared.messaging.embedded import EmbeddedBus
+
+    services = wiring.services()
+    if not isinstance(services.bus, EmbeddedBus):
+        console.print("[red]the local host runs on the embedded bus: set HL365_BUS=sqlite[/red]")
+        raise typer.Exit(2)
+    return LocalHost(load_app(), bus=services.bus, settings=services.settings)
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
+          host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1") -> None:
+    """Run the function app locally: HTTP routes under /api, queue triggers, timers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    local = _host()
+    console.print(f"hl365 local host on http://{host}:{port}/api ({len(local.functions)} functions)")
+    local.serve(host=host, port=port)
+
+
+@app.command()
+def functions() -> None:
+    """List the app's functions and their triggers, read from the azure.functions metadata."""
+    from sandbox.host import index, load_app
+
+    table = Table("function", "trigger", "binding")
+    for function in index(load_app()):
+        table.add_row(function.name, function.kind, function.describe())
+    console.print(table)
+
+
+@app.command("run-timer")
+def run_timer(name: str) -> None:
+    """Run one timer function now."""
+    local = _host()
+    try:
+        local.run_timer(name)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"timer {name} ran")
+
+
+@audit_app.command("verify")
+def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-MM-DD (default: today)")] = "") -> None:
+    """Check one day of the audit trail; exits 1 and names each record that was edited, inserted or deleted."""
+    from shared import wiring
+
+    when = date.fromisoformat(day) if day else datetime.now(UTC).date()
+    report = wiring.services().audit.verify(when)
+    if report.ok:
+        console.print(f"audit trail {when}: {report.records} records, intact")
+        return
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/red]", soft_wrap=True)
+    console.print(f"audit trail {when}: {len(report.problems)} problem(s) in {report.records} records")
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    day: Annotated[str, typer.Option("--date", help="business day, YYYY-MM-DD (default: yesterday)")] = "",
+    transactions: Annotated[int, typer.Option(min=1, help="card transactions in the day")] = 1000,
+    duplicates: Annotated[float, typer.Option(min=0.0, max=1.0, help="share re-delivered")] = 0.2,
+    seed: Annotated[int, typer.Option(help="scenario seed")] = 7,
+    out: Annotated[Path, typer.Option(help="where report.json goes")] = Path("out"),
+) -> None:
+    """A sandbox business day end to end, checked against its ground truth; exit 0 only if all holds."""
+    from sandbox.demo import Options, run
+
+    when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    with console.status("running the day…"):
+        report = run(Options(day=when, transactions=transactions, duplicates=duplicates, seed=seed, out=out))
+    table = Table("measure", "value", title=f"hl365 demo, {report['date']}")
+    for key in ("transactions_generated", "webhooks_delivered", "duplicates_delivered", "rejected",
+                "payments_posted", "settlement_totals", "posted_totals", "lost", "double_posted",
+                "audit_records", "audit_intact", "elapsed_seconds"):
+        table.add_row(key, str(report[key]))
+    console.print(table)
+    console.print(f"report: {(out / 'report.json').resolve()}")
+    if not report["ok"]:
+        console.print("[red]an invariant failed: see the report[/red]")
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,389 @@
+"""The local Functions host: runs ``function_app.py`` as the Azure Functions host would.
+
+Every function's trigger comes from the ``azure.functions`` metadata the real host indexes
+(``get_function_json``), never from a hand-kept list. HTTP triggers are served by Starlette under
+``/api``; Service Bus queue triggers are fed from the embedded bus with peek-lock (complete on
+success, abandon on an exception); timer triggers run on their NCRONTAB schedule or on demand.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
+from croniter import croniter
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.messaging.embedded import EmbeddedBus
+from shared.messaging.errors import MessageLockLost
+from shared.messaging.port import ReceivedMessage
+from shared.settings import Settings
+
+log = logging.getLogger("hl365.host")
+
+ROUTE_PREFIX = "/api"
+_SETTING = re.compile(r"%([A-Za-z0-9_]+)%")
+_PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
+_CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "guid": r"[0-9a-fA-F-]{36}", "alpha": r"[A-Za-z]+",
+                "bool": r"(?i:true|false)", "decimal": r"-?\d+(?:\.\d+)?", "double": r"-?\d+(?:\.\d+)?"}
+
+
+@dataclass(frozen=True)
+class HostedFunction:
+    """A function as indexed: its name, trigger binding (the function.json dict) and the user code."""
+
+    name: str
+    trigger: Mapping[str, Any]
+    call: Callable[..., Any]
+    function_json: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.trigger["type"])
+
+    @property
+    def arg_name(self) -> str:
+        return str(self.trigger["name"])
+
+    def describe(self) -> str:
+        t = self.trigger
+        if self.kind == "httpTrigger":
+            return f"{'|'.join(t.get('methods') or ['*'])} {ROUTE_PREFIX}/{t.get('route') or self.name} ({t['authLevel']})"
+        if self.kind == "serviceBusTrigger":
+            return f"queue {t['queueName']} (connection {t.get('connection')})"
+        if self.kind == "timerTrigger":
+            return f"schedule {t['schedule']}"
+        return self.kind
+
+
+_indexed: weakref.WeakKeyDictionary[func.FunctionApp, list[HostedFunction]] = weakref.WeakKeyDictionary()
+
+
+def index(app: func.FunctionApp) -> list[HostedFunction]:
+    """Every function of ``app``, read from the binding metadata the Functions host indexes.
+
+    ``FunctionApp.get_functions`` can run only once per app object, so the result is kept per app.
+    """
+    if app not in _indexed:
+        found = []
+        for function in app.get_functions():
+            document = json.loads(function.get_function_json())
+            triggers = [b for b in document["bindings"] if b["type"].endswith("Trigger")]
+            if len(triggers) != 1:
+                raise ValueError(f"function {function.get_function_name()} has {len(triggers)} triggers; expected 1")
+            found.append(HostedFunction(function.get_function_name(), triggers[0], function.get_user_function(),
+                                        document))
+        _indexed[app] = found
+    return list(_indexed[app])
+
+
+def load_app(module: str = "function_app") -> func.FunctionApp:
+    app = importlib.import_module(module).app
+    if not isinstance(app, func.FunctionApp):
+        raise TypeError(f"{module}.app is {type(app).__name__}, not azure.functions.FunctionApp")
+    return app
+
+
+def resolve(value: str, settings: Mapping[str, str]) -> str:
+    """Binding expressions ``%Name%`` take their value from the app settings, as the host resolves them."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in settings:
+            raise KeyError(f"binding expression %{name}% names an app setting that is not set")
+        return settings[name]
+
+    return _SETTING.sub(lookup, value)
+
+
+def route_pattern(template: str) -> re.Pattern[str]:
+    """An ASP.NET-style route template (``orders/{id:int}/{kind?}``, ``{*rest}``) as a regex."""
+    pattern, position = "", 0
+    for match in _PARAMETER.finditer(template):
+        literal = template[position:match.start()]
+        catch_all, name, constraint, optional = match.groups()
+        body = ".*" if catch_all else _CONSTRAINTS.get(constraint or "", r"[^/]+")
+        group = f"(?P<{name}>{body})"
+        if optional and literal.endswith("/"):
+            pattern += re.escape(literal[:-1]) + f"(?:/{group})?"
+        else:
+            pattern += re.escape(literal) + (f"{group}?" if optional else group)
+        position = match.end()
+    pattern += re.escape(template[position:])
+    return re.compile(f"^{pattern}$", re.IGNORECASE)
+
+
+@dataclass
+class _HttpRoute:
+    function: HostedFunction
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    auth_level: str
+
+
+@dataclass
+class HostStats:
+    """What the host did; the demo and the tests read it."""
+
+    http_requests: int = 0
+    messages_completed: int = 0
+    messages_abandoned: int = 0
+    timer_runs: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class LocalHost:
+    """Hosts a FunctionApp on the embedded bus and a real HTTP server."""
+
+    def __init__(self, app: func.FunctionApp, *, bus: EmbeddedBus, settings: Settings,
+                 app_settings: Mapping[str, str] | None = None, batch_size: int = 32) -> None:
+        self.functions = index(app)
+        self.bus = bus
+        self.settings = settings
+        self.stats = HostStats()
+        self._app_settings = dict(os.environ) if app_settings is None else dict(app_settings)
+        self._batch_size = batch_size
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._routes = [self._http_route(f) for f in self.functions if f.kind == "httpTrigger"]
+        self._routes.sort(key=lambda r: r.pattern.pattern.count("(?P<"))
+        self.queues = {resolve(str(f.trigger["queueName"]), self._app_settings): f
+                       for f in self.functions if f.kind == "serviceBusTrigger"}
+        self.timers = {f.name: f for f in self.functions if f.kind == "timerTrigger"}
+
+    # HTTP -------------------------------------------------------------------------------------------------
+
+    def _http_route(self, function: HostedFunction) -> _HttpRoute:
+        template = str(function.trigger.get("route") or function.name)
+        methods = frozenset(m.upper() for m in function.trigger.get("methods") or ["GET", "POST", "PUT", "DELETE",
+                                                                                    "PATCH", "HEAD", "OPTIONS"])
+        return _HttpRoute(function, route_pattern(template.strip("/")), methods, str(function.trigger["authLevel"]))
+
+    def asgi(self) -> Starlette:
+        return Starlette(routes=[Route(ROUTE_PREFIX + "/{path:path}", self._dispatch,
+                                       methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])])
+
+    async def _dispatch(self, request: Request) -> Response:
+        self.stats.http_requests += 1
+        path = unquote(request.url.path[len(ROUTE_PREFIX):]).strip("/")
+        matched = [(r, m) for r in self._routes if (m := r.pattern.match(path))]
+        if not matched:
+            return JSONResponse({"status": 404, "reason": f"no function serves {ROUTE_PREFIX}/{path}"}, 404)
+        allowed = [(r, m) for r, m in matched if request.method in r.methods]
+        if not allowed:
+            methods = sorted({m for r, _ in matched for m in r.methods})
+            return JSONResponse({"status": 405, "reason": f"{request.method} is not allowed here"}, 405,
+                                headers={"Allow": ", ".join(methods)})
+        route, match = allowed[0]
+        denied = self._authorise(route.auth_level, request)
+        if denied:
+            return JSONResponse({"status": 401, "reason": denied}, 401)
+        body = await request.body()
+        http_request = func.HttpRequest(
+            request.method, str(request.url), headers=dict(request.headers), params=dict(request.query_params),
+            route_params={k: v for k, v in match.groupdict().items() if v is not None}, body=body,
+        )
+        try:
+            result = await self._invoke(route.function, http_request)
+        except Exception as exc:
+            log.exception("function %s failed", route.function.name)
+            self.stats.errors.append(f"{route.function.name}: {type(exc).__name__}: {exc}")
+            return JSONResponse({"status": 500, "reason": f"function {route.function.name} failed"}, 500)
+        if not isinstance(result, func.HttpResponse):
+            return JSONResponse({"status": 500, "reason": f"{route.function.name} returned no HttpResponse"}, 500)
+        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
+        return Response(result.get_body(), status_code=result.status_code, headers=headers,
+                        media_type=result.mimetype)
+
+    def _authorise(self, level: str, request: Request) -> str | None:
+        if level.upper() == "ANONYMOUS":
+            return None
+        given = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
+        keys = [self.settings.master_key]
+        if level.upper() == "FUNCTION":
+            keys.append(self.settings.function_key)
+        accepted = [k.get_secret_value() for k in keys if k is not None]
+        if not accepted:
+            setting = "HL365_MASTER_KEY" if level.upper() == "ADMIN" else "HL365_FUNCTION_KEY or HL365_MASTER_KEY"
+            return f"this route needs a key and the host has none configured ({setting})"
+        if not given:
+            return "this route needs a key: send it as x-functions-key or ?code="
+        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in accepted):
+            return "the key is not valid for this route"
+        return None
+
+    async def _invoke(self, function: HostedFunction, argument: Any) -> Any:
+        if inspect.iscoroutinefunction(function.call):
+            return await function.call(**{function.arg_name: argument})
+        return await run_in_threadpool(function.call, **{function.arg_name: argument})
+
+    # Service Bus queues ------------------------------------------------------------------------------------
+
+    def process_queue(self, queue: str) -> int:
+        """Deliver what is visible on ``queue`` now; returns how many messages were handled."""
+        function = self.queues[queue]
+        handled = 0
+        for message in self.bus.receive(queue, max_messages=self._batch_size):
+            handled += 1
+            try:
+                function.call(**{function.arg_name: self._service_bus_message(message)})
+            except Exception as exc:
+                log.warning("function %s failed on message %s: %s", function.name, message.message_id, exc)
+                self.stats.errors.append(f"{function.name}: {type(exc).__name__}: {exc}")
+                self.stats.messages_abandoned += 1
+                self.bus.abandon(message)
+            else:
+                try:
+                    self.bus.complete(message)
+                except MessageLockLost:
+                    log.warning("lock on %s expired before it completed; it will be redelivered", message.message_id)
+                else:
+                    self.stats.messages_completed += 1
+        return handled
+
+    def drain(self, *, timeout: float = 60.0) -> int:
+        """Process until no queue has a visible or locked message (scheduled ones excluded).
+
+        Safe beside running workers: it also waits for the messages they hold.
+        """
+        deadline, total = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            handled = sum(self.process_queue(queue) for queue in self.queues)
+            total += handled
+            if not handled:
+                busy = [q for q in self.queues if (c := self.bus.counts(q)).active or c.locked]
+                if not busy:
+                    return total
+                time.sleep(0.01)
+        raise TimeoutError(f"queues still busy after {timeout} s")
+
+    @staticmethod
+    def _service_bus_message(message: ReceivedMessage) -> ServiceBusMessage:
+        return ServiceBusMessage(
+            body=message.body,
+            message_id=message.message_id,
+            session_id=message.session_id,
+            content_type=message.content_type,
+            delivery_count=message.delivery_count,
+            enqueued_time_utc=message.enqueued_time,
+            sequence_number=message.sequence_number,
+            lock_token=message.lock_token,
+            locked_until=message.locked_until,
+            application_properties=dict(message.application_properties),
+            user_properties=dict(message.application_properties),
+            dead_letter_reason=message.dead_letter_reason,
+            dead_letter_error_description=message.dead_letter_description,
+        )
+
+    # Timers ------------------------------------------------------------------------------------------------
+
+    def run_timer(self, name: str, *, past_due: bool = False) -> None:
+        """Run one timer function now, as the portal's "Run" button does."""
+        if name not in self.timers:
+            raise KeyError(f"no timer function named {name!r}; timers: {', '.join(sorted(self.timers)) or 'none'}")
+        function = self.timers[name]
+        function.call(**{function.arg_name: TimerRequest(past_due=past_due)})
+        self.stats.timer_runs += 1
+
+    def schedule(self, name: str) -> croniter:
+        expression = resolve(str(self.timers[name].trigger["schedule"]), self._app_settings)
+        return croniter(expression, datetime.now(UTC), second_at_beginning=True)
+
+    # Background workers ------------------------------------------------------------------------------------
+
+    def start(self, *, poll_interval: float = 0.05) -> None:
+        """Start one worker thread per queue function and one per timer."""
+        for queue in self.queues:
+            self._spawn(f"queue:{queue}", self._queue_loop, queue, poll_interval)
+        for name, function in self.timers.items():
+            if function.trigger.get("runOnStartup"):
+                self.run_timer(name)
+            self._spawn(f"timer:{name}", self._timer_loop, name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        self._stop.clear()
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _queue_loop(self, queue: str, poll_interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.process_queue(queue)
+            except Exception:
+                log.exception("queue worker %s failed; continuing", queue)
+                handled = 0
+            if not handled:
+                self._stop.wait(poll_interval)
+
+    def _timer_loop(self, name: str) -> None:
+        schedule = self.schedule(name)
+        while not self._stop.is_set():
+            due = schedule.get_next(datetime)
+            if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+                return
+            try:
+                self.run_timer(name)
+            except Exception:
+                log.exception("timer %s failed", name)
+
+    # Serving -----------------------------------------------------------------------------------------------
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 7071, log_level: str = "warning") -> None:
+        """Serve HTTP and run the workers until interrupted."""
+        import uvicorn
+
+        self.start()
+        try:
+            uvicorn.run(self.asgi(), host=host, port=port, log_level=log_level, access_log=False)
+        finally:
+            self.stop()
+
+
+def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, threading.Thread, int]:
+    """Serve an ASGI app from a thread on a free loopback port; returns (server, thread, port)."""
+    import uvicorn
+
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True, name="uvicorn")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the local HTTP server did not start")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, int(bound)
+
+
+def stop_background(server: Any, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=10)
+

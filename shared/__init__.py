@@ -1,0 +1,1 @@
+"""hl365 integration core: importable and testable without any Functions host."""

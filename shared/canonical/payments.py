@@ -1,0 +1,52 @@
+"""Canonical card payments, independent of the gateway that reported them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.canonical.money import Money
+
+
+class PaymentKind(StrEnum):
+    SALE = "sale"
+    REFUND = "refund"
+
+
+class PaymentStatus(StrEnum):
+    """The gateway's status vocabulary (GP API), kept verbatim so mapping rules can name it."""
+
+    INITIATED = "INITIATED"
+    AUTHENTICATED = "AUTHENTICATED"
+    PENDING = "PENDING"
+    DECLINED = "DECLINED"
+    PREAUTHORIZED = "PREAUTHORIZED"
+    CAPTURED = "CAPTURED"
+    BATCHED = "BATCHED"
+    REVERSED = "REVERSED"
+    FUNDED = "FUNDED"
+    REJECTED = "REJECTED"
+
+
+class Payment(BaseModel):
+    """A card payment event; card data is reduced to brand and last four digits before it gets here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transaction_id: str = Field(min_length=1)
+    merchant_id: str = Field(min_length=1)
+    kind: PaymentKind
+    status: PaymentStatus
+    amount: Money
+    reference: str | None = None
+    batch_id: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
+    auth_code: str | None = None
+    occurred_at: AwareDatetime
+
+    @property
+    def external_key(self) -> str:
+        """The key written into the ERP record so a retry can find what was already posted."""
+        return f"HPY-{self.transaction_id}"

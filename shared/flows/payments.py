@@ -1,0 +1,165 @@
+"""Payments (U3), walking skeleton: GP notification → intake → transform → post to the ledger.
+
+Intake answers fast and does no call to Heartland or Dynamics; transform and post run from queues
+and are safe to run again on the same message (at-least-once delivery, effect once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from shared.canonical.envelope import Envelope
+from shared.canonical.payments import Payment
+from shared.errors import FatalError, RetriableError
+from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
+from shared.messaging.envelope import to_message
+from shared.ops.alerts import Alert
+from shared.security.pan import PanFinding, scan
+from shared.security.signatures import verify_gp_signature
+from shared.storage.idempotency import LeaseLost
+from shared.wiring import Services
+
+log = logging.getLogger("hl365.payments")
+
+TRANSFORM_QUEUE = "payments-transform"
+POST_QUEUE = "payments-post"
+SOURCE_GP = "heartland.gp"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What intake tells the sender: an HTTP status, a reason a person can act on, and headers."""
+
+    status: int
+    reason: str
+    body: Mapping[str, object] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> bytes:
+        return orjson.dumps({"status": self.status, "reason": self.reason, **self.body})
+
+
+def _content_type_ok(headers: Mapping[str, str]) -> bool:
+    value = headers.get("content-type", "")
+    return value.split(";", 1)[0].strip().lower() in ("application/json", "")
+
+
+def accept_gp_notification(services: Services, body: bytes, headers: Mapping[str, str]) -> Answer:
+    """Verify, scan, claim, audit, enqueue: the whole of intake for one GP API notification.
+
+    ``headers`` must have lower-case names.
+    """
+    if len(body) > services.settings.max_webhook_bytes:
+        return Answer(413, f"body of {len(body)} bytes exceeds {services.settings.max_webhook_bytes}")
+    if not _content_type_ok(headers):
+        return Answer(415, f"content type {headers.get('content-type')!r} is not application/json")
+    if not verify_gp_signature(body, headers.get("x-gp-signature"), services.settings.require("gp_app_key")):
+        return Answer(401, "X-GP-Signature is missing or does not match the body")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return Answer(400, f"body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return Answer(400, "body must be a JSON object")
+    findings = scan(payload)
+    if findings:
+        return _reject_card_data(services, payload, findings)
+    try:
+        transaction = parse_transaction(payload)
+    except ValueError as exc:
+        return Answer(422, f"not a GP API transaction: {exc}")
+    return _enqueue(services, transaction)
+
+
+def _reject_card_data(services: Services, payload: dict[str, object], findings: list[PanFinding]) -> Answer:
+    where = ", ".join(f"{f.path} ({f.masked})" for f in findings)
+    event_id = str(payload.get("id", "unknown"))
+    services.audit.record(
+        step="intake.gp", event_id=event_id, correlation_id=event_id, outcome="rejected_card_data",
+        detail={"fields": where},
+    )
+    services.alerts.notify(Alert("card_data_rejected", f"GP notification {event_id} carried card data in {where}",
+                                 {"event_id": event_id, "fields": where}))
+    return Answer(422, f"card data is not accepted (found in {', '.join(f.path for f in findings)})")
+
+
+def _enqueue(services: Services, transaction: GpTransaction) -> Answer:
+    key = transaction.idempotency_key
+    claim = services.keys.claim(transaction.partition, key)
+    if claim.duplicate:
+        services.audit.record(step="intake.gp", event_id=key, correlation_id=claim.result_ref or key,
+                              outcome="duplicate")
+        return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": claim.result_ref})
+    if not claim.acquired:
+        return Answer(503, "the same notification is being accepted right now; retry shortly",
+                      headers={"Retry-After": "1"})
+    envelope = Envelope(
+        type=f"payment.{transaction.status.value.lower()}",
+        source=SOURCE_GP,
+        subject=transaction.id,
+        idempotency_key=key,
+        data=transaction.model_dump(mode="json"),
+    )
+    services.audit.record(step="intake.gp", event_id=key, correlation_id=envelope.correlation_id,
+                          outcome="accepted", detail={"type": envelope.type, "amount": transaction.amount,
+                                                      "currency": transaction.currency})
+    try:
+        services.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
+    except Exception as exc:
+        services.keys.fail(claim, f"enqueue failed: {type(exc).__name__}")
+        raise
+    services.keys.complete(claim, envelope.correlation_id)
+    log.info("accepted %s", key, extra={"correlation_id": envelope.correlation_id})
+    return Answer(202, "accepted", {"duplicate": False, "correlation_id": envelope.correlation_id})
+
+
+def transform_payment(services: Services, body: bytes) -> None:
+    """Normalise an accepted notification to the canonical payment and queue it for posting."""
+    envelope = _envelope(body)
+    try:
+        payment = to_payment(parse_transaction(envelope.data))
+    except ValueError as exc:
+        raise FatalError("InvalidPayment", str(exc)) from None
+    posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
+    services.bus.send(POST_QUEUE, [to_message(posting, session_id=payment.merchant_id)])
+    services.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
+                          correlation_id=envelope.correlation_id, outcome="normalised",
+                          detail={"external_key": payment.external_key})
+
+
+def post_payment(services: Services, body: bytes) -> str:
+    """Post once: claim the external key; after an uncertain earlier attempt, look it up before writing."""
+    envelope = _envelope(body)
+    try:
+        payment = Payment.model_validate(envelope.data)
+    except ValueError as exc:
+        raise FatalError("InvalidPayment", str(exc)) from None
+    key = payment.external_key
+    claim = services.keys.claim(f"post-{payment.merchant_id}-{payment.occurred_at:%Y%m%d}", key)
+    if claim.duplicate:
+        return claim.result_ref or ""
+    if not claim.acquired:
+        raise RetriableError("KeyBusy", f"{key} is being posted by another worker; the message will be redelivered")
+    document = services.ledger.find(key) if claim.attempts > 1 else None
+    outcome = "found_after_uncertain_attempt" if document else "posted"
+    if document is None:
+        document = services.ledger.post(payment)
+    try:
+        services.keys.complete(claim, document)
+    except LeaseLost:
+        log.warning("lease on %s expired while posting; the successor will find %s", key, document)
+    services.audit.record(step="post.payment", event_id=envelope.idempotency_key,
+                          correlation_id=envelope.correlation_id, outcome=outcome,
+                          detail={"external_key": key, "document": document})
+    return document
+
+
+def _envelope(body: bytes) -> Envelope:
+    try:
+        return Envelope.from_body(body)
+    except ValueError as exc:
+        raise FatalError("InvalidEnvelope", str(exc)) from None

@@ -1,0 +1,155 @@
+"""App settings: read once, validated once, from the environment and then ``local.settings.json``.
+
+Nothing here runs at import time: the Functions host indexes ``function_app.py`` before the app's
+settings are guaranteed, and a read there is the classic "0 functions loaded" failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SETTINGS_FILE_VARIABLE = "HL365_SETTINGS_FILE"
+
+
+class ConfigError(Exception):
+    """A setting the running code needs is missing or invalid."""
+
+
+def _alias(name: str) -> Any:
+    return Field(None, validation_alias=AliasChoices(name))
+
+
+class LocalSettingsSource(PydanticBaseSettingsSource):
+    """The ``Values`` of ``local.settings.json``, the file the Functions tooling reads locally."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = Path(os.environ.get(SETTINGS_FILE_VARIABLE, "local.settings.json"))
+        self._values: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+            values = document.get("Values", {}) if isinstance(document, dict) else {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: 'Values' must be an object")
+            self._values = {k.lower(): v for k, v in values.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        alias = field.validation_alias
+        names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [field_name]
+        for name in names:
+            if name.lower() in self._values:
+                return self._values[name.lower()], name, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+class Settings(BaseSettings):
+    """Every setting hl365 reads; app-setting names as the Functions host and DESIGN.md §4 spell them."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    storage: Literal["sqlite", "azure"] = Field("sqlite", validation_alias=AliasChoices("HL365_STORAGE"))
+    bus: Literal["sqlite", "servicebus"] = Field("sqlite", validation_alias=AliasChoices("HL365_BUS"))
+    data_dir: Path = Field(Path(".hl365"), validation_alias=AliasChoices("HL365_DATA_DIR"))
+    storage_connection: SecretStr | None = _alias("AzureWebJobsStorage")
+    table_service_uri: str | None = _alias("AzureWebJobsStorage__tableServiceUri")
+    servicebus_connection: SecretStr | None = _alias("ServiceBusConnection")
+    servicebus_namespace: str | None = _alias("ServiceBusConnection__fullyQualifiedNamespace")
+
+    d365_target: Literal["embedded", "fo", "bc"] = Field("embedded", validation_alias=AliasChoices("D365_TARGET"))
+    d365_fo_url: str | None = _alias("D365_FO_URL")
+    d365_bc_url: str | None = _alias("D365_BC_URL")
+    d365_tenant_id: str | None = _alias("D365_TENANT_ID")
+    d365_client_id: str | None = _alias("D365_CLIENT_ID")
+    d365_client_secret: SecretStr | None = _alias("D365_CLIENT_SECRET")
+    d365_legal_entity: str | None = _alias("D365_LEGAL_ENTITY")
+
+    gp_api_url: str | None = _alias("GP_API_URL")
+    gp_app_id: str | None = _alias("GP_APP_ID")
+    gp_app_key: SecretStr | None = _alias("GP_APP_KEY")
+    retail_api_url: str | None = _alias("RETAIL_API_URL")
+    retail_api_token: SecretStr | None = _alias("RETAIL_API_TOKEN")
+
+    appinsights_connection_string: SecretStr | None = _alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    alert_webhook_url: str | None = _alias("HL365_ALERT_WEBHOOK_URL")
+
+    audit_key: SecretStr = Field(
+        SecretStr("hl365-local-audit-key"), validation_alias=AliasChoices("HL365_AUDIT_KEY")
+    )
+    idempotency_lease_seconds: int = Field(
+        300, ge=1, le=86_400, validation_alias=AliasChoices("HL365_IDEMPOTENCY_LEASE_SECONDS")
+    )
+    max_webhook_bytes: int = Field(
+        256 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("HL365_MAX_WEBHOOK_BYTES")
+    )
+    function_key: SecretStr | None = _alias("HL365_FUNCTION_KEY")
+    master_key: SecretStr | None = _alias("HL365_MASTER_KEY")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, LocalSettingsSource(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, values: Any) -> Any:
+        """An app setting left empty in the portal or the settings file means "not set"."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
+
+    @model_validator(mode="after")
+    def _backends_configured(self) -> Settings:
+        if self.storage == "azure" and not (self.storage_connection or self.table_service_uri):
+            raise ValueError(
+                "HL365_STORAGE=azure needs AzureWebJobsStorage (connection string) "
+                "or AzureWebJobsStorage__tableServiceUri (managed identity)"
+            )
+        if self.bus == "servicebus" and not (self.servicebus_connection or self.servicebus_namespace):
+            raise ValueError(
+                "HL365_BUS=servicebus needs ServiceBusConnection (connection string) "
+                "or ServiceBusConnection__fullyQualifiedNamespace (managed identity)"
+            )
+        return self
+
+    def require(self, name: str) -> Any:
+        """A setting the caller cannot work without; the error names the app setting to set."""
+        value = getattr(self, name)
+        if value is None:
+            alias = type(self).model_fields[name].validation_alias
+            setting = alias.choices[0] if isinstance(alias, AliasChoices) else name
+            raise ConfigError(f"app setting {setting} is required here and is not set")
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded on first use and then shared."""
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise ConfigError(f"invalid app settings: {exc}") from exc

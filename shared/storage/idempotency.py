@@ -1,0 +1,147 @@
+"""Idempotency keys: claim once, with a lease a crashed worker's successor can take over.
+
+Insert-if-absent is the atomic claim; the ETag-conditioned replace is the takeover, so two workers
+never both believe they hold a key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from shared.storage.errors import EntityExists, EntityNotFound, PreconditionFailed
+from shared.storage.keys import safe_key
+from shared.storage.port import Entity, Table
+
+TABLE = "IdempotencyKeys"
+
+
+class KeyStatus(StrEnum):
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class LeaseLost(Exception):
+    """The lease ran out and another worker took the key over; this worker must not report an outcome."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a claim: ``acquired`` says whether this worker now holds the key."""
+
+    partition: str
+    key: str
+    acquired: bool
+    status: KeyStatus
+    owner: str
+    attempts: int
+    result_ref: str | None = None
+    leased_until: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        """The key's effect already happened; the caller must not repeat it."""
+        return not self.acquired and self.status is KeyStatus.DONE
+
+
+class IdempotencyKeys:
+    """Claim, complete and fail keys in the ``IdempotencyKeys`` table."""
+
+    def __init__(
+        self,
+        table: Table,
+        *,
+        lease: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._table = table
+        self._lease = lease
+        self._clock = clock
+
+    def claim(self, partition: str, key: str) -> Claim:
+        """Take the key unless it is done, or held under a live lease by someone else.
+
+        A failed key, or a claimed key whose lease expired, is taken over with its attempt count raised.
+        """
+        owner = uuid.uuid4().hex
+        now = self._clock()
+        row = self._row(partition, key, owner, KeyStatus.CLAIMED, attempts=1, now=now)
+        try:
+            stored = self._table.insert(row)
+            return self._claim(stored, acquired=True)
+        except EntityExists:
+            pass
+        current = self._table.get(row.partition_key, row.row_key)
+        if current is None:
+            return self.claim(partition, key)
+        status = KeyStatus(current["Status"])
+        leased_until = current.get("LeasedUntil")
+        live = status is KeyStatus.CLAIMED and leased_until is not None and leased_until > now
+        if status is KeyStatus.DONE or live:
+            return self._claim(current, acquired=False)
+        takeover = self._row(partition, key, owner, KeyStatus.CLAIMED, int(current["Attempts"]) + 1, now)
+        try:
+            stored = self._table.upsert(takeover, etag=current.etag)
+        except (PreconditionFailed, EntityNotFound):
+            latest = self._table.get(row.partition_key, row.row_key)
+            if latest is None:
+                return self.claim(partition, key)
+            return self._claim(latest, acquired=False)
+        return self._claim(stored, acquired=True)
+
+    def complete(self, claim: Claim, result_ref: str) -> Claim:
+        """Mark the effect done and remember where it landed (an ERP document number, a message id)."""
+        return self._settle(claim, KeyStatus.DONE, result_ref)
+
+    def fail(self, claim: Claim, reason: str) -> Claim:
+        """Give the key back for a later attempt (a replay) and keep why it failed."""
+        return self._settle(claim, KeyStatus.FAILED, reason)
+
+    def get(self, partition: str, key: str) -> Claim | None:
+        row = self._table.get(safe_key(partition), safe_key(key))
+        return None if row is None else self._claim(row, acquired=False)
+
+    def _settle(self, claim: Claim, status: KeyStatus, result_ref: str) -> Claim:
+        if not claim.acquired:
+            raise ValueError(f"key {claim.key!r} is not held by this worker (status {claim.status})")
+        row = self._row(claim.partition, claim.key, claim.owner, status, claim.attempts, self._clock())
+        row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref, "LeasedUntil": ""})
+        try:
+            stored = self._table.upsert(row, etag=claim.etag)
+        except (PreconditionFailed, EntityNotFound):
+            raise LeaseLost(f"key {claim.key!r} was taken over after its lease expired") from None
+        return self._claim(stored, acquired=False)
+
+    def _row(self, partition: str, key: str, owner: str, status: KeyStatus, attempts: int, now: datetime) -> Entity:
+        return Entity(
+            safe_key(partition),
+            safe_key(key),
+            {
+                "Partition": partition,
+                "Key": key,
+                "Status": status.value,
+                "Owner": owner,
+                "Attempts": attempts,
+                "LeasedUntil": now + self._lease,
+                "UpdatedAt": now,
+            },
+        )
+
+    def _claim(self, row: Entity, *, acquired: bool) -> Claim:
+        leased_until = row.get("LeasedUntil")
+        return Claim(
+            partition=str(row.get("Partition", row.partition_key)),
+            key=str(row.get("Key", row.row_key)),
+            acquired=acquired,
+            status=KeyStatus(row["Status"]),
+            owner=str(row["Owner"]),
+            attempts=int(row["Attempts"]),
+            result_ref=row.get("ResultRef") or None,
+            leased_until=leased_until if isinstance(leased_until, datetime) else None,
+            etag=row.etag,
+        )

@@ -1,0 +1,110 @@
+"""Builds the process's adapters from settings, once, on first use (never at import time)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+
+from shared.dynamics import embedded as embedded_ledger
+from shared.dynamics.port import PaymentLedger
+from shared.messaging.port import MessageSender
+from shared.ops import deadletters
+from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
+from shared.settings import ConfigError, Settings, get_settings
+from shared.storage import audit, idempotency
+from shared.storage.port import TableStore
+
+
+@dataclass
+class Services:
+    """The adapters a flow needs, chosen by ``HL365_STORAGE``, ``HL365_BUS`` and ``D365_TARGET``."""
+
+    settings: Settings
+
+    @cached_property
+    def tables(self) -> TableStore:
+        if self.settings.storage == "azure":
+            from shared.storage.azure_tables import AzureTableStore
+
+            if self.settings.storage_connection is not None:
+                return AzureTableStore.from_connection_string(self.settings.storage_connection.get_secret_value())
+            from azure.identity import DefaultAzureCredential
+
+            return AzureTableStore(endpoint=str(self.settings.table_service_uri), credential=DefaultAzureCredential())
+        from shared.storage.sqlite import SqliteTableStore
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteTableStore(self.settings.data_dir / "tables.sqlite")
+
+    @cached_property
+    def bus(self) -> MessageSender:
+        if self.settings.bus == "servicebus":
+            from shared.messaging.servicebus import ServiceBusQueueSender
+
+            connection = self.settings.servicebus_connection
+            return ServiceBusQueueSender.from_connection(
+                connection_string=connection.get_secret_value() if connection else None,
+                fully_qualified_namespace=self.settings.servicebus_namespace,
+            )
+        from shared.messaging.embedded import EmbeddedBus
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return EmbeddedBus(self.settings.data_dir / "bus.sqlite")
+
+    @cached_property
+    def keys(self) -> idempotency.IdempotencyKeys:
+        lease = timedelta(seconds=self.settings.idempotency_lease_seconds)
+        return idempotency.IdempotencyKeys(self.tables.table(idempotency.TABLE), lease=lease)
+
+    @cached_property
+    def audit(self) -> audit.AuditTrail:
+        key = self.settings.audit_key.get_secret_value().encode()
+        return audit.AuditTrail(self.tables.table(audit.TABLE), key=key)
+
+    @cached_property
+    def dead_letters(self) -> deadletters.DeadLetters:
+        return deadletters.DeadLetters(self.tables.table(deadletters.TABLE))
+
+    @cached_property
+    def alerts(self) -> Notifier:
+        notifiers: list[Notifier] = [LogNotifier()]
+        if self.settings.alert_webhook_url:
+            notifiers.append(WebhookNotifier(self.settings.alert_webhook_url))
+        return Notifiers(notifiers)
+
+    @cached_property
+    def ledger(self) -> PaymentLedger:
+        if self.settings.d365_target != "embedded":
+            raise ConfigError(f"D365_TARGET={self.settings.d365_target} has no client in this release; use 'embedded'")
+        return embedded_ledger.EmbeddedLedger(self.tables.table(embedded_ledger.TABLE))
+
+    def close(self) -> None:
+        for name in ("bus", "tables"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
+
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def services() -> Services:
+    """The process-wide services, built from the settings the first time a function runs."""
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = Services(get_settings())
+    return _services
+
+
+def reset() -> None:
+    """Forget the services and settings, e.g. after a test changed the environment."""
+    global _services
+    with _lock:
+        if _services is not None:
+            _services.close()
+        _services = None
+        get_settings.cache_clear()

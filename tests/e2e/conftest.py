@@ -1,0 +1,73 @@
+"""The real function app on the local host over loopback HTTP, with embedded storage in a temp dir."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from shared import wiring
+from shared.messaging.embedded import EmbeddedBus
+
+APP_KEY = "e2e-app-key"
+
+
+@dataclass
+class AlertReceiver:
+    """A Teams/Slack-style incoming webhook on loopback that keeps what it was sent."""
+
+    url: str = ""
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def alert_receiver() -> Iterator[AlertReceiver]:
+    receiver = AlertReceiver()
+
+    async def hook(request: Request) -> Response:
+        receiver.alerts.append(await request.json())
+        return Response(status_code=200)
+
+    server, thread, port = run_in_background(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    receiver.url = f"http://127.0.0.1:{port}/hook"
+    yield receiver
+    stop_background(server, thread)
+
+
+@dataclass
+class System:
+    host: LocalHost
+    http: httpx.Client
+    services: wiring.Services
+    alerts: AlertReceiver
+
+    @property
+    def bus(self) -> EmbeddedBus:
+        assert isinstance(self.host.bus, EmbeddedBus)
+        return self.host.bus
+
+
+@pytest.fixture
+def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alert_receiver: AlertReceiver) -> Iterator[System]:
+    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
+    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GP_APP_KEY", APP_KEY)
+    monkeypatch.setenv("HL365_ALERT_WEBHOOK_URL", alert_receiver.url)
+    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    wiring.reset()
+    services = wiring.services()
+    assert isinstance(services.bus, EmbeddedBus)
+    host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    server, thread, port = run_in_background(host.asgi())
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        yield System(host, http, services, alert_receiver)
+    stop_background(server, thread)
+    wiring.reset()

@@ -1,0 +1,45 @@
+"""Each function's bindings, compared with the function.json the Functions host would index."""
+
+import pytest
+
+import function_app
+from sandbox.host import index
+
+EXPECTED = {
+    "gp_webhook": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "ANONYMOUS",
+         "route": "webhooks/gp"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "health": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ANONYMOUS",
+         "route": "health"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "payments_transform": [
+        {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "ServiceBusConnection",
+         "queueName": "payments-transform"},
+    ],
+    "payments_post": [
+        {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "ServiceBusConnection",
+         "queueName": "payments-post"},
+    ],
+    "audit_verify": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 2 * * *",
+         "runOnStartup": False, "useMonitor": True},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def function_json() -> dict[str, dict[str, object]]:
+    return {f.name: dict(f.function_json) for f in index(function_app.app)}
+
+
+def test_the_app_has_exactly_the_expected_functions(function_json: dict[str, dict[str, object]]) -> None:
+    assert sorted(function_json) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bindings_match_function_json(function_json: dict[str, dict[str, object]], name: str) -> None:
+    assert function_json[name] == {"scriptFile": "function_app.py", "bindings": EXPECTED[name]}

@@ -1,0 +1,65 @@
+import pytest
+
+from shared.security.pan import find_pans, luhn_valid, mask_pan, redact, scan
+
+VISA = "4111111111111111"
+MASTERCARD = "5555555555554444"
+AMEX = "378282246310005"
+VISA_13 = "4222222222222"
+DINERS_14 = "30569309025904"
+NINETEEN = "6011000990139424000"
+
+
+@pytest.mark.parametrize("pan", [VISA, MASTERCARD, AMEX, VISA_13, DINERS_14])
+def test_test_card_numbers_pass_luhn(pan: str) -> None:
+    assert luhn_valid(pan)
+    assert not luhn_valid(pan[:-1] + str((int(pan[-1]) + 1) % 10))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [VISA, f"card {VISA} ok", "4111 1111 1111 1111", "4111-1111-1111-1111", "3782 822463 10005", f"x{VISA_13}y",
+     "pan:5555-5555-5555-4444;"],
+)
+def test_finds_card_numbers_with_or_without_separators(text: str) -> None:
+    assert [d for _, _, d in find_pans(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111111111111112", "411111111111", "41111111111111111111", "TRN_BHZ1whvNJnMv", "2026-11-27T10:00:00Z",
+     "555-123-4567", "4111  1111 1111 1111", "amount 5410", ""],
+)
+def test_ignores_what_is_not_a_card_number(text: str) -> None:
+    assert list(find_pans(text)) == []
+
+
+def test_masks_to_first_six_and_last_four_at_most() -> None:
+    assert mask_pan(VISA) == "411111******1111"
+    assert mask_pan("4111 1111 1111 1111") == "411111******1111"
+    assert mask_pan(VISA_13) == "422222***2222"
+    masked = redact(f"a {VISA} b {AMEX} c")
+    assert VISA not in masked and AMEX not in masked
+    assert masked == "a 411111******1111 b 378282*****0005 c"
+
+
+def test_scan_reaches_every_depth_and_type() -> None:
+    payload = {
+        "id": "TRN_1",
+        "amount": "5410",
+        "payment_method": {"card": {"number": f"{VISA}", "brand": "VISA"}},
+        "notes": ["fine", {"deep": [f"call me about {MASTERCARD}"]}],
+        "raw": int(AMEX),
+        MASTERCARD: "key",
+        "flag": True,
+        "missing": None,
+    }
+    findings = scan(payload)
+    paths = [f.path for f in findings]
+    assert paths == sorted(["$.payment_method.card.number", "$.notes[1].deep[0]", "$.raw", "$.555555******4444"])
+    assert all(VISA not in f.masked and MASTERCARD not in f.masked and AMEX not in f.masked for f in findings)
+    assert all(MASTERCARD not in f.path for f in findings)
+
+
+def test_clean_payload_has_no_findings() -> None:
+    assert scan({"id": "TRN_1", "amount": "5410", "card": {"masked_number_last4": "XXXXXXXXXXXX1111"}}) == []

@@ -1,0 +1,98 @@
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.storage.idempotency import IdempotencyKeys, KeyStatus, LeaseLost
+from shared.storage.port import Table
+from shared.storage.sqlite import SqliteTableStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[Table]:
+    store = SqliteTableStore(tmp_path / "tables.sqlite")
+    yield store.table("IdempotencyKeys")
+    store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def keys(table: Table, clock: Clock) -> IdempotencyKeys:
+    return IdempotencyKeys(table, lease=timedelta(minutes=5), clock=clock)
+
+
+def test_first_claim_wins_and_a_done_key_is_a_duplicate(keys: IdempotencyKeys) -> None:
+    first = keys.claim("gp-MER-20261127", "gp:TRN_1:CAPTURED")
+    assert first.acquired and first.status is KeyStatus.CLAIMED and first.attempts == 1
+    keys.complete(first, "JRN-0001")
+    again = keys.claim("gp-MER-20261127", "gp:TRN_1:CAPTURED")
+    assert again.duplicate and not again.acquired
+    assert again.result_ref == "JRN-0001"
+
+
+def test_a_live_claim_blocks_others_without_being_a_duplicate(keys: IdempotencyKeys) -> None:
+    keys.claim("p", "k")
+    other = keys.claim("p", "k")
+    assert not other.acquired and not other.duplicate and other.status is KeyStatus.CLAIMED
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_settle(keys: IdempotencyKeys, clock: Clock) -> None:
+    crashed = keys.claim("p", "k")
+    clock.now += timedelta(minutes=5, seconds=1)
+    successor = keys.claim("p", "k")
+    assert successor.acquired and successor.attempts == 2 and successor.owner != crashed.owner
+    with pytest.raises(LeaseLost):
+        keys.complete(crashed, "late")
+    keys.complete(successor, "JRN-2")
+    assert keys.get("p", "k").result_ref == "JRN-2"  # type: ignore[union-attr]
+
+
+def test_a_failed_key_can_be_claimed_again_for_a_replay(keys: IdempotencyKeys) -> None:
+    claim = keys.claim("p", "k")
+    failed = keys.fail(claim, "F&O said: account 999999 does not exist")
+    assert failed.status is KeyStatus.FAILED and failed.result_ref.startswith("F&O said")  # type: ignore[union-attr]
+    replay = keys.claim("p", "k")
+    assert replay.acquired and replay.attempts == 2
+
+
+def test_keys_with_characters_table_storage_refuses_are_stored(keys: IdempotencyKeys) -> None:
+    claim = keys.claim("gp/MER#1", "order?id=1/2\\3")
+    keys.complete(claim, "ok")
+    assert keys.claim("gp/MER#1", "order?id=1/2\\3").duplicate
+    assert keys.get("gp/MER#1", "order?id=1/2\\3").key == "order?id=1/2\\3"  # type: ignore[union-attr]
+
+
+def test_only_one_of_many_concurrent_claimants_wins(table: Table, clock: Clock) -> None:
+    keys = IdempotencyKeys(table, lease=timedelta(minutes=5), clock=clock)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda _: keys.claim("p", "race"), range(16)))
+    assert sum(c.acquired for c in claims) == 1
+
+
+def test_only_one_successor_takes_over_an_expired_lease(table: Table, clock: Clock) -> None:
+    keys = IdempotencyKeys(table, lease=timedelta(minutes=5), clock=clock)
+    keys.claim("p", "k")
+    clock.now += timedelta(minutes=6)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda _: keys.claim("p", "k"), range(16)))
+    assert sum(c.acquired for c in claims) == 1
+
+
+def test_settling_a_claim_not_held_is_refused(keys: IdempotencyKeys) -> None:
+    keys.claim("p", "k")
+    with pytest.raises(ValueError, match="not held"):
+        keys.complete(keys.claim("p", "k"), "x")
