@@ -31,12 +31,16 @@ def _host():  # type: ignore[no-untyped-def]
 
 @app.command()
 def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
-          host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1") -> None:
+          host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every event")] = False,
+          trigger_processes: Annotated[int, typer.Option(min=0, help="processes for queue and timer triggers "
+                                                         "(0: threads in the HTTP process)")] = 1) -> None:
     """Run the function app locally: HTTP routes under /api, queue triggers, timers."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     local = _host()
     console.print(f"hl365 local host on http://{host}:{port}/api ({len(local.functions)} functions)")
-    local.serve(host=host, port=port)
+    local.serve(host=host, port=port, worker_processes=trigger_processes)
 
 
 @app.command()

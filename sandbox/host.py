@@ -355,15 +355,52 @@ class LocalHost:
 
     # Serving -----------------------------------------------------------------------------------------------
 
-    def serve(self, *, host: str = "127.0.0.1", port: int = 7071, log_level: str = "warning") -> None:
-        """Serve HTTP and run the workers until interrupted."""
+    def serve(self, *, host: str = "127.0.0.1", port: int = 7071, log_level: str = "warning",
+              worker_processes: int = 1) -> None:
+        """Serve HTTP here and run queue and timer triggers until interrupted.
+
+        With ``worker_processes`` > 0 the triggers run in that many separate processes (the embedded
+        bus is safe across processes), so a burst of queue work never starves webhook intake of the
+        GIL, as separate instances keep them apart in Azure. With 0 they run as threads here.
+        """
+        import multiprocessing
         import uvicorn
 
-        self.start()
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=run_triggers, args=(n == 0,), name=f"hl365-triggers-{n}", daemon=True)
+                   for n in range(worker_processes)]
+        for worker in workers:
+            worker.start()
+        if not workers:
+            self.start()
         try:
             uvicorn.run(self.asgi(), host=host, port=port, log_level=log_level, access_log=False)
         finally:
             self.stop()
+            for worker in workers:
+                worker.terminate()
+                worker.join(timeout=10)
+
+
+def run_triggers(with_timers: bool = True) -> None:
+    """A trigger process: queue workers (and timers, in one process only) until terminated."""
+    import signal
+
+    from shared import wiring
+
+    services = wiring.services()
+    if not isinstance(services.bus, EmbeddedBus):
+        raise RuntimeError("the local host runs on the embedded bus (HL365_BUS=sqlite)")
+    local = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    if not with_timers:
+        local.timers.clear()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    local.start()
+    try:
+        stopped.wait()
+    finally:
+        local.stop()
 
 
 def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, threading.Thread, int]:

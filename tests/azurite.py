@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / ".bin" / "azurite-table"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-HINT = "Run `make test` (it runs `npm ci` to install Azurite from package.json) or `npm ci` in the repository root."
+HINT = "Run `make test` (it runs `npm ci`, installing Azurite from package.json), or `npm ci` here."
 
 
 class AzuriteUnavailable(RuntimeError):
@@ -93,7 +93,9 @@ def run_azurite(workdir: Path, *, timeout: float = 20.0, attempts: int = 3) -> I
                 return
             output_text = log.read_text(errors="replace").strip()[-2000:]
             if process.poll() is None:
-                problem = f"port {port} did not answer within {timeout:.0f} s. Output: {output_text or '(none)'}"
+                problem = (
+                    f"port {port} did not answer within {timeout:.0f} s. Output: {output_text or '(none)'}"
+                )
             else:
                 problem = f"it exited with code {process.returncode}. Output: {output_text or '(none)'}"
         finally:

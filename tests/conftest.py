@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
@@ -16,8 +17,12 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
     A missing or broken Azurite fails the tests that need it, never skips them: a skipped contract
     test would hide a broken Azure adapter.
     """
-    try:
-        with run_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
-            yield connection_string
-    except AzuriteUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
+    with ExitStack() as stack:
+        problem = None
+        try:
+            connection_string = stack.enter_context(run_azurite(tmp_path_factory.mktemp("azurite")))
+        except AzuriteUnavailable as error:
+            problem = str(error)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        yield connection_string

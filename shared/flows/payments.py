@@ -7,6 +7,7 @@ and are safe to run again on the same message (at-least-once delivery, effect on
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,9 +19,9 @@ from shared.errors import FatalError, RetriableError
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
 from shared.ops.alerts import Alert
-from shared.security.pan import PanFinding, scan
+from shared.security.pan import PanFinding, scan_json
 from shared.security.signatures import verify_gp_signature
-from shared.storage.idempotency import LeaseLost
+from shared.storage.idempotency import KeyStatus, LeaseLost
 from shared.wiring import Services
 
 log = logging.getLogger("hl365.payments")
@@ -65,7 +66,7 @@ def accept_gp_notification(services: Services, body: bytes, headers: Mapping[str
         return Answer(400, f"body is not valid JSON: {exc}")
     if not isinstance(payload, dict):
         return Answer(400, "body must be a JSON object")
-    findings = scan(payload)
+    findings = scan_json(body, payload)
     if findings:
         return _reject_card_data(services, payload, findings)
     try:
@@ -88,33 +89,39 @@ def _reject_card_data(services: Services, payload: dict[str, object], findings: 
 
 
 def _enqueue(services: Services, transaction: GpTransaction) -> Answer:
+    """Enqueue once: the key's ``MessageId`` makes the bus drop a concurrent twin, and the key is
+    remembered only after the send, so a crash in between leaves the sender's retry free to enqueue.
+
+    Ids derive from the key, so whichever twin wins, the answer names the message on the queue.
+    """
     key = transaction.idempotency_key
-    claim = services.keys.claim(transaction.partition, key)
-    if claim.duplicate:
-        services.audit.record(step="intake.gp", event_id=key, correlation_id=claim.result_ref or key,
-                              outcome="duplicate")
-        return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": claim.result_ref})
-    if not claim.acquired:
-        return Answer(503, "the same notification is being accepted right now; retry shortly",
-                      headers={"Retry-After": "1"})
+    seen = services.keys.get(transaction.partition, key)
+    if seen is not None and seen.status is KeyStatus.DONE:
+        return _duplicate(services, key, seen.result_ref)
+    correlation_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hl365:{key}").hex
     envelope = Envelope(
+        id=correlation_id,
+        correlation_id=correlation_id,
         type=f"payment.{transaction.status.value.lower()}",
         source=SOURCE_GP,
         subject=transaction.id,
         idempotency_key=key,
         data=transaction.model_dump(mode="json"),
     )
+    services.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
+    remembered = services.keys.remember(transaction.partition, key, envelope.correlation_id)
+    if not remembered.acquired:
+        return _duplicate(services, key, remembered.result_ref)
     services.audit.record(step="intake.gp", event_id=key, correlation_id=envelope.correlation_id,
                           outcome="accepted", detail={"type": envelope.type, "amount": transaction.amount,
                                                       "currency": transaction.currency})
-    try:
-        services.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
-    except Exception as exc:
-        services.keys.fail(claim, f"enqueue failed: {type(exc).__name__}")
-        raise
-    services.keys.complete(claim, envelope.correlation_id)
     log.info("accepted %s", key, extra={"correlation_id": envelope.correlation_id})
     return Answer(202, "accepted", {"duplicate": False, "correlation_id": envelope.correlation_id})
+
+
+def _duplicate(services: Services, key: str, correlation_id: str | None) -> Answer:
+    services.audit.record(step="intake.gp", event_id=key, correlation_id=correlation_id or key, outcome="duplicate")
+    return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": correlation_id})
 
 
 def transform_payment(services: Services, body: bytes) -> None:

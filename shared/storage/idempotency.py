@@ -94,6 +94,23 @@ class IdempotencyKeys:
             return self._claim(latest, acquired=False)
         return self._claim(stored, acquired=True)
 
+    def remember(self, partition: str, key: str, result_ref: str) -> Claim:
+        """Record a key as done in one write, for effects that are idempotent by themselves.
+
+        Intake uses it after enqueueing with ``MessageId`` = key: the bus drops a concurrent twin, so
+        no lease is needed. Returns the stored key; ``acquired`` is False when a twin was first.
+        """
+        now = self._clock()
+        row = self._row(partition, key, uuid.uuid4().hex, KeyStatus.DONE, attempts=1, now=now)
+        row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref, "LeasedUntil": ""})
+        try:
+            return self._claim(self._table.insert(row), acquired=True)
+        except EntityExists:
+            current = self._table.get(row.partition_key, row.row_key)
+            if current is None:
+                return self.remember(partition, key, result_ref)
+            return self._claim(current, acquired=False)
+
     def complete(self, claim: Claim, result_ref: str) -> Claim:
         """Mark the effect done and remember where it landed (an ERP document number, a message id)."""
         return self._settle(claim, KeyStatus.DONE, result_ref)

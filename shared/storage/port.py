@@ -115,7 +115,7 @@ class TableStore(Protocol):
 
 # Limits Azure Table Storage enforces; checked before any I/O so the embedded store never accepts
 # what Azure would reject.
-MAX_KEY_LENGTH = 1024
+MAX_KEY_UNITS = 512  # "1 KiB" of UTF-16; Azure and Azurite reject a 513-character key.
 MAX_CONDITIONS = 14  # Azure allows 15 comparisons per $filter; the partition takes one.
 MAX_PROPERTIES = 252  # 255 including PartitionKey, RowKey and Timestamp.
 MAX_ENTITY_BYTES = 1024 * 1024
@@ -142,8 +142,8 @@ def validate_key(kind: str, value: str) -> str:
     """Check a PartitionKey or RowKey (``kind``) against Azure's rules; they end up in request URLs."""
     if not isinstance(value, str):
         raise TypeError(f"{kind} must be a str, not {type(value).__name__}")
-    if len(value) > MAX_KEY_LENGTH:
-        raise ValueError(f"{kind} is longer than {MAX_KEY_LENGTH} characters")
+    if len(value) > MAX_KEY_UNITS // 2 and len(value.encode("utf-16-le")) > 2 * MAX_KEY_UNITS:
+        raise ValueError(f"{kind} is longer than 1 KiB ({MAX_KEY_UNITS} UTF-16 code units)")
     bad = _FORBIDDEN_KEY_CHARS.search(value)
     if bad:
         raise ValueError(f"{kind} {value!r} contains the forbidden character {bad.group()!r}")
@@ -185,7 +185,7 @@ def entity_size(entity: Entity) -> int:
     for name, value in entity.data.items():
         size += 8 + 2 * len(name)
         if isinstance(value, str):
-            size += 4 + len(value.encode("utf-16-le"))
+            size += 4 + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
         elif isinstance(value, bytes):
             size += 4 + len(value)
         else:

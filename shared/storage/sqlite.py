@@ -77,6 +77,9 @@ class SqliteTableStore:
         self._path = os.fspath(path)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
+        # One writer per process at a time: threads queue on this lock, which hands over at once,
+        # instead of on SQLite's busy handler, which sleeps in growing steps between retries.
+        self._writer = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         self._tables: dict[str, SqliteTable] = {}
@@ -113,7 +116,7 @@ class SqliteTableStore:
                     connection.execute("PRAGMA journal_mode=WAL")
                     connection.execute(_SCHEMA)
                 return
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise StorageError(f"cannot open {self._path}: {error}") from error
                 if time.monotonic() > deadline:
@@ -158,7 +161,7 @@ class SqliteTableStore:
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one write transaction; any exception rolls it back (see ``_connection``)."""
         try:
-            with self._connection() as connection:
+            with self._writer, self._connection() as connection:
                 connection.execute("BEGIN IMMEDIATE")
                 result = work(connection)
                 connection.execute("COMMIT")

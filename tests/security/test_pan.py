@@ -1,6 +1,6 @@
 import pytest
 
-from shared.security.pan import find_pans, luhn_valid, mask_pan, redact, scan
+from shared.security.pan import find_pans, luhn_valid, mask_pan, redact, scan, scan_json
 
 VISA = "4111111111111111"
 MASTERCARD = "5555555555554444"
@@ -63,3 +63,23 @@ def test_scan_reaches_every_depth_and_type() -> None:
 
 def test_clean_payload_has_no_findings() -> None:
     assert scan({"id": "TRN_1", "amount": "5410", "card": {"masked_number_last4": "XXXXXXXXXXXX1111"}}) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"n": "4111111111111111"}', b'{"n": 4111111111111111}', b'{"n": "\\u0034111111111111111"}',
+     b'{"n": 4.111111111111111e15}', b'{"4111 1111 1111 1111": 1}', b'{"a": [{"b": "x 4111-1111-1111-1111"}]}'],
+)
+def test_the_raw_text_shortcut_never_hides_a_card_number(raw: bytes) -> None:
+    import json
+
+    payload = json.loads(raw)
+    assert scan(payload)
+    assert scan_json(raw, payload) == scan(payload)
+
+
+def test_the_raw_text_shortcut_passes_clean_payloads() -> None:
+    raw = b'{"id": "TRN_x", "amount": "5410", "time": "2026-11-27T10:00:00Z", "n": 1.5e3}'
+    import json
+
+    assert scan_json(raw, json.loads(raw)) == []

@@ -96,3 +96,11 @@ def test_settling_a_claim_not_held_is_refused(keys: IdempotencyKeys) -> None:
     keys.claim("p", "k")
     with pytest.raises(ValueError, match="not held"):
         keys.complete(keys.claim("p", "k"), "x")
+
+
+def test_remember_records_done_once_and_reports_the_first(keys: IdempotencyKeys) -> None:
+    first = keys.remember("p", "gp:TRN_1:CAPTURED", "corr-1")
+    assert first.acquired and first.status is KeyStatus.DONE
+    twin = keys.remember("p", "gp:TRN_1:CAPTURED", "corr-2")
+    assert not twin.acquired and twin.result_ref == "corr-1"
+    assert keys.claim("p", "gp:TRN_1:CAPTURED").duplicate

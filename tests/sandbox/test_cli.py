@@ -1,0 +1,89 @@
+"""The ``hl365`` console script, run as a user runs it."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shared.storage.audit import AuditTrail
+from shared.storage.port import Entity
+from shared.storage.sqlite import SqliteTableStore
+
+ROOT = Path(__file__).parents[2]
+HL365 = str(Path(sys.executable).with_name("hl365"))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "COLUMNS": "200",
+            "HL365_SETTINGS_FILE": "/nonexistent/local.settings.json", **extra}
+
+
+def test_function_app_imports_with_no_settings_at_all() -> None:
+    result = run(sys.executable, "-c", "import function_app; print(len(function_app.app.get_functions()))",
+                 env=bare_env())
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 3
+
+
+def test_functions_lists_http_queue_and_timer_triggers() -> None:
+    result = run(HL365, "functions", env=bare_env())
+    assert result.returncode == 0, result.stderr
+    for expected in ("gp_webhook", "httpTrigger", "POST /api/webhooks/gp (ANONYMOUS)", "payments_post",
+                     "serviceBusTrigger", "queue payments-post", "audit_verify", "timerTrigger", "0 30 2 * * *"):
+        assert expected in result.stdout
+
+
+def test_every_command_has_help() -> None:
+    for command in ([], ["serve"], ["functions"], ["run-timer"], ["audit", "verify"], ["demo"]):
+        result = run(HL365, *command, "--help", env=bare_env())
+        assert result.returncode == 0 and "Usage" in result.stdout, command
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    store = SqliteTableStore(tmp_path / "tables.sqlite")
+    trail = AuditTrail(store.table("AuditLog"), key=b"cli-key", clock=lambda: datetime(2026, 11, 20, 9, tzinfo=UTC))
+    for n in range(4):
+        trail.record(step="intake.gp", event_id=f"e{n}", correlation_id="c", outcome="accepted")
+    store.close()
+    return tmp_path
+
+
+def test_audit_verify_passes_an_intact_day(data_dir: Path) -> None:
+    result = run(HL365, "audit", "verify", "--date", "2026-11-20",
+                 env=bare_env(HL365_DATA_DIR=str(data_dir), HL365_AUDIT_KEY="cli-key"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 records, intact" in result.stdout
+
+
+def test_audit_verify_fails_and_names_the_edited_record(data_dir: Path) -> None:
+    store = SqliteTableStore(data_dir / "tables.sqlite")
+    table = store.table("AuditLog")
+    row = table.get("20261120", "000000000002")
+    assert row is not None
+    table.upsert(Entity(row.partition_key, row.row_key, {**row.data, "Outcome": "rejected"}))
+    store.close()
+    result = run(HL365, "audit", "verify", "--date", "2026-11-20",
+                 env=bare_env(HL365_DATA_DIR=str(data_dir), HL365_AUDIT_KEY="cli-key"))
+    assert result.returncode == 1
+    assert "record 20261120/000000000002: edited" in result.stdout
+
+
+def test_audit_verify_with_the_wrong_key_fails(data_dir: Path) -> None:
+    result = run(HL365, "audit", "verify", "--date", "2026-11-20",
+                 env=bare_env(HL365_DATA_DIR=str(data_dir), HL365_AUDIT_KEY="another-key"))
+    assert result.returncode == 1
+
+
+def test_run_timer_runs_the_audit_check_and_refuses_unknown_names(tmp_path: Path) -> None:
+    env = bare_env(HL365_DATA_DIR=str(tmp_path))
+    assert run(HL365, "run-timer", "audit_verify", env=env).returncode == 0
+    unknown = run(HL365, "run-timer", "nope", env=env)
+    assert unknown.returncode == 2 and "audit_verify" in unknown.stdout
