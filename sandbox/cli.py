@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sandbox.host import LocalHost
 
 app = typer.Typer(help="hl365: Heartland ⇄ Dynamics 365 integration on Azure Functions.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -17,7 +20,7 @@ app.add_typer(audit_app, name="audit")
 console = Console()
 
 
-def _host():  # type: ignore[no-untyped-def]
+def _host() -> LocalHost:
     from sandbox.host import LocalHost, load_app
     from shared import wiring
     from shared.messaging.embedded import EmbeddedBus

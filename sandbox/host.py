@@ -68,7 +68,8 @@ class HostedFunction:
     def describe(self) -> str:
         t = self.trigger
         if self.kind == "httpTrigger":
-            return f"{'|'.join(t.get('methods') or ['*'])} {ROUTE_PREFIX}/{t.get('route') or self.name} ({t['authLevel']})"
+            methods = "|".join(t.get("methods") or ["*"])
+            return f"{methods} {ROUTE_PREFIX}/{t.get('route') or self.name} ({t['authLevel']})"
         if self.kind == "serviceBusTrigger":
             return f"queue {t['queueName']} (connection {t.get('connection')})"
         if self.kind == "timerTrigger":
@@ -91,8 +92,8 @@ def index(app: func.FunctionApp) -> list[HostedFunction]:
             triggers = [b for b in document["bindings"] if b["type"].endswith("Trigger")]
             if len(triggers) != 1:
                 raise ValueError(f"function {function.get_function_name()} has {len(triggers)} triggers; expected 1")
-            found.append(HostedFunction(function.get_function_name(), triggers[0], function.get_user_function(),
-                                        document))
+            found.append(HostedFunction(str(function.get_function_name()), triggers[0],
+                                        function.get_user_function(), document))
         _indexed[app] = found
     return list(_indexed[app])
 
@@ -364,6 +365,7 @@ class LocalHost:
         GIL, as separate instances keep them apart in Azure. With 0 they run as threads here.
         """
         import multiprocessing
+
         import uvicorn
 
         context = multiprocessing.get_context("spawn")

@@ -71,7 +71,7 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, amount: Decimal | str | int, currency: str) -> Money:
-        return cls(amount=amount, currency=currency)  # type: ignore[arg-type]
+        return cls(amount=amount, currency=currency)
 
     @classmethod
     def from_minor(cls, minor: int | str, currency: str) -> Money:

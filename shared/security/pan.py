@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# Runs of 13–19 digits that may be grouped by single spaces or dashes ("4111 1111-1111 1111").
+# Runs of 13 to 19 digits that may be grouped by single spaces or dashes ("4111 1111-1111 1111").
 _CANDIDATE = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![ -]?\d)")
 _DIGIT_RUN = re.compile(r"\d{4}|\d[ -]\d")
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")

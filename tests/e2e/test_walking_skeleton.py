@@ -1,10 +1,9 @@
 """A GP API notification through intake → transform → post, over real HTTP on the local host."""
 
 import json
+import random
 import time
 from datetime import UTC, date, datetime, timedelta
-
-import random
 
 import orjson
 import pytest
@@ -77,7 +76,9 @@ def test_a_redelivered_post_message_posts_nothing_new(system: System) -> None:
     assert [r["Outcome"] for r in audit_today(system) if r["Step"] == "post.payment"] == ["posted"]
 
 
-def test_a_worker_that_died_after_the_erp_write_is_not_repeated(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_that_died_after_the_erp_write_is_not_repeated(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
     post(system, orjson.dumps(notification()))
     system.host.process_queue(TRANSFORM_QUEUE)
     keys = system.services.keys

@@ -32,11 +32,11 @@ def build_app() -> func.FunctionApp:
         return func.HttpResponse(req.get_body()[::-1], status_code=202)
 
     @app.route(route="admin/ping", auth_level=func.AuthLevel.ADMIN)
-    def admin_ping(req: func.HttpRequest) -> func.HttpResponse:  # noqa: ARG001
+    def admin_ping(req: func.HttpRequest) -> func.HttpResponse:
         return func.HttpResponse("pong")
 
     @app.route(route="boom", auth_level=func.AuthLevel.ANONYMOUS)
-    def boom(req: func.HttpRequest) -> func.HttpResponse:  # noqa: ARG001
+    def boom(req: func.HttpRequest) -> func.HttpResponse:
         raise RuntimeError("kaput")
 
     @app.service_bus_queue_trigger(arg_name="msg", queue_name="%JOBS_QUEUE%", connection="ServiceBusConnection")

@@ -1,0 +1,27 @@
+"""ruff and mypy as tests, so CI fails on a lint or type error as it does on a broken behaviour."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_ruff() -> None:
+    result = run(str(BIN / "ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    result = run(str(BIN / "mypy"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_function_app_has_no_settings_or_io_at_import() -> None:
+    source = (ROOT / "function_app.py").read_text()
+    assert "os.environ" not in source and "get_settings" not in source and "open(" not in source
