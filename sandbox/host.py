@@ -398,9 +398,13 @@ def run_triggers(with_timers: bool = True) -> None:
         local.timers.clear()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    parent = os.getppid()
     local.start()
     try:
-        stopped.wait()
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the server can die without
+        # running its cleanup; a trigger process therefore also ends when its parent is gone.
+        while not stopped.wait(0.5) and os.getppid() == parent:
+            pass
     finally:
         local.stop()
 
