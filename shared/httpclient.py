@@ -87,6 +87,7 @@ class ApiClient:
         auth: returns the headers that authenticate a request; called with ``refresh=True`` after a 401.
         policy: status → action overrides, merged over ``DEFAULT_POLICY``.
         describe_error: extracts a readable message from an error response body.
+        classify: decides from the body where the status alone cannot (None defers to the table).
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class ApiClient:
         limits: httpx.Limits = httpx.Limits(max_connections=16, max_keepalive_connections=8),
         headers: Mapping[str, str] | None = None,
         describe_error: Callable[[httpx.Response], str] | None = None,
+        classify: Callable[[httpx.Response], Action | None] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -109,6 +111,7 @@ class ApiClient:
         self._policy = {**DEFAULT_POLICY, **(policy or {})}
         self._retry = retry
         self._describe = describe_error or (lambda r: r.text[:2000])
+        self._classify = classify
         self._sleep = sleep
         self.requests_sent = 0
         self._http = httpx.Client(base_url=base_url, timeout=timeout, limits=limits, headers=dict(headers or {}),
@@ -170,6 +173,10 @@ class ApiClient:
         self._sleep(delay)
 
     def _action(self, response: httpx.Response) -> Action:
+        if self._classify is not None and response.status_code >= 400:
+            decided = self._classify(response)
+            if decided is not None:
+                return decided
         status = response.status_code
         if status in self._policy:
             return self._policy[status]

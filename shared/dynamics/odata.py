@@ -1,0 +1,46 @@
+"""OData conventions shared by the F&O and Business Central clients: paging and error text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from shared.httpclient import ApiClient
+
+
+def error_text(response: httpx.Response) -> str:
+    """The useful part of an OData error body.
+
+    F&O puts a generic ``message`` on top and the Infolog in ``innererror.message``; Business Central
+    puts its code and text in ``error.code`` / ``error.message``.
+    """
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return response.text[:2000]
+    if not isinstance(error, dict):
+        return response.text[:2000]
+    parts = [str(error.get("code") or ""), str(error.get("message") or "")]
+    inner = error.get("innererror")
+    while isinstance(inner, dict):
+        parts.append(str(inner.get("message") or ""))
+        inner = inner.get("internalexception")
+    return ": ".join(p for p in parts if p) or response.text[:2000]
+
+
+def iter_entities(
+    api: ApiClient, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every entity of a collection, page by page, following ``@odata.nextLink`` verbatim.
+
+    Only one page is held at a time, so memory does not grow with the collection.
+    """
+    next_url: str | None = url
+    query: Mapping[str, Any] | None = params
+    while next_url:
+        page = api.request("GET", next_url, params=query, headers=dict(headers or {})).json()
+        yield from page.get("value", [])
+        next_url = page.get("@odata.nextLink")
+        query = None
