@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     d365_target: Literal["embedded", "fo", "bc"] = Field("embedded", validation_alias=AliasChoices("D365_TARGET"))
     d365_fo_url: str | None = _alias("D365_FO_URL")
     d365_bc_url: str | None = _alias("D365_BC_URL")
+    d365_authority_url: str = Field(
+        "https://login.microsoftonline.com", validation_alias=AliasChoices("D365_AUTHORITY_URL")
+    )
     d365_tenant_id: str | None = _alias("D365_TENANT_ID")
     d365_client_id: str | None = _alias("D365_CLIENT_ID")
     d365_client_secret: SecretStr | None = _alias("D365_CLIENT_SECRET")
