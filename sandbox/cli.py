@@ -47,6 +47,29 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
 
 
 @app.command()
+def sim(
+    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc")],
+    port: Annotated[int, typer.Option(help="HTTP port")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of the fault plan")] = 0,
+    state: Annotated[Path | None, typer.Option(help="JSON snapshot to load at start and write on POST /_sim/snapshot")]
+    = None,
+) -> None:
+    """Run one simulator alone on loopback; /_sim shows its ground truth, requests and faults."""
+    import uvicorn
+
+    from sandbox.simulators import SIMULATORS, create
+
+    if name not in SIMULATORS:
+        console.print(f"[red]no simulator named {name!r}; choose one of {', '.join(SIMULATORS)}[/red]")
+        raise typer.Exit(2)
+    app_ = create(name, seed=seed, snapshot=state)
+    config = uvicorn.Config(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    console.print(f"simulator {name} starting (port {port or 'chosen by the system'})")
+    server.run()
+
+
+@app.command()
 def functions() -> None:
     """List the app's functions and their triggers, read from the azure.functions metadata."""
     from sandbox.host import index, load_app
