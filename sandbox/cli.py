@@ -18,6 +18,7 @@ app = typer.Typer(help="hl365: Heartland ⇄ Dynamics 365 integration on Azure F
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console()
+DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104}
 
 
 def _host() -> LocalHost:
@@ -49,7 +50,8 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
 @app.command()
 def sim(
     name: Annotated[str, typer.Argument(help="retail | gp | fo | bc")],
-    port: Annotated[int, typer.Option(help="HTTP port")] = 0,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: retail 7101, gp 7102, fo 7103, bc 7104, "
+                                                  "as in local.settings.example.json)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the fault plan")] = 0,
     state: Annotated[Path | None, typer.Option(help="JSON snapshot to load at start and write on POST /_sim/snapshot")]
     = None,
@@ -62,11 +64,10 @@ def sim(
     if name not in SIMULATORS:
         console.print(f"[red]no simulator named {name!r}; choose one of {', '.join(SIMULATORS)}[/red]")
         raise typer.Exit(2)
+    port = port if port is not None else DEFAULT_PORTS[name]
     app_ = create(name, seed=seed, snapshot=state)
-    config = uvicorn.Config(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    console.print(f"simulator {name} starting (port {port or 'chosen by the system'})")
-    server.run()
+    console.print(f"simulator {name} on http://127.0.0.1:{port} (ground truth at /_sim/state)")
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 @app.command()

@@ -26,3 +26,22 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         yield connection_string
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say, in every run's output, that the one table contract suite ran against both adapters."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "test_table_contract.py" not in nodeid or getattr(report, "when", "call") != "call":
+                continue
+            adapter = "azurite" if "[azurite" in nodeid else "sqlite" if "[sqlite" in nodeid else None
+            if adapter:
+                counts.setdefault(adapter, {}).setdefault(outcome, 0)
+                counts[adapter][outcome] += 1
+    if counts:
+        terminalreporter.section("table storage contract suite")
+        for adapter in ("sqlite", "azurite"):
+            tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.get(adapter, {}).items())) or "not run"
+            terminalreporter.write_line(f"{adapter:8} {tally}")
