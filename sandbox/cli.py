@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="hl365: Heartland ⇄ Dynamics 365 integration on Azure Functions.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+config_app = typer.Typer(help="The mapping configuration finance users edit.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 console = Console()
 DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104}
 
@@ -107,6 +109,21 @@ def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-
         console.print(f"[red]{problem}[/red]", soft_wrap=True)
     console.print(f"audit trail {when}: {len(report.problems)} problem(s) in {report.records} records")
     raise typer.Exit(1)
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="the mapping YAML file")] = Path("mapping.yaml")) -> None:
+    """Validate a mapping file; prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if any."""
+    from shared.mapping.loader import check
+
+    mapping, problems = check(path)
+    for problem in problems:
+        console.print(str(problem), soft_wrap=True, markup=False)
+    if mapping is None:
+        console.print(f"{path}: {len(problems)} problem(s)")
+        raise typer.Exit(1)
+    console.print(f"{path}: valid ({len(mapping.payment_types)} payment types, {len(mapping.tax_components)} tax "
+                  f"components, {len(mapping.departments)} departments)")
 
 
 @app.command()

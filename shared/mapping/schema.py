@@ -1,0 +1,132 @@
+"""The mapping configuration finance users edit: how Heartland's vocabulary lands in the ledger.
+
+Every name a rule uses (a payment type, a tax component, a department) must be mapped explicitly:
+at run time an unmapped name dead-letters the batch with that reason; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from shared.canonical.money import minor_units
+from shared.errors import FatalError
+
+Account = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostingMode(StrEnum):
+    REVIEW = "review"
+    AUTO = "auto"
+
+
+class JournalRules(_Strict):
+    """``name`` is the F&O journal name or the Business Central journal template."""
+
+    name: Code
+    description: str = Field("Heartland settlement {merchant} batch {batch} {date}", max_length=200)
+    line_limit: int = Field(1000, ge=4, le=10_000)
+    posting_mode: PostingMode = PostingMode.REVIEW
+
+
+class Accounts(_Strict):
+    """The ledger accounts the settlement journal always needs."""
+
+    bank: Account
+    processing_fees: Account
+    tips_payable: Account
+    discounts: Account
+    refunds: Account
+    gift_card_liability: Account
+    undeposited: Account = Field(description="where a deposit not yet received waits")
+
+
+class PaymentTypeRule(_Strict):
+    method: Code = Field(description="the ERP payment method code")
+    clearing_account: Account
+
+
+class TaxComponentRule(_Strict):
+    tax_code: Code
+    account: Account
+
+
+class DepartmentRule(_Strict):
+    revenue_account: Account
+    dimensions: dict[Code, Code] = Field(default_factory=dict)
+
+
+class LocationRule(_Strict):
+    dimensions: dict[Code, Code] = Field(default_factory=dict)
+
+
+class Mapping(_Strict):
+    """The whole file (``version: 1``)."""
+
+    version: int = Field(1, ge=1, le=1)
+    legal_entity: Code
+    base_currency: str = Field(min_length=3, max_length=3)
+    journal: JournalRules
+    accounts: Accounts
+    payment_types: dict[Code, PaymentTypeRule] = Field(min_length=1)
+    tax_components: dict[Code, TaxComponentRule] = Field(default_factory=dict)
+    departments: dict[Code, DepartmentRule] = Field(min_length=1)
+    locations: dict[Code, LocationRule] = Field(default_factory=dict)
+    status_alignment: dict[Code, Code] = Field(default_factory=dict)
+    amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
+
+    @field_validator("base_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        minor_units(value.upper())
+        return value.upper()
+
+    @field_validator("status_alignment")
+    @classmethod
+    def _statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        from shared.canonical.payments import PaymentStatus
+
+        unknown = sorted(set(value) - {s.value for s in PaymentStatus})
+        if unknown:
+            known = ", ".join(s.value for s in PaymentStatus)
+            raise ValueError(f"unknown gateway status {', '.join(unknown)}; use one of {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _dimension_names_agree(self) -> Mapping:
+        names = {frozenset(rule.dimensions) for rule in self.departments.values() if rule.dimensions}
+        if len(names) > 1:
+            raise ValueError("every department must set the same dimension names")
+        return self
+
+    def payment_type(self, name: str) -> PaymentTypeRule:
+        """Raises:
+        UnmappedError: ``name`` has no rule; the batch must not be guessed at.
+        """
+        try:
+            return self.payment_types[name]
+        except KeyError:
+            raise UnmappedError("UnmappedPaymentType", f"payment type {name!r} is not in the mapping") from None
+
+    def tax_component(self, name: str) -> TaxComponentRule:
+        try:
+            return self.tax_components[name]
+        except KeyError:
+            raise UnmappedError("UnmappedTaxComponent", f"tax component {name!r} is not in the mapping") from None
+
+    def department(self, name: str) -> DepartmentRule:
+        try:
+            return self.departments[name]
+        except KeyError:
+            raise UnmappedError("UnmappedDepartment", f"department {name!r} is not in the mapping") from None
+
+
+class UnmappedError(FatalError):
+    """A name the mapping does not cover; the batch is dead-lettered with this reason."""
