@@ -26,7 +26,7 @@ class Action(StrEnum):
     SUCCESS = "success"
     RETRY = "retry"
     RATE_LIMITED = "rate_limited"
-    REFRESH_TOKEN_THEN_RETRY = "refresh_token_then_retry"
+    REFRESH_TOKEN_THEN_RETRY = "refresh_token_then_retry"  # noqa: S105
     FAIL = "fail"
 
 
@@ -42,6 +42,8 @@ DEFAULT_POLICY: Mapping[int, Action] = {
 """Status → action; anything not named is SUCCESS below 400 and FAIL from 400. Clients override
 entries (F&O answers validation failures with 500, which must FAIL, not RETRY)."""
 
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -53,7 +55,7 @@ class RetryPolicy:
     initial_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 60.0
-    jitter: Callable[[float], float] = field(default=lambda d: random.uniform(d / 2, d))  # noqa: S311
+    jitter: Callable[[float], float] = field(default=lambda d: random.uniform(d / 2, d))
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Backoff before attempt ``attempt + 1``: jittered exponential, raised to a server's Retry-After."""
@@ -98,8 +100,8 @@ class ApiClient:
         auth: Callable[[bool], Mapping[str, str]] | None = None,
         policy: Mapping[int, Action] | None = None,
         retry: RetryPolicy = RetryPolicy(),
-        timeout: httpx.Timeout = httpx.Timeout(30.0, connect=5.0),
-        limits: httpx.Limits = httpx.Limits(max_connections=16, max_keepalive_connections=8),
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
         headers: Mapping[str, str] | None = None,
         describe_error: Callable[[httpx.Response], str] | None = None,
         classify: Callable[[httpx.Response], Action | None] | None = None,

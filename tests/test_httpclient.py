@@ -20,14 +20,14 @@ def client(handler: Handler, **options: object) -> tuple[ApiClient, list[float]]
 
 def test_throttling_honours_retry_after_then_succeeds() -> None:
     answers = iter([httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(503), httpx.Response(200)])
-    api, sleeps = client(lambda r: next(answers))
+    api, sleeps = client(lambda _: next(answers))
     assert api.request("GET", "/x").status_code == 200
     assert sleeps == [3.0, 1.0]
     assert api.requests_sent == 3
 
 
 def test_backoff_grows_and_gives_up_with_a_transient_error() -> None:
-    api, sleeps = client(lambda r: httpx.Response(500, text="busy"))
+    api, sleeps = client(lambda _: httpx.Response(500, text="busy"))
     with pytest.raises(TransientApiError) as caught:
         api.request("GET", "/x")
     assert sleeps == [0.5, 1.0, 2.0]
@@ -35,7 +35,7 @@ def test_backoff_grows_and_gives_up_with_a_transient_error() -> None:
 
 
 def test_validation_errors_fail_at_once_with_the_body_redacted() -> None:
-    api, sleeps = client(lambda r: httpx.Response(422, text="card 4111111111111111 refused",
+    api, sleeps = client(lambda _: httpx.Response(422, text="card 4111111111111111 refused",
                                                   headers={"request-id": "req_1"}))
     with pytest.raises(PermanentApiError) as caught:
         api.request("POST", "/x", json={})
@@ -45,7 +45,7 @@ def test_validation_errors_fail_at_once_with_the_body_redacted() -> None:
 
 
 def test_policy_overrides_turn_a_500_into_a_permanent_failure() -> None:
-    api, _ = client(lambda r: httpx.Response(500, text="Write failed"), policy={500: Action.FAIL})
+    api, _ = client(lambda _: httpx.Response(500, text="Write failed"), policy={500: Action.FAIL})
     with pytest.raises(PermanentApiError):
         api.request("POST", "/x")
 

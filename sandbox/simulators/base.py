@@ -72,7 +72,7 @@ class Faults:
                 with self._lock:
                     self._seen[rule.route] += 1
                     n = self._seen[rule.route]
-                if random.Random(f"{self.seed}:{rule.route}:{rule.kind}:{n}").random() < rule.rate:  # noqa: S311
+                if random.Random(f"{self.seed}:{rule.route}:{rule.kind}:{n}").random() < rule.rate:
                     with self._lock:
                         self.injected[rule.kind] += 1
                     return rule
@@ -141,7 +141,7 @@ class SimulatorApp:
             await self._apply_then_drop(scope, receive, send)
 
     async def _apply_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def swallow(message: Message) -> None:
+        async def swallow(message: Message) -> None:  # noqa: ARG001
             return None
 
         await self._app(scope, receive, swallow)

@@ -20,7 +20,7 @@ class Counter:
     def __init__(self) -> None:
         self.value = 0
 
-    async def bump(self, request: Request) -> Response:  # noqa: ARG002
+    async def bump(self, request: Request) -> Response:
         self.value += 1
         return JSONResponse({"value": self.value}, 201)
 
@@ -44,7 +44,7 @@ def sim() -> Iterator[tuple[SimulatorApp, httpx.Client]]:
 
 
 def test_without_faults_requests_apply_and_are_counted(sim: tuple[SimulatorApp, httpx.Client]) -> None:
-    app, client = sim
+    _, client = sim
     assert client.post("/api/bump").json() == {"value": 1}
     assert client.get("/_sim/state").json() == {"value": 1}
     assert client.get("/_sim/requests").json() == {"total": 1, "by_route": {"POST /api/bump": 1}}
