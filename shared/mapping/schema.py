@@ -45,7 +45,8 @@ class Accounts(_Strict):
     discounts: Account
     refunds: Account
     gift_card_liability: Account
-    undeposited: Account = Field(description="where a deposit not yet received waits")
+    undeposited: Account = Field(description="card receivable from the processor until it is deposited")
+    suspense: Account = Field(description="carries the balance between the parts of a journal split by line limit")
 
 
 class PaymentTypeRule(_Strict):
