@@ -1,111 +1,21 @@
 """The settlement journal builder, over generated business days (hypothesis)."""
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.canonical.journals import Journal
-from shared.canonical.money import Money
 from shared.canonical.payments import PaymentKind, PaymentStatus
-from shared.canonical.settlement import Deposit, LineKind, SettledTransaction, Ticket, TicketLine, TicketPayment
+from shared.canonical.settlement import Deposit, SettledTransaction, Ticket, TicketLine, TicketPayment
 from shared.flows.journal_builder import SettlementBuilder
-from shared.mapping.loader import load
 from shared.mapping.schema import UnmappedError
-
-MAPPING = load(Path(__file__).parents[2] / "mapping.yaml")
-DAY = date(2026, 11, 26)
-AT = datetime(2026, 11, 26, 15, tzinfo=UTC)
-BRANDS = ["VISA", "MASTERCARD", "AMEX", "DISCOVER"]
-DEPARTMENTS = sorted(MAPPING.departments)
-CENTS = st.integers(min_value=1, max_value=50_000)
+from tests.flows.strategies import AT, BRANDS, DAY, MAPPING, Day, days, usd
 
 
-def usd(cents: int, currency: str = "USD") -> Money:
-    return Money.from_minor(cents, currency)
-
-
-@st.composite
-def days(draw: st.DrawFn) -> tuple[list[SettledTransaction], list[Deposit], list[Ticket]]:
-    """A consistent day: every card tender settles in its location's batch, each batch is deposited
-    (or not yet), and every ticket balances on its own."""
-    currency = draw(st.sampled_from(["USD", "USD", "CAD"]))
-    tickets, settled = [], []
-    for number in range(draw(st.integers(min_value=1, max_value=25))):
-        location = draw(st.sampled_from(["1", "2", "3"]))
-        lines, total = [], 0
-        for _ in range(draw(st.integers(min_value=1, max_value=4))):
-            kind = draw(st.sampled_from([LineKind.SALE, LineKind.SALE, LineKind.RETURN, LineKind.GIFT_CARD_SALE]))
-            amount = draw(CENTS)
-            discount = draw(st.integers(min_value=0, max_value=amount // 4))
-            taxes = {
-                c: usd(draw(st.integers(min_value=0, max_value=amount // 10)), currency)
-                for c in draw(st.sets(st.sampled_from(["STATE", "COUNTY", "CITY"]), max_size=2))
-            }
-            if kind is LineKind.GIFT_CARD_SALE:
-                discount, taxes = 0, {}
-            sign = -1 if kind is LineKind.RETURN else 1
-            total += sign * (amount - discount + sum(t.to_minor() for t in taxes.values()))
-            lines.append(
-                TicketLine(
-                    kind=kind,
-                    department=draw(st.sampled_from(DEPARTMENTS)),
-                    amount=usd(amount, currency),
-                    discount=usd(discount, currency) if discount else None,
-                    taxes=taxes,
-                )
-            )
-        tender = draw(st.sampled_from([*BRANDS, "CASH", "GIFT_CARD"]))
-        tip = draw(st.integers(min_value=0, max_value=2000)) if tender in BRANDS and total > 0 else 0
-        txn = f"TRN_{number}" if tender in BRANDS else None
-        payments = [
-            TicketPayment(
-                payment_type=tender,
-                amount=usd(total, currency),
-                tip=usd(tip, currency) if tip else None,
-                gateway_transaction_id=txn,
-            )
-        ]
-        tickets.append(
-            Ticket(id=f"T{number}", location_id=location, completed_at=AT, lines=tuple(lines), payments=tuple(payments))
-        )
-        if txn is not None:
-            settled.append(
-                SettledTransaction(
-                    id=txn,
-                    batch_id=f"BAT_{location}",
-                    deposit_id=f"DEP_{location}",
-                    kind=PaymentKind.SALE if total >= 0 else PaymentKind.REFUND,
-                    status=PaymentStatus.FUNDED,
-                    amount=usd(total + tip, currency),
-                    brand=tender,
-                    time_created=AT,
-                )
-            )
-    deposits = []
-    for location in sorted({t.batch_id for t in settled}):
-        net = sum(t.amount.to_minor() for t in settled if t.batch_id == location)
-        fee = draw(st.integers(min_value=0, max_value=max(0, net // 20)))
-        if draw(st.integers(min_value=0, max_value=3)):  # now and then a batch is not deposited yet
-            deposits.append(
-                Deposit(
-                    id=f"DEP_{location[4:]}",
-                    deposit_date=DAY,
-                    status="FUNDED",
-                    amount=usd(net - fee, currency),
-                    fees=usd(fee, currency),
-                )
-            )
-    return settled, deposits, tickets
-
-
-def build(
-    day: tuple[list[SettledTransaction], list[Deposit], list[Ticket]], *, line_limit: int = 1000
-) -> list[Journal]:
+def build(day: Day, *, line_limit: int = 1000) -> list[Journal]:
     mapping = MAPPING.model_copy(update={"journal": MAPPING.journal.model_copy(update={"line_limit": line_limit})})
     builder = SettlementBuilder(mapping, merchant_id="MER_1", business_date=DAY, rates={"CAD": Decimal("0.7312")})
     settled, deposits, tickets = day
@@ -128,7 +38,7 @@ def balance_by_account(journals: list[Journal]) -> dict[tuple[str, str], Decimal
 
 @settings(max_examples=150, deadline=None)
 @given(days())
-def test_every_journal_balances_per_currency(day: tuple[list[SettledTransaction], list[Deposit], list[Ticket]]) -> None:
+def test_every_journal_balances_per_currency(day: Day) -> None:
     for journal in build(day):
         for currency, (debits, credits) in journal.totals().items():
             assert debits == credits, (journal.external_key, currency)
@@ -137,7 +47,7 @@ def test_every_journal_balances_per_currency(day: tuple[list[SettledTransaction]
 @settings(max_examples=150, deadline=None)
 @given(days())
 def test_card_clearing_nets_out_and_bank_plus_fees_equal_what_settled(
-    day: tuple[list[SettledTransaction], list[Deposit], list[Ticket]],
+    day: Day,
 ) -> None:
     settled, _, _ = day
     sums = balance_by_account(build(day))
@@ -162,7 +72,7 @@ def test_card_clearing_nets_out_and_bank_plus_fees_equal_what_settled(
 @settings(max_examples=80, deadline=None)
 @given(days(), st.integers(min_value=4, max_value=9))
 def test_splitting_by_line_limit_keeps_every_part_balanced_and_the_same_totals(
-    day: tuple[list[SettledTransaction], list[Deposit], list[Ticket]],
+    day: Day,
     limit: int,
 ) -> None:
     whole, parts = build(day), build(day, line_limit=limit)
