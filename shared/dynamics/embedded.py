@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
+from shared.canonical.journals import Journal
 from shared.canonical.payments import Payment
+from shared.errors import FatalError
 from shared.storage.errors import EntityExists
-from shared.storage.port import Entity, Table
+from shared.storage.keys import safe_key
+from shared.storage.port import Condition, Entity, Table
 
 TABLE = "Postings"
 PARTITION = "payments"
@@ -46,3 +51,53 @@ class EmbeddedLedger:
 
     def postings(self) -> list[Entity]:
         return list(self._table.query(PARTITION))
+
+
+JOURNALS_PARTITION = "journals"
+
+
+class EmbeddedJournals:
+    """Journals recorded in the ``Postings`` table: the ledger of the embedded defaults and the tests.
+
+    Each journal is one row keyed by its external key, written with insert-if-absent, so creating
+    the same journal twice leaves one row.
+    """
+
+    def __init__(self, table: Table, *, rates: dict[str, Decimal] | None = None) -> None:
+        self._table = table
+        self._rates = dict(rates or {})
+
+    def find_journal(self, external_key: str) -> str | None:
+        row = self._table.get(JOURNALS_PARTITION, safe_key(external_key))
+        return None if row is None else str(row["DocumentNo"])
+
+    def create_journal(self, journal: Journal) -> str:
+        document = f"GJ-{journal.external_key}"
+        row = Entity(JOURNALS_PARTITION, safe_key(journal.external_key), {
+            "DocumentNo": document,
+            "BatchId": journal.batch_id,
+            "BusinessDate": journal.business_date.isoformat(),
+            "Lines": len(journal.lines),
+            "Totals": json.dumps({c: [str(d), str(k)] for c, (d, k) in sorted(journal.totals().items())}),
+            "Posted": False,
+        })
+        try:
+            self._table.insert(row)
+        except EntityExists:
+            return self.find_journal(journal.external_key) or document
+        return document
+
+    def post_journal(self, document_id: str) -> None:
+        for row in self._table.query(JOURNALS_PARTITION, [Condition("DocumentNo", "eq", document_id)]):
+            self._table.upsert(Entity(row.partition_key, row.row_key, {**row.data, "Posted": True}), etag=row.etag)
+
+    def exchange_rate(self, currency: str, base_currency: str, on: date) -> Decimal:
+        if currency == base_currency:
+            return Decimal(1)
+        if currency not in self._rates:
+            raise FatalError("NoExchangeRate", f"no {currency}/{base_currency} exchange rate for {on}")
+        return self._rates[currency]
+
+    def recorded(self) -> list[Entity]:
+        """Every journal row: document number, batch, line count, debit and credit totals per currency."""
+        return list(self._table.query(JOURNALS_PARTITION))

@@ -1,0 +1,179 @@
+"""End-of-day settlement (U1) and its reconciliation (U2) for one merchant and business date.
+
+Streams the day from the sources page by page into the journal builder and the reconciler, proves
+every journal balanced, posts each exactly once in effect, then reconciles against what the ERP
+holds. The sources and the ledger are ports; the flow never knows which ERP it talks to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from shared.canonical.journals import Journal
+from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
+from shared.errors import RetriableError, UncertainOutcome
+from shared.flows.journal_builder import SettlementBuilder
+from shared.flows.reconcile import Discrepancy, Reconciler
+from shared.mapping.schema import Mapping, PostingMode
+from shared.ops.alerts import Alert, Notifier
+from shared.storage.idempotency import IdempotencyKeys, LeaseLost
+from shared.storage.keys import safe_key
+from shared.storage.port import Entity, Table
+
+log = logging.getLogger("hl365.settlement")
+
+DISCREPANCIES_TABLE = "Discrepancies"
+
+
+class SettlementSource(Protocol):
+    """The processor's view of the day (GP API settlement reports)."""
+
+    def settled(self, business_date: date) -> Iterator[SettledTransaction]: ...
+
+    def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]: ...
+
+
+class TicketSource(Protocol):
+    """The POS's view of the day (Heartland Retail tickets)."""
+
+    def tickets(self, business_date: date) -> Iterator[Ticket]: ...
+
+
+class JournalLedger(Protocol):
+    """Where journals land (F&O, Business Central, or the embedded ledger)."""
+
+    def find_journal(self, external_key: str) -> str | None:
+        """The ERP's document id of the journal carrying ``external_key``, or None."""
+        ...
+
+    def create_journal(self, journal: Journal) -> str:
+        """Create header and lines atomically; returns the ERP's document id."""
+        ...
+
+    def post_journal(self, document_id: str) -> None: ...
+
+    def exchange_rate(self, currency: str, base_currency: str, on: date) -> Decimal: ...
+
+
+@dataclass
+class DayResult:
+    """What one run did; re-running the same day reports the same journals as ``already_posted``."""
+
+    merchant_id: str
+    business_date: date
+    journals: list[Journal] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    already_posted: list[str] = field(default_factory=list)
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    transactions: int = 0
+    tickets: int = 0
+    deposits: int = 0
+
+
+def close_day(
+    *,
+    merchant_id: str,
+    business_date: date,
+    mapping: Mapping,
+    settlement: SettlementSource,
+    tickets: TicketSource,
+    ledger: JournalLedger,
+    keys: IdempotencyKeys,
+    discrepancies: Table,
+    alerts: Notifier,
+    foreign_currencies: tuple[str, ...] = (),
+    deposit_window_days: int = 5,
+    as_of: date | None = None,
+) -> DayResult:
+    """Build, post and reconcile one merchant's business day.
+
+    Raises:
+        UnmappedError: a payment type, tax component or department the mapping does not name.
+        JournalUnbalanced: the day's data does not balance; nothing was posted.
+        RetriableError: the ERP's answer was uncertain and the journal could not be found yet.
+    """
+    rates = {c: ledger.exchange_rate(c, mapping.base_currency, business_date) for c in foreign_currencies}
+    builder = SettlementBuilder(mapping, merchant_id=merchant_id, business_date=business_date, rates=rates)
+    reconciler = Reconciler(business_date=business_date, as_of=as_of or datetime.now(UTC).date(),
+                            tolerance=Decimal(mapping.amount_tolerance))
+    result = DayResult(merchant_id=merchant_id, business_date=business_date)
+    for transaction in settlement.settled(business_date):
+        builder.add_settled(transaction)
+        reconciler.add_settled(transaction)
+        result.transactions += 1
+    for deposit in settlement.deposits(business_date, business_date + timedelta(days=deposit_window_days)):
+        builder.add_deposit(deposit)
+        reconciler.add_deposit(deposit)
+        result.deposits += 1
+    for ticket in tickets.tickets(business_date):
+        builder.add_ticket(ticket)
+        reconciler.add_ticket(ticket)
+        result.tickets += 1
+    result.journals = builder.journals()
+    for journal in result.journals:
+        document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys)
+        (result.created if created else result.already_posted).append(document)
+    for journal in result.journals:
+        bank = sum((line.amount for line in journal.lines if line.account == mapping.accounts.bank), Decimal(0))
+        reconciler.expect_journal(journal.external_key, bank, mapping.base_currency)
+        if ledger.find_journal(journal.external_key) is not None:
+            reconciler.posted([journal.external_key])
+    result.discrepancies = reconciler.discrepancies()
+    record_discrepancies(discrepancies, merchant_id, business_date, result.discrepancies, alerts)
+    return result
+
+
+def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys) -> tuple[str, bool]:
+    """Create (and in ``auto`` mode post) a journal exactly once in effect.
+
+    Returns the ERP document id and whether this call created it. After an uncertain outcome the
+    journal is looked up by its external key before anything is written again.
+    """
+    partition = f"journal-{journal.merchant_id}-{journal.business_date:%Y%m%d}"
+    claim = keys.claim(partition, journal.external_key)
+    if claim.duplicate:
+        return claim.result_ref or "", False
+    if not claim.acquired:
+        raise RetriableError("JournalBusy", f"{journal.external_key} is being posted by another run")
+    document = ledger.find_journal(journal.external_key)
+    created = document is None
+    if document is None:
+        try:
+            document = ledger.create_journal(journal)
+        except UncertainOutcome:
+            document = ledger.find_journal(journal.external_key)
+            if document is None:
+                raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost and "
+                                     "the journal is not there yet; the next run looks again") from None
+    if mapping.journal.posting_mode is PostingMode.AUTO:
+        ledger.post_journal(document)
+    try:
+        keys.complete(claim, document)
+    except LeaseLost:
+        log.warning("lease on %s expired while posting; the successor will find %s", journal.external_key, document)
+    return document, created
+
+
+def record_discrepancies(table: Table, merchant_id: str, business_date: date, found: list[Discrepancy],
+                         alerts: Notifier) -> None:
+    """Store each discrepancy once per day (a re-run overwrites, never duplicates) and alert a summary."""
+    partition = f"{merchant_id}-{business_date:%Y%m%d}"
+    for discrepancy in found:
+        table.upsert(Entity(safe_key(partition), safe_key(discrepancy.key()), {
+            "Type": discrepancy.type.value, "Amount": str(discrepancy.amount), "Currency": discrepancy.currency,
+            "Reference": discrepancy.reference, "Detail": discrepancy.detail,
+            "FoundAt": datetime.now(UTC),
+        }))
+    if found:
+        kinds = sorted({d.type.value for d in found})
+        alerts.notify(Alert("discrepancies", f"{len(found)} discrepancies for {merchant_id} on {business_date}",
+                            {"merchant": merchant_id, "date": business_date.isoformat(), "types": ", ".join(kinds)}))
+
+
+def stored_discrepancies(table: Table, merchant_id: str, business_date: date) -> list[Entity]:
+    return list(table.query(safe_key(f"{merchant_id}-{business_date:%Y%m%d}")))
