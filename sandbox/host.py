@@ -162,7 +162,8 @@ class LocalHost:
         self.bus = bus
         self.settings = settings
         self.stats = HostStats()
-        self._app_settings = dict(os.environ) if app_settings is None else dict(app_settings)
+        self._app_settings = ({**settings.app_settings(), **os.environ} if app_settings is None
+                              else dict(app_settings))
         self._batch_size = batch_size
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -11,8 +11,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(
         256 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("HL365_MAX_WEBHOOK_BYTES")
     )
+    mapping_file: Path = Field(Path("mapping.yaml"), validation_alias=AliasChoices("HL365_MAPPING_FILE"))
+    merchant_id: str | None = _alias("HL365_MERCHANT_ID")
+    merchant_timezone: str = Field("UTC", validation_alias=AliasChoices("HL365_MERCHANT_TIMEZONE"))
+    eod_schedule: str = Field("0 0 4 * * *", validation_alias=AliasChoices("HL365_EOD_SCHEDULE"))
+    foreign_currencies: str = Field("", validation_alias=AliasChoices("HL365_FOREIGN_CURRENCIES"))
     function_key: SecretStr | None = _alias("HL365_FUNCTION_KEY")
     master_key: SecretStr | None = _alias("HL365_MASTER_KEY")
 
@@ -125,6 +131,15 @@ class Settings(BaseSettings):
             return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
         return values
 
+    @field_validator("merchant_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/Chicago)") from None
+        return value
+
     @model_validator(mode="after")
     def _backends_configured(self) -> Settings:
         if self.storage == "azure" and not (self.storage_connection or self.table_service_uri):
@@ -138,6 +153,17 @@ class Settings(BaseSettings):
                 "or ServiceBusConnection__fullyQualifiedNamespace (managed identity)"
             )
         return self
+
+    def app_settings(self) -> dict[str, str]:
+        """Every set value under its app-setting name, for binding expressions such as ``%HL365_EOD_SCHEDULE%``."""
+        values: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            alias = field.validation_alias
+            if value is not None and isinstance(alias, AliasChoices):
+                text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+                values[str(alias.choices[0])] = text
+        return values
 
     def require(self, name: str) -> Any:
         """A setting the caller cannot work without; the error names the app setting to set."""
