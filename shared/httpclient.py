@@ -45,6 +45,8 @@ entries (F&O answers validation failures with 500, which must FAIL, not RETRY)."
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+GATEWAY_STATUSES = frozenset({502, 504})
+"""A proxy's timeout or bad gateway: the service behind it may have applied the write."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ class ApiClient:
                 attempt -= 1
                 continue
             error = self._status_error(response, action)
+            if method.upper() in WRITE_METHODS and response.status_code in GATEWAY_STATUSES:
+                raise UncertainOutcome(error.reason, f"{method} {url}: the gateway answered "
+                                       f"{response.status_code}; the write may have been applied",
+                                       source=self.source, status=response.status_code, body=error.body)
             if isinstance(error, PermanentApiError) or attempt >= self._retry.max_attempts:
                 raise error
             self._pause(attempt, retry_after_seconds(response), f"HTTP {response.status_code}")

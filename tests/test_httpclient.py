@@ -97,3 +97,20 @@ def test_retry_after_in_both_forms() -> None:
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "7"})) == 7.0
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
     assert retry_after_seconds(httpx.Response(429)) is None
+
+
+def test_a_write_answered_by_a_gateway_timeout_is_uncertain_not_repeated() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(504, text="upstream timed out")
+
+    api, _ = client(handler)
+    with pytest.raises(UncertainOutcome) as caught:
+        api.request("POST", "/journals")
+    assert calls == ["POST"] and caught.value.status == 504
+    calls.clear()
+    with pytest.raises(TransientApiError):
+        api.request("GET", "/journals")
+    assert len(calls) == 4

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -35,12 +37,14 @@ def iter_entities(
 ) -> Iterator[dict[str, Any]]:
     """Every entity of a collection, page by page, following ``@odata.nextLink`` verbatim.
 
-    Only one page is held at a time, so memory does not grow with the collection.
+    Only one page is held at a time, so memory does not grow with the collection; numbers with a
+    fraction arrive as ``Decimal``, never float.
     """
     next_url: str | None = url
     query: Mapping[str, Any] | None = params
     while next_url:
-        page = api.request("GET", next_url, params=query, headers=dict(headers or {})).json()
+        response = api.request("GET", next_url, params=query, headers=dict(headers or {}))
+        page = json.loads(response.content, parse_float=Decimal)
         yield from page.get("value", [])
         next_url = page.get("@odata.nextLink")
         query = None

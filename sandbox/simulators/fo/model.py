@@ -1,0 +1,218 @@
+"""The simulated F&O data entities: sets, keys, property types, enums and the ``$metadata`` they make.
+
+Names, keys and fields follow ``reference/dynamics.md`` §1.8 (CDM and a client generated from a real
+``$metadata``). Keys the reference marks unverified (ExchangeRates, MainAccounts,
+CustomerPaymentJournalHeaders) use its best guess. Two navigation properties are the simulator's own
+(documented in ``sandbox/simulators/fo/__init__.py``): ``JournalLines`` from a journal header to its
+lines and ``JournalHeader`` back, so a ``$batch`` changeset can create lines under a header whose
+number the number sequence has not assigned yet (``POST $1/JournalLines``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sandbox.simulators.odata_filter import Action, EntitySet, NavigationProperty, edmx
+
+NAMESPACE = "Microsoft.Dynamics.DataEntities"
+EMPTY_DATE = "1900-01-01T12:00:00Z"
+WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
+POST_ACTION = "Post"
+
+ENUMS: dict[str, dict[str, int]] = {
+    "NoYes": {"No": 0, "Yes": 1},
+    # LedgerJournalACType keeps the AX enum values (4 is unused in the base enum).
+    "LedgerJournalACType": {"Ledger": 0, "Cust": 1, "Vend": 2, "Project": 3, "FixedAssets": 5, "Bank": 6},
+    "CurrentOperationsTax": {"Current": 0, "Operations": 1, "Tax": 2},
+    "SalesStatus": {"None": 0, "Backorder": 1, "Delivered": 2, "Invoiced": 3, "Canceled": 4},
+    "CustVendorBlocked": {"No": 0, "Invoice": 1, "All": 2, "Payment": 3, "Requisition": 4, "Never": 5},
+    "ExchangeRateDisplayFactor": {"One": 0, "Ten": 1, "Hundred": 2, "Thousand": 3, "TenThousand": 4,
+                                  "HundredThousand": 5},
+}
+DISPLAY_FACTORS = {"One": Decimal(1), "Ten": Decimal(10), "Hundred": Decimal(100), "Thousand": Decimal(1000),
+                   "TenThousand": Decimal(10_000), "HundredThousand": Decimal(100_000)}
+
+_CODES = {"S": "Edm.String", "D": "Edm.Decimal", "T": "Edm.DateTimeOffset", "I": "Edm.Int32", "L": "Edm.Int64"}
+
+
+def _properties(spec: str) -> dict[str, str]:
+    """``"Name:S Amount:D IsPosted:NoYes"`` → ``{"Name": "Edm.String", …, "IsPosted": "<ns>.NoYes"}``."""
+    result = {}
+    for item in spec.split():
+        name, _, code = item.partition(":")
+        code = code or "S"
+        result[name] = _CODES.get(code) or f"{NAMESPACE}.{code}"
+    return result
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One entity set as the simulator serves it.
+
+    Attributes:
+        entity: the AOT data entity, named in "Write failed for table row of type '…'".
+        table: the backing table's label and name, named in "Cannot create a record in …".
+        company: the set is per legal entity (has ``dataAreaId``) rather than shared.
+        read_only: properties the service computes; values sent for them are ignored, as OData allows.
+        sequence: the key property a number sequence fills when it is left blank.
+        writable: False for read-only entities (on-hand inventory).
+        blank_keys: key properties that may be empty (product dimensions a product does not use).
+    """
+
+    name: str
+    entity_type: str
+    entity: str
+    table: str
+    keys: tuple[str, ...]
+    properties: dict[str, str]
+    company: bool = True
+    read_only: frozenset[str] = frozenset()
+    sequence: str | None = None
+    writable: bool = True
+    navigation: tuple[NavigationProperty, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    blank_keys: frozenset[str] = frozenset()
+
+    def default(self, name: str) -> Any:
+        if name in self.defaults:
+            return self.defaults[name]
+        edm = self.properties[name]
+        if edm == "Edm.Decimal":
+            return Decimal(0)
+        if edm in ("Edm.Int32", "Edm.Int64"):
+            return 0
+        if edm == "Edm.DateTimeOffset":
+            return EMPTY_DATE
+        if edm.startswith(NAMESPACE + "."):
+            members = ENUMS[edm.rsplit(".", 1)[1]]
+            return min(members, key=members.__getitem__)
+        return ""
+
+    def members(self, name: str) -> tuple[str, ...]:
+        edm = self.properties[name]
+        return tuple(ENUMS[edm.rsplit(".", 1)[1]]) if edm.startswith(NAMESPACE + ".") else ()
+
+    def to_edm(self) -> EntitySet:
+        return EntitySet(self.name, self.entity_type, self.keys, self.properties, self.navigation)
+
+
+def _journal_navigation(header: str, line: str) -> tuple[NavigationProperty, NavigationProperty]:
+    constraint = (("dataAreaId", "dataAreaId"), ("JournalBatchNumber", "JournalBatchNumber"))
+    return (NavigationProperty("JournalLines", line, True, partner="JournalHeader"),
+            NavigationProperty("JournalHeader", header, False, partner="JournalLines", constraints=constraint))
+
+
+_LEDGER_NAV = _journal_navigation("LedgerJournalHeader", "LedgerJournalLine")
+_PAYMENT_NAV = _journal_navigation("CustomerPaymentJournalHeader", "CustomerPaymentJournalLine")
+
+SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
+    EntitySpec(
+        "LedgerJournalHeaders", "LedgerJournalHeader", "LedgerJournalHeaderEntity",
+        "Journal table (LedgerJournalTable)", ("dataAreaId", "JournalBatchNumber"),
+        _properties("dataAreaId JournalBatchNumber JournalName Description PostingLayer:CurrentOperationsTax "
+                    "IsPosted:NoYes JournalTotalDebit:D JournalTotalCredit:D AccountingCurrency IntegrationKey"),
+        read_only=frozenset({"IsPosted", "JournalTotalDebit", "JournalTotalCredit", "AccountingCurrency"}),
+        sequence="JournalBatchNumber", navigation=(_LEDGER_NAV[0],)),
+    EntitySpec(
+        "LedgerJournalLines", "LedgerJournalLine", "LedgerJournalLineEntity", "Journal lines (LedgerJournalTrans)",
+        ("dataAreaId", "JournalBatchNumber", "LineNumber"),
+        _properties("dataAreaId JournalBatchNumber LineNumber:D TransDate:T AccountType:LedgerJournalACType "
+                    "AccountDisplayValue OffsetAccountType:LedgerJournalACType OffsetAccountDisplayValue "
+                    "DebitAmount:D CreditAmount:D CurrencyCode Text OffsetText Voucher DefaultDimensionDisplayValue "
+                    "OffsetDefaultDimensionDisplayValue Company OffsetCompany ExchRate:D Document DocumentDate:T "
+                    "PaymentReference PaymentMethod PostingProfile Invoice DueDate:T SalesTaxGroup "
+                    "ItemSalesTaxGroup Quantity:D ReverseEntry:NoYes ReverseDate:T"),
+        navigation=(_LEDGER_NAV[1],)),
+    EntitySpec(
+        "CustomerPaymentJournalHeaders", "CustomerPaymentJournalHeader", "CustomerPaymentJournalHeaderEntity",
+        "Journal table (LedgerJournalTable)", ("dataAreaId", "JournalBatchNumber"),
+        _properties("dataAreaId JournalBatchNumber JournalName Description IsPosted:NoYes"),
+        read_only=frozenset({"IsPosted"}), sequence="JournalBatchNumber", navigation=(_PAYMENT_NAV[0],)),
+    EntitySpec(
+        "CustomerPaymentJournalLines", "CustomerPaymentJournalLine", "CustomerPaymentJournalLineEntity",
+        "Journal lines (LedgerJournalTrans)", ("dataAreaId", "JournalBatchNumber", "LineNumber"),
+        _properties("dataAreaId JournalBatchNumber LineNumber:D TransactionDate:T AccountType:LedgerJournalACType "
+                    "AccountDisplayValue CreditAmount:D DebitAmount:D CurrencyCode PaymentMethodName "
+                    "PaymentReference PaymentId DocumentNumber TransactionText OffsetAccountType:LedgerJournalACType "
+                    "OffsetAccountDisplayValue OffsetTransactionText PostingProfile IsPrepayment:NoYes "
+                    "MarkedInvoice MarkedInvoiceCompany SettleVoucher Voucher "
+                    "DefaultDimensionsForAccountDisplayValue DefaultDimensionsForOffsetAccountDisplayValue "
+                    "ExchangeRate:D CustomerName"),
+        read_only=frozenset({"CustomerName"}), navigation=(_PAYMENT_NAV[1],), defaults={"AccountType": "Cust"}),
+    EntitySpec(
+        "CustomersV3", "CustomerV3", "CustCustomerV3Entity", "Customers (CustTable)", ("dataAreaId", "CustomerAccount"),
+        _properties("dataAreaId CustomerAccount OrganizationName PartyType PersonFirstName PersonLastName "
+                    "CustomerGroupId SalesCurrencyCode PaymentTerms PaymentMethod CreditLimit:D InvoiceAccount "
+                    "SalesTaxGroup OnHoldStatus:CustVendorBlocked AddressStreet AddressCity AddressState "
+                    "AddressZipCode AddressCountryRegionId PrimaryContactEmail PrimaryContactPhone PartyNumber "
+                    "KnownAs"),
+        sequence="CustomerAccount", read_only=frozenset({"PartyNumber"}), defaults={"PartyType": "Organization"}),
+    EntitySpec(
+        "SalesOrderHeadersV2", "SalesOrderHeaderV2", "SalesOrderHeaderV2Entity", "Sales orders (SalesTable)",
+        ("dataAreaId", "SalesOrderNumber"),
+        _properties("dataAreaId SalesOrderNumber OrderingCustomerAccountNumber InvoiceCustomerAccountNumber "
+                    "CurrencyCode SalesOrderStatus:SalesStatus SalesOrderProcessingStatus CustomersOrderReference "
+                    "CustomerRequisitionNumber CustomerPaymentMethodName PaymentTermsName DefaultShippingSiteId "
+                    "DefaultShippingWarehouseId RequestedShippingDate:T DeliveryModeCode SalesOrderOriginCode "
+                    "SalesOrderPoolId"),
+        sequence="SalesOrderNumber", defaults={"SalesOrderStatus": "Backorder", "SalesOrderProcessingStatus": "None"}),
+    EntitySpec(
+        "SalesOrderLines", "SalesOrderLine", "SalesOrderLineV2Entity", "Order lines (SalesLine)",
+        ("dataAreaId", "InventoryLotId"),
+        _properties("dataAreaId InventoryLotId SalesOrderNumber ItemNumber OrderedSalesQuantity:D SalesUnitSymbol "
+                    "SalesPrice:D SalesPriceQuantity:D LineAmount:D LineDiscountAmount:D LineDescription "
+                    "ShippingSiteId ShippingWarehouseId SalesOrderLineStatus:SalesStatus CurrencyCode "
+                    "RequestedShippingDate:T ProductColorId ProductSizeId ProductStyleId ProductConfigurationId"),
+        sequence="InventoryLotId", defaults={"SalesOrderLineStatus": "Backorder", "SalesPriceQuantity": Decimal(1)}),
+    EntitySpec(
+        "ReleasedProductsV2", "ReleasedProductV2", "EcoResReleasedProductV2Entity", "Items (InventTable)",
+        ("dataAreaId", "ItemNumber"),
+        _properties("dataAreaId ItemNumber ProductNumber SearchName ProductSearchName ProductType ProductSubType "
+                    "ProductGroupId ItemModelGroupId StorageDimensionGroupName TrackingDimensionGroupName "
+                    "InventoryUnitSymbol SalesUnitSymbol PurchaseUnitSymbol SalesPrice:D UnitCost:D"),
+        defaults={"ProductType": "Item", "ProductSubType": "Product"}),
+    EntitySpec(
+        "WarehousesOnHandV2", "WarehouseOnHandV2", "InventWarehouseOnHandV2Entity", "On-hand inventory (InventSum)",
+        ("dataAreaId", "ItemNumber", "ProductColorId", "ProductConfigurationId", "ProductSizeId", "ProductStyleId",
+         "ProductVersionId", "InventorySiteId", "InventoryWarehouseId"),
+        _properties("dataAreaId ItemNumber ProductColorId ProductConfigurationId ProductSizeId ProductStyleId "
+                    "ProductVersionId InventorySiteId InventoryWarehouseId OnHandQuantity:D "
+                    "AvailableOnHandQuantity:D ReservedOnHandQuantity:D OrderedQuantity:D AvailableOrderedQuantity:D "
+                    "ReservedOrderedQuantity:D OnOrderQuantity:D TotalAvailableQuantity:D ProductName "
+                    "AreWarehouseManagementProcessesUsed:NoYes"),
+        writable=False, blank_keys=frozenset({"ProductColorId", "ProductConfigurationId", "ProductSizeId",
+                                              "ProductStyleId", "ProductVersionId"})),
+    EntitySpec(
+        "ExchangeRates", "ExchangeRate", "ExchangeRateEntity", "Exchange rates (ExchangeRate)",
+        ("RateTypeName", "FromCurrency", "ToCurrency", "StartDate"),
+        _properties("RateTypeName RateTypeDescription FromCurrency ToCurrency StartDate:T EndDate:T Rate:D "
+                    "ConversionFactor:ExchangeRateDisplayFactor"),
+        company=False, defaults={"RateTypeName": "Default"}),
+    EntitySpec(
+        "CustomerPaymentMethods", "CustomerPaymentMethod", "CustomerPaymentMethodEntity",
+        "Methods of payment - customers (CustPaymModeTable)", ("dataAreaId", "Name"),
+        _properties("dataAreaId Name Description AccountType:LedgerJournalACType PaymentAccount "
+                    "PaymentAccountDisplayValue PaymentJournalName PaymentStatus PaymentType BankTransactionType"),
+        defaults={"AccountType": "Bank"}),
+    EntitySpec(
+        "MainAccounts", "MainAccount", "MainAccountEntity", "Main accounts (MainAccount)",
+        ("ChartOfAccounts", "MainAccountId"),
+        _properties("ChartOfAccounts MainAccountId Name MainAccountType MainAccountCategory PostingType "
+                    "DefaultCurrency DoNotAllowManualEntry:NoYes IsSuspended:NoYes ActiveFrom:T ActiveTo:T"),
+        company=False, defaults={"MainAccountType": "BalanceSheet"}),
+)}
+
+HEADER_SETS = {"LedgerJournalHeaders": "LedgerJournalLines",
+               "CustomerPaymentJournalHeaders": "CustomerPaymentJournalLines"}
+LINE_SETS = {line: header for header, line in HEADER_SETS.items()}
+JOURNAL_TYPES = {"LedgerJournalHeaders": "Daily", "CustomerPaymentJournalHeaders": "CustPayment"}
+
+
+def metadata() -> str:
+    """The ``$metadata`` EDMX of every simulated set, with the enums and the bound ``Post`` actions."""
+    actions = [Action(POST_ACTION, binding=SPECS[name].entity_type) for name in HEADER_SETS]
+    return edmx(NAMESPACE, [spec.to_edm() for spec in SPECS.values()], enums=ENUMS, actions=actions,
+                container="Resources")
