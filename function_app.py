@@ -5,8 +5,10 @@ import azure.functions as func
 from functions.intake import bp as intake_bp
 from functions.operations import bp as operations_bp
 from functions.payments import bp as payments_bp
+from functions.settlement import bp as settlement_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(intake_bp)
 app.register_functions(payments_bp)
 app.register_functions(operations_bp)
+app.register_functions(settlement_bp)

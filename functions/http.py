@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.flows.payments import Answer
+from shared.flows.answer import Answer
 
 
 def respond(answer: Answer) -> func.HttpResponse:

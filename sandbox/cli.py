@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -109,6 +109,52 @@ def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-
         console.print(f"[red]{problem}[/red]", soft_wrap=True)
     console.print(f"audit trail {when}: {len(report.problems)} problem(s) in {report.records} records")
     raise typer.Exit(1)
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        console.print(f"[red]--date {value!r} is not YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def settle(day: Annotated[str, typer.Option("--date", help="business day, YYYY-MM-DD (default: yesterday in "
+                                            "HL365_MERCHANT_TIMEZONE)")] = "") -> None:
+    """Close a business day now: build, post and reconcile its settlement journals."""
+    from shared import wiring
+    from shared.flows.admin import settlement_answer
+
+    answer = settlement_answer(wiring.services(), day or None)
+    if answer.status != 200:
+        console.print(f"[red]{answer.reason}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    body: dict[str, Any] = dict(answer.body)
+    table = Table("journal", "ERP document", "result", title=f"settlement {body['merchant']} {body['date']}")
+    for posting in body["journals"]:
+        table.add_row(posting["external_key"], posting["document"],
+                      "created" if posting["created"] else "already there")
+    console.print(table)
+    console.print(f"{len(body['discrepancies'])} discrepancies; `hl365 reconcile --date {body['date']}` lists them")
+
+
+@app.command()
+def reconcile(day: Annotated[str, typer.Option("--date", help="business day, YYYY-MM-DD")] = "") -> None:
+    """Print the discrepancies stored for a business day (run `hl365 settle` first)."""
+    from shared import wiring
+    from shared.flows.settlement import DISCREPANCIES_TABLE, business_date_for, stored_discrepancies
+
+    services = wiring.services()
+    when = _day(day) or business_date_for(datetime.now(UTC), services.settings.merchant_timezone)
+    rows = stored_discrepancies(services.tables.table(DISCREPANCIES_TABLE),
+                                str(services.settings.require("merchant_id")), when)
+    table = Table("type", "amount", "currency", "reference", "detail", title=f"discrepancies {when}")
+    for row in rows:
+        table.add_row(str(row["Type"]), str(row["Amount"]), str(row["Currency"]), str(row["Reference"]),
+                      str(row["Detail"]))
+    console.print(table)
+    console.print(f"{len(rows)} discrepancies")
 
 
 @config_app.command("check")

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     d365_client_id: str | None = _alias("D365_CLIENT_ID")
     d365_client_secret: SecretStr | None = _alias("D365_CLIENT_SECRET")
     d365_legal_entity: str | None = _alias("D365_LEGAL_ENTITY")
+    d365_bc_environment: str = Field("production", validation_alias=AliasChoices("D365_BC_ENVIRONMENT"))
+    d365_bc_company: str | None = _alias("D365_BC_COMPANY")
 
     gp_api_url: str | None = _alias("GP_API_URL")
     gp_app_id: str | None = _alias("GP_APP_ID")

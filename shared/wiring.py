@@ -6,15 +6,26 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shared.dynamics import embedded as embedded_ledger
 from shared.dynamics.port import PaymentLedger
+from shared.mapping.loader import load as load_mapping
+from shared.mapping.schema import Mapping as MappingConfig
 from shared.messaging.port import MessageSender
 from shared.ops import deadletters
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
 from shared.settings import ConfigError, Settings, get_settings
 from shared.storage import audit, idempotency
 from shared.storage.port import TableStore
+
+if TYPE_CHECKING:
+    from shared.dynamics.bc import BusinessCentralClient
+    from shared.dynamics.entra import ClientCredentials
+    from shared.dynamics.fo import FinanceOperationsClient
+    from shared.flows.settlement import JournalLedger
+    from shared.heartland.gp import GpApiClient
+    from shared.heartland.retail import RetailClient
 
 
 @dataclass
@@ -80,7 +91,67 @@ class Services:
             raise ConfigError(f"D365_TARGET={self.settings.d365_target} has no client in this release; use 'embedded'")
         return embedded_ledger.EmbeddedLedger(self.tables.table(embedded_ledger.TABLE))
 
+    @cached_property
+    def mapping(self) -> MappingConfig:
+        return load_mapping(self.settings.mapping_file)
+
+    @cached_property
+    def gp(self) -> GpApiClient:
+        from shared.heartland.gp import GpApiClient
+
+        return GpApiClient.from_settings(self.settings)
+
+    @cached_property
+    def retail(self) -> RetailClient:
+        from shared.heartland.retail import RetailClient
+
+        return RetailClient(self.settings.require("retail_api_url"), self.settings.require("retail_api_token"))
+
+    def _entra(self, scope: str) -> ClientCredentials:
+        from shared.dynamics.entra import ClientCredentials
+
+        return ClientCredentials(authority=self.settings.d365_authority_url,
+                                 tenant=self.settings.require("d365_tenant_id"),
+                                 client_id=self.settings.require("d365_client_id"),
+                                 client_secret=self.settings.require("d365_client_secret"), scope=scope)
+
+    @cached_property
+    def fo(self) -> FinanceOperationsClient:
+        from shared.dynamics.fo import FinanceOperationsClient
+
+        url = str(self.settings.require("d365_fo_url")).rstrip("/")
+        return FinanceOperationsClient(url, credentials=self._entra(f"{url}/.default"),
+                                       legal_entity=self.settings.require("d365_legal_entity"))
+
+    @cached_property
+    def bc(self) -> BusinessCentralClient:
+        from shared.dynamics.bc import SCOPE, BusinessCentralClient
+
+        return BusinessCentralClient.connect(str(self.settings.require("d365_bc_url")),
+                                             tenant=self.settings.require("d365_tenant_id"),
+                                             environment=self.settings.d365_bc_environment,
+                                             credentials=self._entra(SCOPE),
+                                             company=self.settings.d365_bc_company)
+
+    @cached_property
+    def journal_ledger(self) -> JournalLedger:
+        """Where settlement journals land, chosen by ``D365_TARGET``."""
+        target = self.settings.d365_target
+        if target == "fo":
+            from shared.dynamics.journals import FoJournals
+
+            return FoJournals(self.fo, journal_name=self.mapping.journal.name,
+                              legal_entity=self.settings.require("d365_legal_entity"))
+        if target == "bc":
+            from shared.dynamics.journals import BcJournals
+
+            return BcJournals(self.bc, base_currency=self.mapping.base_currency)
+        return embedded_ledger.EmbeddedJournals(self.tables.table(embedded_ledger.TABLE))
+
     def close(self) -> None:
+        for name in ("gp", "retail", "fo", "bc"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
         for name in ("bus", "tables"):
             if name in self.__dict__:
                 self.__dict__[name].close()

@@ -63,6 +63,8 @@ class EmbeddedJournals:
     the same journal twice leaves one row.
     """
 
+    max_lines = 10_000
+
     def __init__(self, table: Table, *, rates: dict[str, Decimal] | None = None) -> None:
         self._table = table
         self._rates = dict(rates or {})

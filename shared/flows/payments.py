@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import orjson
 
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment
 from shared.errors import FatalError, RetriableError
+from shared.flows.answer import Answer
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
 from shared.ops.alerts import Alert
@@ -29,19 +29,6 @@ log = logging.getLogger("hl365.payments")
 TRANSFORM_QUEUE = "payments-transform"
 POST_QUEUE = "payments-post"
 SOURCE_GP = "heartland.gp"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What intake tells the sender: an HTTP status, a reason a person can act on, and headers."""
-
-    status: int
-    reason: str
-    body: Mapping[str, object] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def json(self) -> bytes:
-        return orjson.dumps({"status": self.status, "reason": self.reason, **self.body})
 
 
 def _content_type_ok(headers: Mapping[str, str]) -> bool:

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo
 
-from shared.canonical.journals import Journal
+from shared.canonical.journals import Journal, JournalUnbalanced
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
-from shared.errors import RetriableError, UncertainOutcome
+from shared.errors import FatalError, RetriableError, UncertainOutcome
 from shared.flows.journal_builder import SettlementBuilder
 from shared.flows.reconcile import Discrepancy, Reconciler
 from shared.mapping.schema import Mapping, PostingMode
@@ -24,6 +25,9 @@ from shared.ops.alerts import Alert, Notifier
 from shared.storage.idempotency import IdempotencyKeys, LeaseLost
 from shared.storage.keys import safe_key
 from shared.storage.port import Entity, Table
+
+if TYPE_CHECKING:
+    from shared.wiring import Services
 
 log = logging.getLogger("hl365.settlement")
 
@@ -47,6 +51,9 @@ class TicketSource(Protocol):
 class JournalLedger(Protocol):
     """Where journals land (F&O, Business Central, or the embedded ledger)."""
 
+    max_lines: int
+    """The most lines one journal may hold on this ERP; the mapping's line limit is capped by it."""
+
     def find_journal(self, external_key: str) -> str | None:
         """The ERP's document id of the journal carrying ``external_key``, or None."""
         ...
@@ -60,19 +67,33 @@ class JournalLedger(Protocol):
     def exchange_rate(self, currency: str, base_currency: str, on: date) -> Decimal: ...
 
 
+@dataclass(frozen=True)
+class Posting:
+    external_key: str
+    document: str
+    created: bool
+
+
 @dataclass
 class DayResult:
-    """What one run did; re-running the same day reports the same journals as ``already_posted``."""
+    """What one run did; re-running the same day reports every journal as not ``created``."""
 
     merchant_id: str
     business_date: date
     journals: list[Journal] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)
-    already_posted: list[str] = field(default_factory=list)
+    postings: list[Posting] = field(default_factory=list)
     discrepancies: list[Discrepancy] = field(default_factory=list)
     transactions: int = 0
     tickets: int = 0
     deposits: int = 0
+
+    @property
+    def created(self) -> list[str]:
+        return [p.document for p in self.postings if p.created]
+
+    @property
+    def already_posted(self) -> list[str]:
+        return [p.document for p in self.postings if not p.created]
 
 
 def close_day(
@@ -98,6 +119,9 @@ def close_day(
         RetriableError: the ERP's answer was uncertain and the journal could not be found yet.
     """
     rates = {c: ledger.exchange_rate(c, mapping.base_currency, business_date) for c in foreign_currencies}
+    if mapping.journal.line_limit > ledger.max_lines:
+        mapping = mapping.model_copy(update={"journal": mapping.journal.model_copy(
+            update={"line_limit": ledger.max_lines})})
     builder = SettlementBuilder(mapping, merchant_id=merchant_id, business_date=business_date, rates=rates)
     reconciler = Reconciler(business_date=business_date, as_of=as_of or datetime.now(UTC).date(),
                             tolerance=Decimal(mapping.amount_tolerance))
@@ -117,7 +141,7 @@ def close_day(
     result.journals = builder.journals()
     for journal in result.journals:
         document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys)
-        (result.created if created else result.already_posted).append(document)
+        result.postings.append(Posting(journal.external_key, document, created))
     for journal in result.journals:
         bank = sum((line.amount for line in journal.lines if line.account == mapping.accounts.bank), Decimal(0))
         reconciler.expect_journal(journal.external_key, bank, mapping.base_currency)
@@ -177,3 +201,42 @@ def record_discrepancies(table: Table, merchant_id: str, business_date: date, fo
 
 def stored_discrepancies(table: Table, merchant_id: str, business_date: date) -> list[Entity]:
     return list(table.query(safe_key(f"{merchant_id}-{business_date:%Y%m%d}")))
+
+
+def business_date_for(now: datetime, timezone: str) -> date:
+    """The day to close: yesterday in the merchant's time zone."""
+    return (now.astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
+
+
+def run_settlement(services: Services, business_date: date | None = None) -> DayResult:
+    """The one entry point of the timer, the admin endpoint and ``hl365 settle``.
+
+    A batch the mapping cannot place, or a day that does not balance, is parked in DeadLetters
+    with the reason and alerted; nothing of that day is posted.
+    """
+    settings = services.settings
+    merchant = str(settings.require("merchant_id"))
+    day = business_date or business_date_for(datetime.now(UTC), settings.merchant_timezone)
+    from shared.heartland.sources import GpSettlement, RetailTickets
+
+    currencies = tuple(c.strip().upper() for c in settings.foreign_currencies.split(",") if c.strip())
+    try:
+        result = close_day(
+            merchant_id=merchant, business_date=day, mapping=services.mapping,
+            settlement=GpSettlement(services.gp),
+            tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
+            ledger=services.journal_ledger, keys=services.keys,
+            discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,
+            foreign_currencies=currencies,
+        )
+    except (FatalError, JournalUnbalanced) as error:
+        reason = error.reason if isinstance(error, FatalError) else "JournalUnbalanced"
+        services.dead_letters.park(queue="eod-settlement", body=f'{{"merchant":"{merchant}","date":"{day}"}}'.encode(),
+                                   message_id=f"settlement-{merchant}-{day}", reason=reason, description=str(error))
+        services.alerts.notify(Alert("settlement_failed", f"settlement of {merchant} {day} stopped: {reason}",
+                                     {"merchant": merchant, "date": day.isoformat(), "description": str(error)}))
+        raise
+    services.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
+                          outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
+                                                    "discrepancies": len(result.discrepancies)})
+    return result

@@ -13,8 +13,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.canonical.money import Money
-from shared.canonical.settlement import LineKind, Ticket, TicketLine, TicketPayment
+from shared.canonical.payments import PaymentKind
+from shared.canonical.settlement import Deposit, LineKind, SettledTransaction, Ticket, TicketLine, TicketPayment
+from shared.heartland import gp_models as gp
 from shared.heartland import retail_models as retail
+from shared.heartland.gp import GpApiClient
 from shared.heartland.retail import RetailClient
 
 _TENDER_TYPES = {"CashPayment": "CASH", "GiftCardPayment": "GIFT_CARD"}
@@ -90,3 +93,36 @@ class RetailTickets:
         if self._payment_types is None:
             self._payment_types = {t.id: vocabulary(t.name) for t in self._client.iter_payment_types()}
         return self._payment_types.get(payment_type_id, f"PAYMENT_TYPE_{payment_type_id}")
+
+
+class GpSettlement:
+    """``SettlementSource`` over the GP API settlement reports, streaming page by page.
+
+    GP reports every amount positive; the canonical form makes refunds negative and fees a
+    positive cost, so sums read the way the ledger books them.
+    """
+
+    def __init__(self, client: GpApiClient) -> None:
+        self._client = client
+
+    def settled(self, business_date: date) -> Iterator[SettledTransaction]:
+        for row in self._client.iter_settlement_transactions(business_date, business_date):
+            yield self.to_settled(row)
+
+    def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]:
+        for deposit in self._client.iter_deposits(date_from, date_to):
+            yield Deposit(id=deposit.id, deposit_date=deposit.time_created, status=str(deposit.status),
+                          amount=deposit.amount, fees=Money.of(abs(deposit.fees.amount), deposit.fees.currency))
+
+    @staticmethod
+    def to_settled(row: gp.SettlementTransaction) -> SettledTransaction:
+        if row.batch_id is None:
+            raise ValueError(f"settled transaction {row.id} has no batch")
+        card = row.payment_method.card if row.payment_method else None
+        amount = -row.amount if row.type == "REFUND" else row.amount
+        return SettledTransaction(
+            id=row.id, batch_id=row.batch_id, deposit_id=row.deposit_id,
+            kind=PaymentKind.REFUND if row.type == "REFUND" else PaymentKind.SALE, status=row.status,
+            amount=amount, brand=vocabulary(card.brand if card and card.brand else "CARD"),
+            reference=row.reference, auth_code=card.authcode if card else None, time_created=row.time_created,
+        )

@@ -24,6 +24,15 @@ EXPECTED = {
         {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "ServiceBusConnection",
          "queueName": "payments-post"},
     ],
+    "eod_settlement": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%HL365_EOD_SCHEDULE%",
+         "runOnStartup": False, "useMonitor": True},
+    ],
+    "settlement_run": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "ADMIN",
+         "route": "admin/settlement"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
     "audit_verify": [
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 2 * * *",
          "runOnStartup": False, "useMonitor": True},
