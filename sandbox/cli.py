@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -174,25 +175,37 @@ def config_check(path: Annotated[Path, typer.Argument(help="the mapping YAML fil
 
 @app.command()
 def demo(
+    erp: Annotated[str, typer.Option(help="fo (Finance & Operations) or bc (Business Central)")] = "fo",
     day: Annotated[str, typer.Option("--date", help="business day, YYYY-MM-DD (default: yesterday)")] = "",
-    transactions: Annotated[int, typer.Option(min=1, help="card transactions in the day")] = 1000,
-    duplicates: Annotated[float, typer.Option(min=0.0, max=1.0, help="share re-delivered")] = 0.2,
+    transactions: Annotated[int, typer.Option(min=1, help="POS tickets in the day")] = 1000,
+    locations: Annotated[int, typer.Option(min=1, max=50, help="store locations")] = 2,
     seed: Annotated[int, typer.Option(help="scenario seed")] = 7,
-    out: Annotated[Path, typer.Option(help="where report.json goes")] = Path("out"),
+    duplicates: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of notifications re-delivered; "
+                                              "above 0 the day is also closed twice")] = 0.2,
+    faults: Annotated[float, typer.Option(min=0.0, max=0.5, help="share of simulator calls that fail")] = 0.0,
+    out: Annotated[Path, typer.Option(help="where report.json and report.html go")] = Path("out"),
 ) -> None:
-    """A sandbox business day end to end, checked against its ground truth; exit 0 only if all holds."""
+    """A sandbox business day end to end, checked against the simulators' ground truth; exit 0 only if all holds."""
     from sandbox.demo import Options, run
 
-    when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    if erp not in ("fo", "bc"):
+        console.print("[red]--erp is fo or bc[/red]")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.ERROR)
+    when = _day(day) or datetime.now(UTC).date() - timedelta(days=1)
     with console.status("running the day…"):
-        report = run(Options(day=when, transactions=transactions, duplicates=duplicates, seed=seed, out=out))
-    table = Table("measure", "value", title=f"hl365 demo, {report['date']}")
-    for key in ("transactions_generated", "webhooks_delivered", "duplicates_delivered", "rejected",
-                "payments_posted", "settlement_totals", "posted_totals", "lost", "double_posted",
-                "audit_records", "audit_intact", "elapsed_seconds"):
+        report = run(Options(day=when, erp=erp, transactions=transactions, locations=locations,  # type: ignore[arg-type]
+                             seed=seed, duplicates=duplicates, faults=faults, out=out))
+    table = Table("measure", "value", title=f"hl365 demo, {report['date']}, {report['erp']}")
+    for key in ("transactions_generated", "webhooks_delivered", "duplicates_delivered", "faults_injected",
+                "payments_posted", "journals_posted", "journal_lines", "journals_balanced", "settlement_totals",
+                "posted_totals", "lost", "double_posted", "erp_requests", "elapsed_seconds"):
         table.add_row(key, str(report[key]))
+    found = Counter(d["type"] for d in report["discrepancies"])
+    table.add_row("discrepancies", ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "none")
+    table.add_row("planted", str(len(report["planted"])))
     console.print(table)
-    console.print(f"report: {(out / 'report.json').resolve()}")
+    console.print(f"report: {(out / 'report.json').resolve()} and {(out / 'report.html').resolve()}")
     if not report["ok"]:
         console.print("[red]an invariant failed: see the report[/red]")
         raise typer.Exit(1)

@@ -1,108 +1,302 @@
-"""``hl365 demo``: a sandbox business day through the local host, checked against its ground truth."""
+"""``hl365 demo``: a sandbox business day end to end, checked against the simulators' ground truth.
+
+Simulators of Heartland Retail, the GP API and the chosen ERP run on free loopback ports; the
+local Functions host serves the app; the day is seeded; the gateway sends its payment
+notifications (with duplicates, if asked); the day is closed through the admin endpoint (twice,
+with duplicates, to prove the second run posts nothing); reconciliation runs; the report compares
+what the ERP holds with what the simulators were made to hold.
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import random
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from sandbox.day import Truth, seed
 from sandbox.host import LocalHost, load_app, run_in_background, stop_background
-from sandbox.scenario import Delivery, generate
+from sandbox.simulators import create
+from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
-from shared.dynamics.embedded import EmbeddedLedger
 from shared.messaging.embedded import EmbeddedBus
 
-DEMO_APP_KEY = "hl365-demo-app-key"
+ROOT = Path(__file__).resolve().parents[1]
+TENANT = "00000000-0000-0000-0000-000000000365"
+MASTER_KEY = "hl365-demo-master-key"
+MERCHANT = "MER_demo"
+TIMEZONE = "America/Chicago"
+FO_COMPANY = "usmf"
 
 
 @dataclass(frozen=True)
 class Options:
     day: date
+    erp: Literal["fo", "bc"] = "fo"
     transactions: int = 1000
-    duplicates: float = 0.2
+    locations: int = 2
     seed: int = 7
+    duplicates: float = 0.2
+    faults: float = 0.0
     out: Path = Path("out")
 
 
+class Simulators:
+    """The three simulators of a run, each on its own loopback port."""
+
+    def __init__(self, options: Options) -> None:
+        self.apps: dict[str, SimulatorApp] = {
+            "retail": create("retail", seed=options.seed),
+            "gp": create("gp", seed=options.seed),
+            options.erp: create(options.erp, seed=options.seed),
+        }
+        self._servers = {name: run_in_background(app) for name, app in self.apps.items()}
+        self.urls = {name: f"http://127.0.0.1:{port}" for name, (_, _, port) in self._servers.items()}
+
+    def stop(self) -> None:
+        for server, thread, _ in self._servers.values():
+            stop_background(server, thread)
+
+    def requests(self, name: str) -> int:
+        return sum(self.apps[name].requests.values())
+
+    def faults_injected(self) -> int:
+        return sum(sum(app.faults.injected.values()) for app in self.apps.values())
+
+
 def run(options: Options) -> dict[str, Any]:
-    """Run the day and return the report; ``report["ok"]`` is True only if every invariant holds."""
+    """Run the day; the report's ``ok`` is True only if every invariant holds."""
     started = time.perf_counter()
     data_dir = options.out / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
     for stale in data_dir.glob("*.sqlite*"):
         stale.unlink()
-    os.environ.update({"HL365_DATA_DIR": str(data_dir), "HL365_STORAGE": "sqlite", "HL365_BUS": "sqlite",
-                       "D365_TARGET": "embedded", "GP_APP_KEY": DEMO_APP_KEY})
+    sims = Simulators(options)
+    try:
+        truth = seed(sims.apps["retail"].simulated, sims.apps["gp"].simulated,  # type: ignore[arg-type]
+                     day=options.day, transactions=options.transactions, locations=options.locations,
+                     seed=options.seed, timezone=TIMEZONE)
+        _prepare_erp(options.erp, sims.apps[options.erp])
+        _configure(options, sims, data_dir)
+        if options.faults:
+            _inject_faults(sims, options)
+        return _run_day(options, sims, truth, started)
+    finally:
+        sims.stop()
+        wiring.reset()
+
+
+def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
+    gp = sims.apps["gp"].simulated
+    erp_url = sims.urls[options.erp]
+    os.environ.update({
+        "HL365_SETTINGS_FILE": str(data_dir / "no-local-settings.json"),
+        "HL365_DATA_DIR": str(data_dir), "HL365_STORAGE": "sqlite", "HL365_BUS": "sqlite",
+        "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "HL365_MASTER_KEY": MASTER_KEY,
+        "HL365_MERCHANT_ID": MERCHANT, "HL365_MERCHANT_TIMEZONE": TIMEZONE,
+        "GP_API_URL": sims.urls["gp"] + "/ucp", "GP_APP_ID": gp.app_id, "GP_APP_KEY": gp.app_key,  # type: ignore[attr-defined]
+        "RETAIL_API_URL": sims.urls["retail"] + "/api", "RETAIL_API_TOKEN": "hl365-local-retail-token",
+        "D365_TARGET": options.erp, "D365_AUTHORITY_URL": erp_url, "D365_TENANT_ID": TENANT,
+        "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
+        "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
+    })
+    for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY"):
+        os.environ.pop(name, None)
     wiring.reset()
+
+
+def _prepare_erp(erp: str, app: SimulatorApp) -> None:
+    """The chart of accounts the mapping names, as a finance team sets it up before go-live."""
+    from shared.mapping.loader import load
+
+    mapping = load(ROOT / "mapping.yaml")
+    accounts = {mapping.accounts.processing_fees, mapping.accounts.tips_payable, mapping.accounts.discounts,
+                mapping.accounts.refunds, mapping.accounts.gift_card_liability, mapping.accounts.undeposited,
+                mapping.accounts.suspense}
+    accounts |= {rule.clearing_account for rule in mapping.payment_types.values()}
+    accounts |= {rule.account for rule in mapping.tax_components.values()}
+    accounts |= {rule.revenue_account for rule in mapping.departments.values()}
+    sim: Any = app.simulated
+    if erp == "fo":
+        existing = {row["MainAccountId"] for row in sim.rows("MainAccounts")}
+        for account in sorted(accounts - existing):
+            sim.add_main_account(account, f"hl365 {account}")
+        sim.add_bank_account(mapping.accounts.bank, company=FO_COMPANY)
+    else:
+        existing = {row["number"] for row in sim.records("accounts")}
+        for account in sorted(accounts - existing):
+            sim.add_account(account, f"hl365 {account}")
+        sim.add_bank_account(mapping.accounts.bank, "Operating account")
+
+
+def _inject_faults(sims: Simulators, options: Options) -> None:
+    """Throttling, 5xx and lost answers on the data routes; token endpoints stay clean, as Entra's does."""
+    rate = options.faults
+    sims.apps["gp"].faults.rules = [FaultRule("GET /ucp/settlement/*", "throttle", rate / 2, retry_after=1),
+                                    FaultRule("GET /ucp/settlement/*", "error", rate / 2, status=503)]
+    sims.apps["retail"].faults.rules = [FaultRule("GET /api/*", "throttle", rate / 2, retry_after=1),
+                                        FaultRule("GET /api/*", "error", rate / 2, status=503)]
+    erp_routes = "* /data/*" if options.erp == "fo" else "* /v2.0/*/api/v2.0/*"
+    write = "POST /data/$batch" if options.erp == "fo" else "POST /v2.0/*/api/v2.0/*$batch"
+    sims.apps[options.erp].faults.rules = [FaultRule(write, "lost", min(0.5, rate * 3)),
+                                           FaultRule(erp_routes, "throttle", rate / 2, retry_after=1),
+                                           FaultRule(erp_routes, "error", rate / 2, status=503)]
+
+
+def _run_day(options: Options, sims: Simulators, truth: Truth, started: float) -> dict[str, Any]:
     services = wiring.services()
-    if not isinstance(services.bus, EmbeddedBus):
-        raise RuntimeError("the demo runs on the embedded bus")
+    assert isinstance(services.bus, EmbeddedBus)
     host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
-    day = generate(day=options.day, transactions=options.transactions, duplicates=options.duplicates,
-                   app_key=DEMO_APP_KEY, seed=options.seed)
     server, thread, port = run_in_background(host.asgi())
     host.start()
     try:
-        answers = _deliver(f"http://127.0.0.1:{port}/api/webhooks/gp", day.deliveries)
-        host.drain()
+        webhooks, duplicates = _deliver_notifications(sims, truth, options, f"http://127.0.0.1:{port}/api/webhooks/gp")
+        runs = [_close(port, options.day)]
+        if options.duplicates:
+            runs.append(_close(port, options.day))
+        host.drain(timeout=300)
     finally:
         host.stop()
         stop_background(server, thread)
+    return _report(options, sims, truth, services, runs, webhooks, duplicates, started)
 
+
+def _deliver_notifications(sims: Simulators, truth: Truth, options: Options, url: str) -> tuple[int, int]:
+    gp: Any = sims.apps["gp"].simulated
+    rng = random.Random(options.seed)
+    sales = [t for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"]
+    plan = [(t, "duplicate" if rng.random() < options.duplicates else "normal") for t in sales]
+
+    def send(item: tuple[str, str]) -> int:
+        return len(gp.notify(item[0], url, mode=item[1], status="CAPTURED"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        delivered = sum(pool.map(send, plan))
+    return delivered, sum(1 for _, mode in plan if mode == "duplicate")
+
+
+def _close(port: int, day: date) -> dict[str, Any]:
+    answer = httpx.post(f"http://127.0.0.1:{port}/api/admin/settlement", params={"date": day.isoformat()},
+                        headers={"x-functions-key": MASTER_KEY}, timeout=600)
+    document: dict[str, Any] = answer.json()
+    document["http_status"] = answer.status_code
+    return document
+
+
+def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
+    """Every settlement journal the ERP holds, as (key, lines, balanced, totals), from its ground truth."""
+    sim: Any = app.simulated
+    found = []
+    if erp == "fo":
+        for journal in sim.state()["journals"]:
+            key = str(journal.get("IntegrationKey") or "")
+            if key.startswith("HL-"):
+                found.append({"key": key, "document": journal["JournalBatchNumber"], "lines": journal["lines"],
+                              "balanced": journal["balanced"], "posted": journal.get("IsPosted") == "Yes",
+                              "amounts": [(line["AccountDisplayValue"], Decimal(str(line["DebitAmount"]))
+                                           - Decimal(str(line["CreditAmount"])), line["CurrencyCode"])
+                                          for line in journal["lines"]]})
+    else:
+        state = sim.state()
+        for journal in state["journals"]:
+            key = str(journal.get("displayName") or "")
+            if key.startswith("HL-"):
+                lines = journal.get("lines", [])
+                total = sum((Decimal(str(line["amount"])) for line in lines), Decimal(0))
+                found.append({"key": key, "document": journal["code"], "lines": lines, "balanced": total == 0,
+                              "posted": False, "amounts": [(line["accountNumber"], Decimal(str(line["amount"])),
+                                                            "USD") for line in lines]})
+    return found
+
+
+def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.Services,
+            runs: list[dict[str, Any]], webhooks: int, duplicates: int, started: float) -> dict[str, Any]:
+    mapping = services.mapping
+    journals = _erp_journals(options.erp, sims.apps[options.erp])
+    keys = Counter(j["key"] for j in journals)
+    settlement_side = {mapping.accounts.bank, mapping.accounts.processing_fees, mapping.accounts.undeposited}
+    posted_totals: dict[str, Decimal] = {}
+    for journal in journals:
+        for account, amount, currency in journal["amounts"]:
+            if account.split("-")[0] in settlement_side:
+                posted_totals[currency] = posted_totals.get(currency, Decimal(0)) + amount
+    expected_keys = {p["external_key"] for p in runs[0].get("journals", [])}
+    discrepancies = runs[-1].get("discrepancies", [])
+    found = {(d["type"], d["reference"]) for d in discrepancies}
+    planted = {(p["type"], p["reference"]) for p in truth.planted}
     ledger = services.ledger
-    assert isinstance(ledger, EmbeddedLedger)
-    postings = ledger.postings()
-    posted_ids = [str(p["DocumentNo"]).removeprefix("PAY-") for p in postings]
-    truth = day.transactions
-    unexpected = [(d.expect, got) for d, got in zip(day.deliveries, answers, strict=True) if d.expect != got]
-    settled = sum((Decimal(str(t["amount"])) / 100 for t in truth.values()), Decimal(0))
-    posted = sum((Decimal(str(p["Amount"])) for p in postings), Decimal(0))
-    audit = services.audit.verify(datetime.now(UTC).date())
+    postings = ledger.postings()  # type: ignore[attr-defined]
+    posted_payments = Counter(str(p.row_key) for p in postings)
+    dead = Counter(str(row["Reason"]) for queue in ("payments-transform", "payments-post", "eod-settlement")
+                   for row in services.dead_letters.list(queue, __import__("datetime").datetime.now()))
+    sales = {t for t in truth.card_transactions if sims.apps["gp"].simulated.transaction(t)["type"] == "SALE"}  # type: ignore[attr-defined]
     report: dict[str, Any] = {
         "date": options.day.isoformat(),
-        "erp": "embedded",
-        "transactions_generated": len(truth),
-        "webhooks_delivered": len(day.deliveries),
-        "duplicates_delivered": sum(d.duplicate for d in day.deliveries),
-        "rejected": {str(code): sum(1 for a in answers if a == code) for code in (400, 401, 422)},
-        "unexpected_answers": len(unexpected),
-        "payments_posted": len(postings),
-        "settlement_totals": {"USD": str(settled)},
-        "posted_totals": {"USD": str(posted)},
-        "lost": len(set(truth) - set(posted_ids)),
-        "double_posted": len(posted_ids) - len(set(posted_ids)),
-        "messages_completed": host.stats.messages_completed,
-        "messages_abandoned": host.stats.messages_abandoned,
-        "audit_records": audit.records,
-        "audit_intact": audit.ok,
+        "erp": options.erp,
+        "transactions_generated": len(truth.card_transactions),
+        "tickets_generated": truth.tickets,
+        "webhooks_delivered": webhooks,
+        "duplicates_delivered": duplicates,
+        "faults_injected": sims.faults_injected(),
+        "payments_posted": len(posted_payments),
+        "journals_posted": len(keys),
+        "journal_lines": sum(len(j["lines"]) for j in journals),
+        "journals_balanced": bool(journals) and all(j["balanced"] for j in journals),
+        "settlement_totals": {c: str(v) for c, v in sorted(truth.settled_totals.items())},
+        "posted_totals": {c: str(v) for c, v in sorted(posted_totals.items())},
+        "discrepancies": [{k: d[k] for k in ("type", "amount", "currency", "reference")} for d in discrepancies],
+        "planted": truth.planted,
+        "dead_lettered": [{"reason": r, "count": n} for r, n in sorted(dead.items())],
+        "lost": len(expected_keys - set(keys)) + len({f"HPY-{t}" for t in sales} - set(posted_payments)),
+        "double_posted": sum(n - 1 for n in keys.values()) + sum(n - 1 for n in posted_payments.values()),
+        "settlement_runs": [{"http_status": r["http_status"], "created": sum(1 for j in r.get("journals", [])
+                                                                             if j["created"])} for r in runs],
+        "erp_requests": sims.requests(options.erp),
         "elapsed_seconds": round(time.perf_counter() - started, 2),
     }
-    report["ok"] = (not unexpected and report["lost"] == 0 and report["double_posted"] == 0
-                    and settled == posted and audit.ok)
+    report["ok"] = (report["lost"] == 0 and report["double_posted"] == 0 and report["journals_balanced"]
+                    and report["settlement_totals"] == report["posted_totals"] and found == planted
+                    and all(r["http_status"] == 200 for r in runs)
+                    and all(r["created"] == 0 for r in report["settlement_runs"][1:]))
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    wiring.reset()
+    (options.out / "report.html").write_text(render_html(report, journals), encoding="utf-8")
     return report
 
 
-def _deliver(url: str, deliveries: list[Delivery]) -> list[int]:
-    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8)) as client:
+def render_html(report: dict[str, Any], journals: list[dict[str, Any]]) -> str:
+    """A page a finance user can read: totals, journals with their lines, discrepancies."""
+    def table(headers: list[str], rows: list[list[Any]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-        def post(delivery: Delivery) -> int:
-            """Send as the gateway does: a 503 with Retry-After is tried again after the wait it asks for."""
-            for _ in range(5):
-                answer = client.post(url, content=delivery.body, headers=delivery.headers)
-                if answer.status_code != 503:
-                    break
-                time.sleep(min(float(answer.headers.get("retry-after", "1")), 1.0))
-            return answer.status_code
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(post, deliveries))
+    verdict = "all invariants hold" if report["ok"] else "AN INVARIANT FAILED"
+    summary = table(["measure", "value"], [[k, report[k]] for k in (
+        "date", "erp", "transactions_generated", "webhooks_delivered", "duplicates_delivered", "faults_injected",
+        "payments_posted", "journals_posted", "journal_lines", "journals_balanced", "settlement_totals",
+        "posted_totals", "lost", "double_posted", "erp_requests", "elapsed_seconds")])
+    sections = [f"<h1>hl365 demo, {html.escape(report['date'])} ({html.escape(report['erp'])})</h1>",
+                f"<p class={'ok' if report['ok'] else 'bad'}>{verdict}</p>", "<h2>Totals</h2>", summary,
+                "<h2>Discrepancies</h2>",
+                table(["type", "amount", "currency", "reference"],
+                      [[d["type"], d["amount"], d["currency"], d["reference"]] for d in report["discrepancies"]]),
+                "<h2>Journals</h2>"]
+    for journal in journals:
+        sections.append(f"<h3>{html.escape(journal['key'])} (ERP document {html.escape(str(journal['document']))}, "
+                        f"{'balanced' if journal['balanced'] else 'UNBALANCED'})</h3>")
+        sections.append(table(["account", "amount", "currency"], [list(a) for a in journal["amounts"]]))
+    style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.ok{color:#060}.bad{color:#a00}")
+    return f"<!doctype html><html><head><meta charset=utf-8><title>hl365 demo</title><style>{style}</style></head>" \
+           f"<body>{''.join(sections)}</body></html>\n"

@@ -15,7 +15,7 @@ from shared.mapping.schema import Mapping as MappingConfig
 from shared.messaging.port import MessageSender
 from shared.ops import deadletters
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
-from shared.settings import ConfigError, Settings, get_settings
+from shared.settings import Settings, get_settings
 from shared.storage import audit, idempotency
 from shared.storage.port import TableStore
 
@@ -87,8 +87,8 @@ class Services:
 
     @cached_property
     def ledger(self) -> PaymentLedger:
-        if self.settings.d365_target != "embedded":
-            raise ConfigError(f"D365_TARGET={self.settings.d365_target} has no client in this release; use 'embedded'")
+        """Where real-time payments land: the ``Postings`` table, whatever ``D365_TARGET`` says, until the
+        customer-payment flow posts them to the ERP (settlement journals already go to the ERP)."""
         return embedded_ledger.EmbeddedLedger(self.tables.table(embedded_ledger.TABLE))
 
     @cached_property

@@ -490,7 +490,7 @@ class GpSimulator:
     def _create(self, *, kind: str, amount: int, currency: str, token: str, capture_mode: str, channel: str,
                 entry_mode: str, reference: str | None, country: str, at: datetime, status: str | None,
                 parent: str | None = None, batch_id: str | None = None, brand: str | None = None,
-                last4: str | None = None) -> dict[str, Any]:
+                last4: str | None = None, transaction_id: str | None = None) -> dict[str, Any]:
         """Make a transaction; ``status=None`` applies the gateway's rules (declines, capture mode)."""
         card = self._card(token, brand, last4)
         result = "00"
@@ -507,7 +507,10 @@ class GpSimulator:
             result = "51"
         elif status not in ("CAPTURED", "PREAUTHORIZED"):
             raise GpError("INVALID_REQUEST_DATA", f"status {status} cannot be given at creation")
-        transaction_id = self._new_id("TRN_")
+        if transaction_id is None:
+            transaction_id = self._new_id("TRN_")
+        elif transaction_id in self._transactions:
+            raise GpError("INVALID_REQUEST_DATA", f"transaction {transaction_id} exists already")
         approved = status != "DECLINED"
         action_type = "REFUND" if kind == "REFUND" else ("PREAUTHORIZE" if status == "PREAUTHORIZED" else "AUTHORIZE")
         record: dict[str, Any] = {
@@ -878,6 +881,15 @@ class GpSimulator:
                 "sales": overall["sales"], "refunds": overall["refunds"], "brand_breakdown": breakdown,
                 "action": self._action("CLOSE", at)}
 
+    def adjust_deposit(self, deposit_id: str, delta: int) -> dict[str, Any]:
+        """Change a deposit's amount by ``delta`` minor units, as a processor's short or late adjustment does."""
+        with self._lock:
+            deposit = self._deposits.get(deposit_id)
+            if deposit is None:
+                raise GpError("RESOURCE_NOT_FOUND", f"Deposit {deposit_id} not found at this location.")
+            deposit["amount"] = str(int(deposit["amount"]) + delta)
+            return self._deposit_view(deposit)
+
     def fund(self, batch_id: str, fee_rate: Decimal | str | int = "0", deposit_date: date | str | None = None, *,
              status: str = "FUNDED") -> dict[str, Any]:
         """Fund a closed batch: members become FUNDED and one deposit, net of fees, is created.
@@ -941,7 +953,7 @@ class GpSimulator:
                         reference: str | None = None, token: str | None = None, brand: str | None = None,
                         last4: str | None = None, time_created: datetime | None = None, batch_id: str | None = None,
                         channel: Literal["CP", "CNP"] = "CP", entry_mode: str = "CHIP",
-                        parent_resource_id: str | None = None) -> dict[str, Any]:
+                        parent_resource_id: str | None = None, transaction_id: str | None = None) -> dict[str, Any]:
         """Put a transaction straight into the gateway, as if a terminal had sent it; returns its API view.
 
         ``amount`` is Money or an integer of minor units. ``status=None`` applies the gateway's rules
@@ -964,7 +976,8 @@ class GpSimulator:
                 kind=kind, amount=minor, currency=self._currency(currency),
                 token=token or f"PMT_{self._new_id('', 16)}", capture_mode="AUTO", channel=channel,
                 entry_mode=entry_mode, reference=reference, country=self.country, at=time_created or self.now(),
-                status=status, parent=parent_resource_id, batch_id=batch_id, brand=brand, last4=last4)
+                status=status, parent=parent_resource_id, batch_id=batch_id, brand=brand, last4=last4,
+                transaction_id=transaction_id)
             if parent_resource_id is not None:
                 parent = self._transactions[parent_resource_id]
                 parent["_refunded"] = int(parent["_refunded"]) + minor

@@ -223,7 +223,7 @@ def run_settlement(services: Services, business_date: date | None = None) -> Day
     try:
         result = close_day(
             merchant_id=merchant, business_date=day, mapping=services.mapping,
-            settlement=GpSettlement(services.gp),
+            settlement=GpSettlement(services.gp, timezone=settings.merchant_timezone),
             tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
             ledger=services.journal_ledger, keys=services.keys,
             discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,

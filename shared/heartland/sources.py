@@ -102,12 +102,15 @@ class GpSettlement:
     positive cost, so sums read the way the ledger books them.
     """
 
-    def __init__(self, client: GpApiClient) -> None:
+    def __init__(self, client: GpApiClient, *, timezone: str = "UTC") -> None:
         self._client = client
+        self._zone = ZoneInfo(timezone)
 
     def settled(self, business_date: date) -> Iterator[SettledTransaction]:
-        for row in self._client.iter_settlement_transactions(business_date, business_date):
-            yield self.to_settled(row)
+        """The merchant's local day: GP filters by UTC date, so two UTC dates are read and trimmed."""
+        for row in self._client.iter_settlement_transactions(business_date, business_date + timedelta(days=1)):
+            if row.time_created.astimezone(self._zone).date() == business_date:
+                yield self.to_settled(row)
 
     def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]:
         for deposit in self._client.iter_deposits(date_from, date_to):
