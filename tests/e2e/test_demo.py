@@ -1,4 +1,4 @@
-"""``hl365 demo``: the skeleton day against its own ground truth."""
+"""``hl365 demo`` end to end: simulators, the local host, settlement and reconciliation, against ground truth."""
 
 import json
 from datetime import date
@@ -9,15 +9,21 @@ import pytest
 from sandbox.demo import Options, run
 
 
-def test_a_day_with_duplicates_posts_every_payment_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("erp", ["fo", "bc"])
+def test_a_day_with_duplicates_and_faults_posts_once_and_reconciles(
+    erp: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
-    report = run(Options(day=date(2026, 11, 26), transactions=300, duplicates=0.3, seed=11, out=tmp_path))
-    assert report["ok"] is True
-    assert report["transactions_generated"] == 300 and report["payments_posted"] == 300
-    assert report["duplicates_delivered"] > 50
-    assert report["webhooks_delivered"] == 300 + report["duplicates_delivered"] + 3
-    assert report["rejected"] == {"400": 1, "401": 1, "422": 1}
-    assert (report["lost"], report["double_posted"], report["unexpected_answers"]) == (0, 0, 0)
+    report = run(Options(day=date(2026, 11, 26), erp=erp, transactions=250, duplicates=0.3, faults=0.1, seed=11,
+                         out=tmp_path))  # type: ignore[arg-type]
+    assert report["ok"] is True, report
+    assert (report["lost"], report["double_posted"]) == (0, 0)
+    assert report["journals_balanced"] is True and report["journals_posted"] >= 1
     assert report["settlement_totals"] == report["posted_totals"]
-    assert report["audit_intact"] is True
+    assert sorted((d["type"], d["reference"]) for d in report["discrepancies"]) == sorted(
+        (p["type"], p["reference"]) for p in report["planted"])
+    assert [r["created"] for r in report["settlement_runs"]][1:] == [0]
+    assert report["duplicates_delivered"] > 0 and report["faults_injected"] > 0
     assert json.loads((tmp_path / "report.json").read_text()) == report
+    page = (tmp_path / "report.html").read_text()
+    assert "all invariants hold" in page and "HL-MER_demo-" in page
