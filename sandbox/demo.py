@@ -82,15 +82,17 @@ def run(options: Options) -> dict[str, Any]:
     for stale in data_dir.glob("*.sqlite*"):
         stale.unlink()
     sims = Simulators(options)
+    phases: dict[str, float] = {}
     try:
         truth = seed(sims.apps["retail"].simulated, sims.apps["gp"].simulated,  # type: ignore[arg-type]
                      day=options.day, transactions=options.transactions, locations=options.locations,
                      seed=options.seed, timezone=TIMEZONE)
+        phases["seed"] = round(time.perf_counter() - started, 2)
         _prepare_erp(options.erp, sims.apps[options.erp])
         _configure(options, sims, data_dir)
         if options.faults:
             _inject_faults(sims, options)
-        return _run_day(options, sims, truth, started)
+        return _run_day(options, sims, truth, started, phases)
     finally:
         sims.stop()
         wiring.reset()
@@ -153,22 +155,34 @@ def _inject_faults(sims: Simulators, options: Options) -> None:
                                            FaultRule(erp_routes, "error", rate / 2, status=503)]
 
 
-def _run_day(options: Options, sims: Simulators, truth: Truth, started: float) -> dict[str, Any]:
+def _run_day(options: Options, sims: Simulators, truth: Truth, started: float,
+             phases: dict[str, float]) -> dict[str, Any]:
     services = wiring.services()
     assert isinstance(services.bus, EmbeddedBus)
     host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
     server, thread, port = run_in_background(host.asgi())
     host.start()
     try:
+        mark = time.perf_counter()
         webhooks, duplicates = _deliver_notifications(sims, truth, options, f"http://127.0.0.1:{port}/api/webhooks/gp")
+        phases["notifications"] = round(time.perf_counter() - mark, 2)
+        mark = time.perf_counter()
         runs = [_close(port, options.day)]
+        phases["settlement"] = round(time.perf_counter() - mark, 2)
         if options.duplicates:
+            mark = time.perf_counter()
             runs.append(_close(port, options.day))
+            phases["settlement_again"] = round(time.perf_counter() - mark, 2)
+        mark = time.perf_counter()
         host.drain(timeout=300)
+        phases["drain"] = round(time.perf_counter() - mark, 2)
     finally:
         host.stop()
         stop_background(server, thread)
-    return _report(options, sims, truth, services, runs, webhooks, duplicates, started)
+    report = _report(options, sims, truth, services, runs, webhooks, duplicates, started)
+    report["phases_seconds"] = phases
+    (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
 
 
 def _deliver_notifications(sims: Simulators, truth: Truth, options: Options, url: str) -> tuple[int, int]:

@@ -229,6 +229,7 @@ class GpSimulator:
         self._clock = clock
         self._offset = 0.0
         self._lock = threading.RLock()
+        self._http: httpx.Client | None = None
         self._rng = random.Random(f"gp:{seed}")
         self._tokens: dict[str, float] = {}
         self._tokens_issued = 0
@@ -1070,19 +1071,26 @@ class GpSimulator:
         key = self.app_key if mode != "bad_signature" else self.app_key + ":not-the-app-key"
         signature = gp_signature(body, key)
         deliveries = []
-        with httpx.Client(timeout=self.notify_timeout) as http:
-            for _ in range(2 if mode == "duplicate" else 1):
-                try:
-                    answer = http.post(url, content=body, headers={"Content-Type": "application/json",
-                                                                   "X-GP-Signature": signature})
-                    code, error = answer.status_code, None
-                except httpx.HTTPError as exc:
-                    code, error = None, f"{type(exc).__name__}: {exc}"
-                deliveries.append(NotificationDelivery(transaction_id, body_object["status"], url, mode, code,
-                                                       signature, error))
+        for _ in range(2 if mode == "duplicate" else 1):
+            try:
+                answer = self._notifier().post(url, content=body, headers={"Content-Type": "application/json",
+                                                                           "X-GP-Signature": signature})
+                code, error = answer.status_code, None
+            except httpx.HTTPError as exc:
+                code, error = None, f"{type(exc).__name__}: {exc}"
+            deliveries.append(NotificationDelivery(transaction_id, body_object["status"], url, mode, code,
+                                                   signature, error))
         with self._lock:
             self._notifications.extend({k: v for k, v in asdict(d).items() if k != "signature"} for d in deliveries)
         return deliveries
+
+    def _notifier(self) -> httpx.Client:
+        """One keep-alive client for every notification: building a client per call costs an SSL context."""
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self.notify_timeout,
+                                          limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
+            return self._http
 
     def out_of_order(self, items: Iterable[str | tuple[str, str]], url: str, *, mode: NotifyMode = "normal",
                      seed: int | None = None) -> list[NotificationDelivery]:

@@ -38,7 +38,7 @@ def business_day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
 class RetailTickets:
     """``TicketSource`` over the Heartland Retail API, streaming page by page."""
 
-    def __init__(self, client: RetailClient, *, timezone: str, per_page: int = 200) -> None:
+    def __init__(self, client: RetailClient, *, timezone: str, per_page: int = 1000) -> None:
         self._client = client
         self._timezone = timezone
         self._per_page = per_page
@@ -102,18 +102,21 @@ class GpSettlement:
     positive cost, so sums read the way the ledger books them.
     """
 
-    def __init__(self, client: GpApiClient, *, timezone: str = "UTC") -> None:
+    def __init__(self, client: GpApiClient, *, timezone: str = "UTC", page_size: int = 1000) -> None:
         self._client = client
         self._zone = ZoneInfo(timezone)
+        self._page_size = page_size
 
     def settled(self, business_date: date) -> Iterator[SettledTransaction]:
         """The merchant's local day: GP filters by UTC date, so two UTC dates are read and trimmed."""
-        for row in self._client.iter_settlement_transactions(business_date, business_date + timedelta(days=1)):
+        rows = self._client.iter_settlement_transactions(business_date, business_date + timedelta(days=1),
+                                                         page_size=self._page_size)
+        for row in rows:
             if row.time_created.astimezone(self._zone).date() == business_date:
                 yield self.to_settled(row)
 
     def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]:
-        for deposit in self._client.iter_deposits(date_from, date_to):
+        for deposit in self._client.iter_deposits(date_from, date_to, page_size=self._page_size):
             yield Deposit(id=deposit.id, deposit_date=deposit.time_created, status=str(deposit.status),
                           amount=deposit.amount, fees=Money.of(abs(deposit.fees.amount), deposit.fees.currency))
 
