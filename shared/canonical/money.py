@@ -80,7 +80,12 @@ class Money(BaseModel):
             units = Decimal(int(minor))
         except (TypeError, ValueError, InvalidOperation):
             raise ValueError(f"{minor!r} is not a whole number of minor units") from None
-        return cls.of(units.scaleb(-minor_units(currency.upper())), currency)
+        code = currency.upper() if isinstance(currency, str) and len(currency) == 3 and currency.isalpha() else None
+        if code is None:
+            return cls.of(units, currency)  # lets validation name the bad currency
+        # A whole number of minor units is already exact at the currency's precision: nothing to round,
+        # so the hot path of reading gateway amounts skips re-validation.
+        return cls.model_construct(amount=units.scaleb(-minor_units(code)), currency=code)
 
     def to_minor(self) -> int:
         return int(self.amount.scaleb(minor_units(self.currency)))
