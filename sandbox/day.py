@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sandbox.simulators.gp import GpSimulator
@@ -60,7 +60,7 @@ def seed(retail: RetailSimulator, gp: GpSimulator, *, day: date, transactions: i
         if id(payment) in mismatched:
             truth.planted.append(_planted("amount_mismatch", Decimal("0.37"), payment["gateway_transaction_id"]))
             charged += Decimal("0.37") if charged > 0 else Decimal("-0.37")
-        kind = "SALE" if charged > 0 else "REFUND"
+        kind: Literal["SALE", "REFUND"] = "SALE" if charged > 0 else "REFUND"
         gp.add_transaction(Money.of(abs(charged), "USD"), kind=kind, status="CAPTURED", brand=payment["card_brand"],
                            last4=payment["card_last4"], reference=payment["gateway_reference"], time_created=at,
                            transaction_id=payment["gateway_transaction_id"])

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -252,8 +252,9 @@ def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.S
     postings = ledger.postings()  # type: ignore[attr-defined]
     posted_payments = Counter(str(p.row_key) for p in postings)
     dead = Counter(str(row["Reason"]) for queue in ("payments-transform", "payments-post", "eod-settlement")
-                   for row in services.dead_letters.list(queue, __import__("datetime").datetime.now()))
-    sales = {t for t in truth.card_transactions if sims.apps["gp"].simulated.transaction(t)["type"] == "SALE"}  # type: ignore[attr-defined]
+                   for row in services.dead_letters.list(queue, datetime.now(UTC)))
+    gp: Any = sims.apps["gp"].simulated
+    sales = {t for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"}
     report: dict[str, Any] = {
         "date": options.day.isoformat(),
         "erp": options.erp,

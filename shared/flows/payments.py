@@ -1,4 +1,4 @@
-"""Payments (U3), walking skeleton: GP notification → intake → transform → post to the ledger.
+"""Payments (U3): GP notification → intake → transform → post to the payment ledger.
 
 Intake answers fast and does no call to Heartland or Dynamics; transform and post run from queues
 and are safe to run again on the same message (at-least-once delivery, effect once).
