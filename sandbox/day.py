@@ -61,14 +61,14 @@ def seed(retail: RetailSimulator, gp: GpSimulator, *, day: date, transactions: i
             truth.planted.append(_planted("amount_mismatch", Decimal("0.37"), payment["gateway_transaction_id"]))
             charged += Decimal("0.37") if charged > 0 else Decimal("-0.37")
         kind: Literal["SALE", "REFUND"] = "SALE" if charged > 0 else "REFUND"
-        gp.add_transaction(Money.of(abs(charged), "USD"), kind=kind, status="CAPTURED", brand=payment["card_brand"],
-                           last4=payment["card_last4"], reference=payment["gateway_reference"], time_created=at,
+        gp.add_transaction(Money.of(abs(charged), "USD"), kind=kind, status="CAPTURED",
+                           brand=payment["card_brand"], last4=payment["card_last4"], reference=payment["gateway_reference"], time_created=at,
                            transaction_id=payment["gateway_transaction_id"])
         truth.card_transactions.append(payment["gateway_transaction_id"])
     for n in range(2):
         at = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=12 + n)
-        orphan = gp.add_transaction(Money.of(Decimal(rng.randrange(500, 9_000)) / 100, "USD"), status="CAPTURED", brand="VISA",
-                                    reference=f"HR-UNKNOWN-{n}", time_created=at)
+        orphan = gp.add_transaction(Money.of(Decimal(rng.randrange(500, 9_000)) / 100, "USD"), status="CAPTURED",
+                                    brand="VISA", reference=f"HR-UNKNOWN-{n}", time_created=at)
         truth.card_transactions.append(orphan["id"])
         truth.planted.append(_planted("missing_in_pos", Money.from_minor(orphan["amount"], "USD").amount,
                                       orphan["id"]))
