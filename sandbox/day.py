@@ -62,7 +62,8 @@ def seed(retail: RetailSimulator, gp: GpSimulator, *, day: date, transactions: i
             charged += Decimal("0.37") if charged > 0 else Decimal("-0.37")
         kind: Literal["SALE", "REFUND"] = "SALE" if charged > 0 else "REFUND"
         gp.add_transaction(Money.of(abs(charged), "USD"), kind=kind, status="CAPTURED",
-                           brand=payment["card_brand"], last4=payment["card_last4"], reference=payment["gateway_reference"], time_created=at,
+                           brand=payment["card_brand"], last4=payment["card_last4"],
+                           reference=payment["gateway_reference"], time_created=at,
                            transaction_id=payment["gateway_transaction_id"])
         truth.card_transactions.append(payment["gateway_transaction_id"])
     for n in range(2):
