@@ -87,3 +87,38 @@ def test_run_timer_runs_the_audit_check_and_refuses_unknown_names(tmp_path: Path
     assert run(HL365, "run-timer", "audit_verify", env=env).returncode == 0
     unknown = run(HL365, "run-timer", "nope", env=env)
     assert unknown.returncode == 2 and "audit_verify" in unknown.stdout
+
+
+@pytest.mark.parametrize("name", ["retail", "gp", "fo", "bc"])
+def test_sim_runs_one_simulator_as_a_process(name: str, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    snapshot = tmp_path / "state.json"
+    process = subprocess.Popen([HL365, "sim", name, "--port", str(port), "--state", str(snapshot)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bare_env())
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                state = httpx.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
+                time.sleep(0.2)
+        assert state.status_code == 200 and isinstance(state.json(), dict)
+        assert httpx.post(f"http://127.0.0.1:{port}/_sim/snapshot", timeout=5).status_code == 200
+        assert snapshot.is_file() and snapshot.stat().st_size > 2
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_sim_refuses_an_unknown_name() -> None:
+    result = run(HL365, "sim", "sap", env=bare_env())
+    assert result.returncode == 2 and "retail, gp, fo, bc" in result.stdout
