@@ -94,16 +94,19 @@ class Money(BaseModel):
         if other.currency != self.currency:
             raise ValueError(f"cannot combine {self.currency} with {other.currency}")
 
+    # Sums and negations of amounts already at the currency's precision stay exact at it, so the
+    # results are built without validating again.
+
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money.of(self.amount + other.amount, self.currency)
+        return Money.model_construct(amount=self.amount + other.amount, currency=self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money.of(self.amount - other.amount, self.currency)
+        return Money.model_construct(amount=self.amount - other.amount, currency=self.currency)
 
     def __neg__(self) -> Money:
-        return Money.of(-self.amount, self.currency)
+        return Money.model_construct(amount=-self.amount, currency=self.currency)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
