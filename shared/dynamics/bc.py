@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from shared.dynamics.entra import ClientCredentials
-from shared.dynamics.odata import error_text
+from shared.dynamics.odata import dumps, error_text
 from shared.errors import PermanentApiError, TransientApiError
 from shared.httpclient import ApiClient, RetryPolicy
 
@@ -64,41 +64,6 @@ class JournalNotEmpty(PermanentApiError):
 class AlreadyPosted(PermanentApiError):
     """G/L entries already carry one of the journal's document numbers: writing the lines again would
     post the same money twice."""
-
-
-def dumps(value: Any) -> bytes:
-    """JSON for Business Central: ``Decimal`` as an exact JSON number; ``float`` is refused, never rounded."""
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out).encode()
-
-
-def _encode(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a number Business Central accepts")
-        out.append("0" if value == 0 else format(value, "f"))
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        raise TypeError(f"float {value!r} in a Business Central payload; amounts must be Decimal")
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for i, (key, item) in enumerate(value.items()):
-            out.append(("," if i else "") + json.dumps(str(key)) + ":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 DECIMAL_FIELDS = frozenset({

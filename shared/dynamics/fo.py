@@ -40,11 +40,10 @@ from shared.dynamics.fo_batch import (
     BatchRequest,
     BatchResponse,
     build_batch,
-    dumps,
     loads,
     parse_batch_response,
 )
-from shared.dynamics.odata import error_text
+from shared.dynamics.odata import dumps, error_text
 from shared.errors import ApiError, PermanentApiError, TransientApiError, UncertainOutcome
 from shared.httpclient import WRITE_METHODS, Action, ApiClient, RetryPolicy
 from shared.security.pan import redact

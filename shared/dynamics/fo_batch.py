@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii
 from typing import Any
+
+from shared.dynamics.odata import dumps
 
 _BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[^\r\n]*\r?\n")
@@ -26,43 +27,6 @@ _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[^\r\n]*\r?\n")
 
 class BatchFormatError(ValueError):
     """The ``$batch`` answer is not the multipart document it claims to be."""
-
-
-def dumps(obj: Any) -> str:
-    """JSON text with ``Decimal`` as an exact number; ``float`` raises ``TypeError``."""
-    out: list[str] = []
-    _encode(obj, out)
-    return "".join(out)
-
-
-def _encode(obj: Any, out: list[str]) -> None:
-    if isinstance(obj, str):
-        out.append(encode_basestring_ascii(obj))
-    elif obj is None or isinstance(obj, bool):
-        out.append({None: "null", True: "true", False: "false"}[obj])
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError(f"{obj} cannot be sent as a JSON number")
-        out.append(format(obj, "f"))
-    elif isinstance(obj, int):
-        out.append(str(int(obj)))
-    elif isinstance(obj, float):
-        raise TypeError("float is not allowed in an F&O payload; use Decimal for money and quantities")
-    elif isinstance(obj, Mapping):
-        out.append("{")
-        for index, (key, value) in enumerate(obj.items()):
-            out.append(("," if index else "") + encode_basestring_ascii(str(key)) + ":")
-            _encode(value, out)
-        out.append("}")
-    elif isinstance(obj, list | tuple):
-        out.append("[")
-        for index, item in enumerate(obj):
-            if index:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def loads(data: bytes | str) -> Any:
@@ -123,7 +87,7 @@ def build_batch(changesets: Sequence[Sequence[BatchRequest]], *, root: str = "/d
             body = b""
             if request.body is not None:
                 lines.append("Content-Type: application/json; charset=utf-8")
-                body = dumps(request.body).encode()
+                body = dumps(request.body)
             lines += [f"{k}: {v}" for k, v in request.headers.items()]
             part = "\r\n".join(head) + "\r\n\r\n" + "\r\n".join(lines) + "\r\n\r\n"
             out += f"--{changeset}\r\n".encode() + part.encode("utf-8") + body + b"\r\n"

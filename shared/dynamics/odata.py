@@ -1,10 +1,11 @@
-"""OData conventions shared by the F&O and Business Central clients: paging and error text."""
+"""OData conventions shared by the F&O and Business Central clients: paging, error text, exact JSON."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import httpx
@@ -48,3 +49,41 @@ def iter_entities(
         yield from page.get("value", [])
         next_url = page.get("@odata.nextLink")
         query = None
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON with ``Decimal`` as an exact number, for every Dynamics payload: money is never a float,
+    so a ``float`` raises ``TypeError`` instead of being rounded on its way to the ledger."""
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out).encode()
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if isinstance(obj, str):
+        out.append(encode_basestring_ascii(obj))
+    elif obj is None or isinstance(obj, bool):
+        out.append({None: "null", True: "true", False: "false"}[obj])
+    elif isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"{obj} cannot be sent as a JSON number")
+        out.append(format(obj, "f"))
+    elif isinstance(obj, int):
+        out.append(str(int(obj)))
+    elif isinstance(obj, float):
+        raise TypeError(f"float {obj!r} in a Dynamics payload; use Decimal for money and quantities")
+    elif isinstance(obj, Mapping):
+        out.append("{")
+        for index, (key, value) in enumerate(obj.items()):
+            out.append(("," if index else "") + encode_basestring_ascii(str(key)) + ":")
+            _encode(value, out)
+        out.append("}")
+    elif isinstance(obj, list | tuple):
+        out.append("[")
+        for index, item in enumerate(obj):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -29,9 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.messaging.errors import MessageLockLost, MessageTooLarge, MessagingError
-from shared.messaging.port import OutgoingMessage, PropertyValue, ReceivedMessage
+from shared.messaging.port import OutgoingMessage, PropertyValue, ReceivedMessage, validate_message
 
-MAX_ID_LENGTH = 128
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
 _ACTIVE = 0
@@ -602,19 +601,7 @@ def _check_queue_name(queue: str) -> None:
 
 
 def _validate(message: OutgoingMessage, options: QueueOptions) -> None:
-    if not message.message_id:
-        raise ValueError("message_id must not be empty")
-    if len(message.message_id) > MAX_ID_LENGTH:
-        raise ValueError(f"message_id is longer than {MAX_ID_LENGTH} characters: {len(message.message_id)}")
-    if message.session_id is not None:
-        if not message.session_id:
-            raise ValueError("session_id must be None or non-empty")
-        if len(message.session_id) > MAX_ID_LENGTH:
-            raise ValueError(
-                f"session_id is longer than {MAX_ID_LENGTH} characters: {len(message.session_id)}"
-            )
-    if message.scheduled_enqueue_time is not None and message.scheduled_enqueue_time.utcoffset() is None:
-        raise ValueError("scheduled_enqueue_time must be timezone-aware")
+    validate_message(message)
     if len(message.body) > options.max_message_bytes:
         raise MessageTooLarge(
             f"message {message.message_id!r} has {len(message.body)} bytes; "

@@ -45,6 +45,31 @@ class ReceivedMessage:
     dead_letter_description: str | None = None
 
 
+MAX_ID_LENGTH = 128
+"""Service Bus caps MessageId and SessionId at 128 characters."""
+
+
+def validate_message(message: OutgoingMessage) -> None:
+    """What every adapter refuses before sending, as Service Bus would.
+
+    Raises:
+        ValueError: an id is empty or too long, or a schedule time is naive.
+    """
+    if not message.message_id:
+        raise ValueError("message_id must not be empty")
+    if len(message.message_id) > MAX_ID_LENGTH:
+        raise ValueError(f"message_id is longer than {MAX_ID_LENGTH} characters: {len(message.message_id)}")
+    if message.session_id is not None:
+        if not message.session_id:
+            raise ValueError("session_id must be None or non-empty")
+        if len(message.session_id) > MAX_ID_LENGTH:
+            raise ValueError(
+                f"session_id is longer than {MAX_ID_LENGTH} characters: {len(message.session_id)}"
+            )
+    if message.scheduled_enqueue_time is not None and message.scheduled_enqueue_time.utcoffset() is None:
+        raise ValueError("scheduled_enqueue_time must be timezone-aware")
+
+
 class MessageSender(Protocol):
     """Puts messages on named queues."""
 

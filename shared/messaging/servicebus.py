@@ -14,9 +14,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMess
 from azure.servicebus.exceptions import MessageSizeExceededError
 
 from shared.messaging.errors import MessageTooLarge
-from shared.messaging.port import OutgoingMessage
-
-MAX_ID_LENGTH = 128
+from shared.messaging.port import OutgoingMessage, validate_message
 
 
 class _Closeable(Protocol):
@@ -147,19 +145,7 @@ def to_service_bus_message(message: OutgoingMessage) -> ServiceBusMessage:
     Raises:
         ValueError: An id is empty or too long, or a schedule time is naive.
     """
-    if not message.message_id:
-        raise ValueError("message_id must not be empty")
-    if len(message.message_id) > MAX_ID_LENGTH:
-        raise ValueError(f"message_id is longer than {MAX_ID_LENGTH} characters: {len(message.message_id)}")
-    if message.session_id is not None:
-        if not message.session_id:
-            raise ValueError("session_id must be None or non-empty")
-        if len(message.session_id) > MAX_ID_LENGTH:
-            raise ValueError(
-                f"session_id is longer than {MAX_ID_LENGTH} characters: {len(message.session_id)}"
-            )
-    if message.scheduled_enqueue_time is not None and message.scheduled_enqueue_time.utcoffset() is None:
-        raise ValueError("scheduled_enqueue_time must be timezone-aware")
+    validate_message(message)
     properties: dict[str | bytes, Any] | None = (
         {key: value for key, value in message.application_properties.items()}
         if message.application_properties
