@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from odata_query import ast
@@ -605,55 +604,6 @@ def coerce(value: Any, edm: str, name: str, members: Sequence[str] = ()) -> Any:
         raise ODataQueryError(f"The value '{value}' is not a member of the enum type '{edm}' of property '{name}'; "
                               f"use one of {', '.join(members)}.")
     return value
-
-
-def dumps(obj: Any) -> str:
-    """JSON text with every ``Decimal`` written as the exact number it is (``1520.40`` stays ``1520.40``).
-
-    ``float`` is refused: money must never pass through binary floating point.
-    """
-    parts: list[str] = []
-    _encode(obj, parts)
-    return "".join(parts)
-
-
-def _encode(obj: Any, out: list[str]) -> None:
-    if isinstance(obj, str):
-        out.append(encode_basestring_ascii(obj))
-    elif obj is None:
-        out.append("null")
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError(f"{obj} cannot be written as a JSON number")
-        out.append(format(obj, "f"))
-    elif isinstance(obj, int):
-        out.append(str(int(obj)))
-    elif isinstance(obj, Mapping):
-        out.append("{")
-        first = True
-        for key, value in obj.items():
-            if not first:
-                out.append(",")
-            first = False
-            out.append(encode_basestring_ascii(str(key)))
-            out.append(":")
-            _encode(value, out)
-        out.append("}")
-    elif isinstance(obj, list | tuple):
-        out.append("[")
-        for index, item in enumerate(obj):
-            if index:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    elif isinstance(obj, float):
-        raise TypeError("float is not allowed in a JSON payload; use Decimal")
-    else:
-        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 # ---------------------------------------------------------------------------------------------------------------

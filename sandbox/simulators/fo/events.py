@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from sandbox.simulators.odata_filter import dumps
+from shared.dynamics.odata import dumps
 
 DeliveryMode = Literal["in_order", "duplicate", "out_of_order"]
 MODES = ("in_order", "duplicate", "out_of_order")
@@ -126,7 +126,7 @@ class BusinessEvents:
         self._kick()
 
     def _send(self, client: httpx.Client, endpoint: Endpoint, envelope: dict[str, Any]) -> list[dict[str, Any]]:
-        body = dumps(envelope).encode()
+        body = dumps(envelope)
         headers = {"Content-Type": "application/json", **endpoint.headers}
         problem = ""
         for attempt in range(1, self.retries + 2):

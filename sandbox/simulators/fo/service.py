@@ -40,11 +40,11 @@ from sandbox.simulators.odata_filter import (
     FINANCE_AND_OPERATIONS,
     ODataQueryError,
     QueryOptions,
-    dumps,
     format_key,
     parse_key,
     split_outside_quotes,
 )
+from shared.dynamics.odata import dumps
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-000000000365"
 DEFAULT_CLIENT_ID = "hl365-local-client"
@@ -65,7 +65,7 @@ class Reply:
     def json(cls, status: int, document: Any, headers: Mapping[str, str] | None = None,
              entity_path: str | None = None) -> Reply:
         return cls(status, {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0",
-                            **(headers or {})}, dumps(document).encode(), entity_path)
+                            **(headers or {})}, dumps(document), entity_path)
 
     @classmethod
     def failure(cls, failure: FoFailure) -> Reply:

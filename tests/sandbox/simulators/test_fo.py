@@ -21,7 +21,7 @@ from starlette.routing import Route
 from sandbox.host import run_in_background, stop_background
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.fo import DEFAULT_TENANT, FinanceOperations, create, simulator
-from sandbox.simulators.odata_filter import dumps
+from shared.dynamics.odata import dumps
 
 TOKEN_PATH = f"/{DEFAULT_TENANT}/oauth2/v2.0/token"
 WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
