@@ -185,10 +185,17 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
 
 def record_discrepancies(table: Table, merchant_id: str, business_date: date, found: list[Discrepancy],
                          alerts: Notifier) -> None:
-    """Store each discrepancy once per day (a re-run overwrites, never duplicates) and alert a summary."""
-    partition = f"{merchant_id}-{business_date:%Y%m%d}"
+    """Make the day's stored discrepancies exactly ``found`` and alert a summary.
+
+    A re-run overwrites rather than duplicates, and a difference that has since cleared (a late
+    deposit that arrived) is removed, so the table always shows what is still wrong.
+    """
+    partition = safe_key(f"{merchant_id}-{business_date:%Y%m%d}")
+    current = {safe_key(d.key()) for d in found}
+    for stale in [row for row in table.query(partition) if row.row_key not in current]:
+        table.delete(partition, stale.row_key)
     for discrepancy in found:
-        table.upsert(Entity(safe_key(partition), safe_key(discrepancy.key()), {
+        table.upsert(Entity(partition, safe_key(discrepancy.key()), {
             "Type": discrepancy.type.value, "Amount": str(discrepancy.amount), "Currency": discrepancy.currency,
             "Reference": discrepancy.reference, "Detail": discrepancy.detail,
             "FoundAt": datetime.now(UTC),

@@ -143,6 +143,8 @@ def test_discrepancies_are_stored_once_and_alerted(tmp_path: Path, day_with_one_
     rows = stored_discrepancies(world.store.table("Discrepancies"), "MER_1", DAY)
     assert [(r["Type"], r["Reference"]) for r in rows] == [("missing_in_pos", "TRN_0")]
     assert [a.kind for a in world.alerts.sent] == ["discrepancies", "discrepancies"]
+    world.close((settled, deposits, tickets))
+    assert stored_discrepancies(world.store.table("Discrepancies"), "MER_1", DAY) == []
 
 
 @pytest.fixture
