@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 
+from functions.http import respond
 from shared import wiring
-from shared.flows import operations
+from shared.flows import admin, operations, payments, pipeline
 
 bp = func.Blueprint()
 
@@ -16,3 +17,21 @@ bp = func.Blueprint()
 def audit_verify(timer: func.TimerRequest) -> None:  # noqa: ARG001
     """Each night, prove yesterday's audit trail is intact; a broken chain raises an alert."""
     operations.check_audit_trail(wiring.services(), (datetime.now(UTC) - timedelta(days=1)).date())
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)
+def dead_letter_sweep(timer: func.TimerRequest) -> None:  # noqa: ARG001
+    """Every five minutes, move what the bus dead-lettered itself (poison messages) into DeadLetters."""
+    pipeline.sweep(wiring.services(), payments.QUEUES)
+
+
+@bp.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def dead_letters_list(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/admin/deadletters?days=7&reason=R``: what is parked, newest day last."""
+    return respond(admin.dead_letters_answer(wiring.services(), req.params.get("days"), req.params.get("reason")))
+
+
+@bp.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def dead_letters_replay(req: func.HttpRequest) -> func.HttpResponse:
+    """``POST /api/admin/deadletters/replay?id=ID`` or ``?reason=R``: send them back, keys unchanged."""
+    return respond(admin.replay_answer(wiring.services(), req.params.get("id"), req.params.get("reason")))

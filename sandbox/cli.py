@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="hl365: Heartland ⇄ Dynamics 365 integration on Azure Functions.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+dlq_app = typer.Typer(help="Dead letters: list them, replay them once the cause is fixed.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 config_app = typer.Typer(help="The mapping configuration finance users edit.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 console = Console()
@@ -156,6 +158,38 @@ def reconcile(day: Annotated[str, typer.Option("--date", help="business day, YYY
                       str(row["Detail"]))
     console.print(table)
     console.print(f"{len(rows)} discrepancies")
+
+
+@dlq_app.command("list")
+def dlq_list(days: Annotated[int, typer.Option(min=1, max=366, help="how many days back")] = 7,
+             reason: Annotated[str, typer.Option(help="only this reason")] = "") -> None:
+    """What is parked: id, queue, reason and the target's error text."""
+    from shared import wiring
+    from shared.flows.admin import dead_letters_answer
+
+    answer = dead_letters_answer(wiring.services(), str(days), reason or None)
+    table = Table("id", "queue", "reason", "description", "replays", title="dead letters")
+    for row in answer.body["dead_letters"]:  # type: ignore[attr-defined]
+        table.add_row(row["id"], row["queue"], row["reason"], str(row["description"])[:200], str(row["replays"]))
+    console.print(table)
+    console.print(answer.reason)
+
+
+@dlq_app.command("replay")
+def dlq_replay(row: Annotated[str, typer.Option("--id", help="one dead letter, as `dlq list` shows it")] = "",
+               reason: Annotated[str, typer.Option(help="every parked dead letter of this reason")] = "") -> None:
+    """Replay dead letters; the idempotency key is kept, so nothing lands twice."""
+    from shared import wiring
+    from shared.flows.admin import replay_answer
+
+    answer = replay_answer(wiring.services(), row or None, reason or None)
+    for result in answer.body.get("replayed", []):  # type: ignore[attr-defined]
+        mark = "ok" if result["ok"] else "[red]failed[/red]"
+        console.print(f"{result['id']} {result['queue']} {result['reason']}: {mark} {result['outcome']}",
+                      soft_wrap=True)
+    console.print(answer.reason)
+    if answer.status != 200:
+        raise typer.Exit(1)
 
 
 @config_app.command("check")

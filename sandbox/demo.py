@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -251,8 +251,7 @@ def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.S
     ledger = services.ledger
     postings = ledger.postings()  # type: ignore[attr-defined]
     posted_payments = Counter(str(p.row_key) for p in postings)
-    dead = Counter(str(row["Reason"]) for queue in ("payments-transform", "payments-post", "eod-settlement")
-                   for row in services.dead_letters.list(queue, datetime.now(UTC)))
+    dead = Counter(str(row["Reason"]) for row in services.dead_letters.list(days=1, status=None))
     gp: Any = sims.apps["gp"].simulated
     sales = {t for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"}
     report: dict[str, Any] = {

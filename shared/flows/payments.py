@@ -28,6 +28,7 @@ log = logging.getLogger("hl365.payments")
 
 TRANSFORM_QUEUE = "payments-transform"
 POST_QUEUE = "payments-post"
+QUEUES = (TRANSFORM_QUEUE, POST_QUEUE)
 SOURCE_GP = "heartland.gp"
 
 
@@ -141,7 +142,11 @@ def post_payment(services: Services, body: bytes) -> str:
     document = services.ledger.find(key) if claim.attempts > 1 else None
     outcome = "found_after_uncertain_attempt" if document else "posted"
     if document is None:
-        document = services.ledger.post(payment)
+        try:
+            document = services.ledger.post(payment)
+        except FatalError as error:
+            services.keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
+            raise
     try:
         services.keys.complete(claim, document)
     except LeaseLost:

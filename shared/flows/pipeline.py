@@ -1,11 +1,24 @@
-"""One way to run a queue handler: fatal errors are dead-lettered, anything else lets the bus redeliver."""
+"""One way to run a queue handler, and what happens to a message that fails.
+
+* A ``FatalError`` (validation, a 4xx, an unmapped name) parks the message in DeadLetters at once
+  with the reason and the target's error text, alerts, and settles it.
+* A ``RetriableError`` (throttling, 5xx, a lease held elsewhere), once the HTTP client's own
+  in-process retries are spent, reschedules the message with a growing delay and the attempt
+  counted in its envelope; past ``MAX_ATTEMPTS`` it is parked with ``RetriesExhausted``.
+* Anything else propagates, so the trigger abandons the message and the bus redelivers it up to its
+  max delivery count, after which the dead-letter sweep moves it into DeadLetters.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from shared.errors import FatalError
+from shared.canonical.envelope import Envelope
+from shared.errors import FatalError, RetriableError
+from shared.messaging.envelope import to_message
 from shared.ops.alerts import Alert
 from shared.wiring import Services
 
@@ -13,18 +26,56 @@ log = logging.getLogger("hl365.pipeline")
 
 Handler = Callable[[Services, bytes], object]
 
+MAX_ATTEMPTS = 8
+FIRST_DELAY = timedelta(seconds=30)
+MAX_DELAY = timedelta(hours=1)
+
+
+def retry_delay(attempt: int, jitter: Callable[[float], float] = lambda s: random.uniform(s / 2, s)) -> timedelta:
+    """30 s, 1 min, 2 min … capped at an hour, jittered so a throttled target is not hit in step."""
+    seconds = min(FIRST_DELAY.total_seconds() * 2 ** (attempt - 1), MAX_DELAY.total_seconds())
+    return timedelta(seconds=jitter(seconds))
+
 
 def handle(services: Services, queue: str, message_id: str, body: bytes, handler: Handler) -> None:
-    """Run ``handler``; a FatalError parks the message in DeadLetters, alerts, and settles it.
-
-    Any other exception propagates so the trigger abandons the message and the bus redelivers it,
-    up to its max delivery count.
-    """
+    """Run ``handler`` on one message; see the module's docstring for what failures do."""
     try:
         handler(services, body)
     except FatalError as error:
-        services.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=error.reason,
-                                   description=error.description)
-        services.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {error.reason}",
-                                     {"queue": queue, "message_id": message_id, "description": error.description}))
-        log.error("dead-lettered %s from %s: %s", message_id, queue, error)
+        park(services, queue, message_id, body, error.reason, error.description)
+    except RetriableError as error:
+        reschedule(services, queue, message_id, body, error)
+
+
+def park(services: Services, queue: str, message_id: str, body: bytes, reason: str, description: str) -> None:
+    services.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=reason, description=description)
+    services.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {reason}",
+                                 {"queue": queue, "message_id": message_id, "description": description}))
+    log.error("dead-lettered %s from %s: %s: %s", message_id, queue, reason, description)
+
+
+def reschedule(services: Services, queue: str, message_id: str, body: bytes, error: RetriableError) -> None:
+    try:
+        envelope = Envelope.from_body(body)
+    except ValueError:
+        park(services, queue, message_id, body, "InvalidEnvelope", f"could not be retried: {error}")
+        return
+    attempt = envelope.attempt + 1
+    if attempt > MAX_ATTEMPTS:
+        park(services, queue, message_id, body, "RetriesExhausted", f"{MAX_ATTEMPTS} attempts; last: {error}")
+        return
+    due = datetime.now(UTC) + retry_delay(attempt)
+    retry = envelope.model_copy(update={"attempt": attempt})
+    services.bus.send(queue, [to_message(retry, message_id=f"{envelope.idempotency_key}:attempt:{attempt}",
+                                         scheduled_enqueue_time=due)])
+    log.warning("%s from %s rescheduled for %s (attempt %d): %s", message_id, queue, due.isoformat(), attempt, error)
+
+
+def sweep(services: Services, queues: tuple[str, ...]) -> int:
+    """Move the bus's own dead-lettered messages (poison, max delivery count) into DeadLetters."""
+    moved = 0
+    for queue in queues:
+        moved += services.bus.sweep_dead_letters(queue, lambda message, q=queue: park(  # type: ignore[misc]
+            services, q, message.message_id, message.body, message.dead_letter_reason or "DeadLettered",
+            message.dead_letter_description or ""))
+    return moved

@@ -7,6 +7,7 @@ holds. The sources and the ledger are ports; the flow never knows which ERP it t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -169,6 +170,9 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
     if document is None:
         try:
             document = ledger.create_journal(journal)
+        except FatalError as error:
+            keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
+            raise
         except UncertainOutcome:
             document = ledger.find_journal(journal.external_key)
             if document is None:
@@ -238,8 +242,9 @@ def run_settlement(services: Services, business_date: date | None = None) -> Day
         )
     except (FatalError, JournalUnbalanced) as error:
         reason = error.reason if isinstance(error, FatalError) else "JournalUnbalanced"
-        services.dead_letters.park(queue="eod-settlement", body=f'{{"merchant":"{merchant}","date":"{day}"}}'.encode(),
-                                   message_id=f"settlement-{merchant}-{day}", reason=reason, description=str(error))
+        body = json.dumps({"merchant": merchant, "date": day.isoformat()}).encode()
+        services.dead_letters.park(queue="eod-settlement", body=body, message_id=f"settlement-{merchant}-{day}",
+                                   reason=reason, description=str(error))
         services.alerts.notify(Alert("settlement_failed", f"settlement of {merchant} {day} stopped: {reason}",
                                      {"merchant": merchant, "date": day.isoformat(), "description": str(error)}))
         raise

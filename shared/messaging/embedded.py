@@ -213,6 +213,20 @@ class EmbeddedBus:
             else:
                 conn.execute("COMMIT")
 
+    def sweep_dead_letters(self, queue: str, park: Callable[[ReceivedMessage], None], *,
+                           max_messages: int = 100) -> int:
+        """Hand each dead-lettered message of ``queue`` to ``park`` and complete it; one that fails stays."""
+        moved = 0
+        for message in self.receive(queue, max_messages=max_messages, dead_letter=True):
+            try:
+                park(message)
+            except Exception:
+                self.abandon(message)
+                raise
+            self.complete(message)
+            moved += 1
+        return moved
+
     def close(self) -> None:
         """Release the database; the file keeps every message for the next opener."""
         with self._lock:

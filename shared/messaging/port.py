@@ -3,7 +3,7 @@ which reproduces Service Bus peek-lock semantics for the local host and the test
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -71,10 +71,18 @@ def validate_message(message: OutgoingMessage) -> None:
 
 
 class MessageSender(Protocol):
-    """Puts messages on named queues."""
+    """Puts messages on named queues, and takes back what the bus itself dead-lettered."""
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         """Send; a message whose id was seen within the duplicate-detection window is dropped silently."""
+        ...
+
+    def sweep_dead_letters(self, queue: str, park: Callable[[ReceivedMessage], None], *,
+                           max_messages: int = 100) -> int:
+        """Hand each message of ``queue``'s dead-letter sub-queue to ``park``, then remove it.
+
+        A message ``park`` raises on stays where it is for the next sweep. Returns how many moved.
+        """
         ...
 
     def close(self) -> None: ...

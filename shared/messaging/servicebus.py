@@ -1,20 +1,27 @@
 """Service Bus adapter of the bus port: the thin sender the product uses in Azure.
 
-Receiving is the Functions host's job in Azure (peek-lock triggers), so this adapter only sends.
+Receiving is the Functions host's job in Azure (peek-lock triggers), so this adapter sends, and
+only reads the dead-letter sub-queues, for the sweep that moves poison messages into DeadLetters.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
+from azure.servicebus import (
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusMessageBatch,
+    ServiceBusReceiveMode,
+    ServiceBusSubQueue,
+)
 from azure.servicebus.exceptions import MessageSizeExceededError
 
 from shared.messaging.errors import MessageTooLarge
-from shared.messaging.port import OutgoingMessage, validate_message
+from shared.messaging.port import OutgoingMessage, ReceivedMessage, validate_message
 
 
 class _Closeable(Protocol):
@@ -33,10 +40,25 @@ class QueueSenderLike(Protocol):
     def close(self) -> None: ...
 
 
+class QueueReceiverLike(Protocol):
+    """The part of ``azure.servicebus.ServiceBusReceiver`` the dead-letter sweep relies on."""
+
+    def receive_messages(self, max_message_count: int | None = 1, max_wait_time: float | None = None) -> Any: ...
+
+    def complete_message(self, message: Any) -> None: ...
+
+    def abandon_message(self, message: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ServiceBusClientLike(Protocol):
     """The part of ``azure.servicebus.ServiceBusClient`` this adapter relies on."""
 
     def get_queue_sender(self, queue_name: str) -> QueueSenderLike: ...
+
+    def get_queue_receiver(self, queue_name: str, *, sub_queue: Any = None, max_wait_time: float | None = None,
+                           receive_mode: Any = ...) -> QueueReceiverLike: ...
 
     def close(self) -> None: ...
 
@@ -118,6 +140,25 @@ class ServiceBusQueueSender:
         for converted, when in scheduled:
             sender.schedule_messages(converted, when)
 
+    def sweep_dead_letters(self, queue: str, park: Callable[[ReceivedMessage], None], *,
+                           max_messages: int = 100) -> int:
+        """Take up to ``max_messages`` from ``queue``'s dead-letter sub-queue, park each, complete it."""
+        receiver = self._client.get_queue_receiver(queue_name=queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER,
+                                                   max_wait_time=5, receive_mode=ServiceBusReceiveMode.PEEK_LOCK)
+        moved = 0
+        try:
+            for message in receiver.receive_messages(max_message_count=max_messages, max_wait_time=5):
+                try:
+                    park(from_service_bus_message(message))
+                except Exception:
+                    receiver.abandon_message(message)
+                    raise
+                receiver.complete_message(message)
+                moved += 1
+        finally:
+            receiver.close()
+        return moved
+
     def close(self) -> None:
         """Close every cached sender, then the client and any credential this adapter created."""
         with self._lock:
@@ -186,4 +227,26 @@ def _try_add(batch: ServiceBusMessageBatch, message: ServiceBusMessage) -> bool:
 def _too_large(message: ServiceBusMessage, batch: ServiceBusMessageBatch) -> MessageTooLarge:
     return MessageTooLarge(
         f"message {message.message_id!r} does not fit in a batch of {batch.max_size_in_bytes} bytes"
+    )
+
+
+def from_service_bus_message(message: Any) -> ReceivedMessage:
+    """The port's view of an SDK ``ServiceBusReceivedMessage`` (its body may arrive in sections)."""
+    body = message.body
+    data = body if isinstance(body, bytes) else b"".join(bytes(part) for part in body)
+    properties = {(k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else v)
+                  for k, v in (message.application_properties or {}).items()}
+    return ReceivedMessage(
+        body=data,
+        message_id=str(message.message_id),
+        session_id=message.session_id,
+        application_properties=properties,
+        content_type=message.content_type or "",
+        delivery_count=int(message.delivery_count or 0),
+        enqueued_time=message.enqueued_time_utc or datetime.now(UTC),
+        sequence_number=int(message.sequence_number or 0),
+        lock_token=str(message.lock_token),
+        locked_until=message.locked_until_utc or datetime.now(UTC),
+        dead_letter_reason=message.dead_letter_reason,
+        dead_letter_description=message.dead_letter_error_description,
     )

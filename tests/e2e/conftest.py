@@ -17,6 +17,7 @@ from shared import wiring
 from shared.messaging.embedded import EmbeddedBus
 
 APP_KEY = "e2e-app-key"
+MASTER_KEY = "e2e-master-key"
 
 
 @dataclass
@@ -59,6 +60,7 @@ def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alert_receiver: Aler
     monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
     monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GP_APP_KEY", APP_KEY)
+    monkeypatch.setenv("HL365_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("HL365_ALERT_WEBHOOK_URL", alert_receiver.url)
     for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET"):
         monkeypatch.delenv(name, raising=False)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -65,8 +65,8 @@ def test_an_unmapped_payment_type_dead_letters_the_day_and_posts_nothing(
     assert answer.status_code == 422
     assert "UnmappedPaymentType" in answer.json()["reason"] and "AMEX" in answer.json()["reason"]
     assert [j for j in sims.apps["fo"].simulated.journals() if str(j.get("IntegrationKey", "")).startswith("HL-")] == []  # type: ignore[attr-defined]
-    parked = list(wiring.services().dead_letters.list("eod-settlement", datetime.now(UTC)))
-    assert [row["Reason"] for row in parked] == ["UnmappedPaymentType"]
+    parked = list(wiring.services().dead_letters.list(days=1))
+    assert [(row["Queue"], row["Reason"]) for row in parked] == [("eod-settlement", "UnmappedPaymentType")]
 
 
 def test_hl365_settle_and_reconcile_from_the_command_line(world: tuple[Simulators, httpx.Client, Path]) -> None:

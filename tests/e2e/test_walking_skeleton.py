@@ -167,7 +167,8 @@ def test_wrong_content_type_gets_415_and_too_large_gets_413(system: System) -> N
 def test_a_transform_that_cannot_normalise_dead_letters_with_the_reason(system: System) -> None:
     system.bus.send(TRANSFORM_QUEUE, [OutgoingMessage(b'{"not": "an envelope"}', "broken-1")])
     system.host.drain()
-    [parked] = list(system.services.dead_letters.list(TRANSFORM_QUEUE, datetime.now(UTC)))
+    [parked] = list(system.services.dead_letters.list(days=1))
+    assert parked["Queue"] == TRANSFORM_QUEUE
     assert parked["Reason"] == "InvalidEnvelope" and parked["MessageId"] == "broken-1"
     assert "an envelope" in str(parked["Body"])
     assert [a["kind"] for a in system.alerts.alerts] == ["dead_lettered"]
@@ -176,3 +177,36 @@ def test_a_transform_that_cannot_normalise_dead_letters_with_the_reason(system: 
 
 def test_health_answers(system: System) -> None:
     assert system.http.get("/api/health").json() == {"status": "ok"}
+
+
+def test_a_permanent_post_failure_is_parked_then_replayed_once_fixed(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.errors import FatalError
+    from tests.e2e.conftest import MASTER_KEY
+
+    ledger = system.services.ledger
+
+    def refuse(payment: object) -> str:
+        raise FatalError("CustomerOnHold", "Infolog: Customer US-027 is on hold for all transactions.")
+
+    monkeypatch.setattr(ledger, "post", refuse)
+    post(system, orjson.dumps(notification()))
+    system.host.drain()
+    admin = {"x-functions-key": MASTER_KEY}
+    listed = system.http.get("/api/admin/deadletters", headers=admin).json()["dead_letters"]
+    assert [(d["queue"], d["reason"]) for d in listed] == [(POST_QUEUE, "CustomerOnHold")]
+    assert "on hold" in listed[0]["description"]
+    assert postings(system) == []
+    monkeypatch.undo()
+    replayed = system.http.post("/api/admin/deadletters/replay", params={"reason": "CustomerOnHold"}, headers=admin)
+    assert replayed.status_code == 200 and replayed.json()["replayed"][0]["ok"] is True
+    system.host.drain()
+    assert len(postings(system)) == 1
+    assert system.http.get("/api/admin/deadletters", headers=admin).json()["dead_letters"] == []
+    again = system.http.post("/api/admin/deadletters/replay", params={"id": listed[0]["id"]}, headers=admin)
+    assert again.status_code == 200
+    system.host.drain()
+    assert len(postings(system)) == 1
+    assert system.http.post("/api/admin/deadletters/replay", headers=admin).status_code == 400
+    assert system.http.get("/api/admin/deadletters", headers={"x-functions-key": "wrong"}).status_code == 401

@@ -33,6 +33,20 @@ EXPECTED = {
          "route": "admin/settlement"},
         {"direction": "OUT", "type": "http", "name": "$return"},
     ],
+    "dead_letter_sweep": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */5 * * * *",
+         "runOnStartup": False, "useMonitor": False},
+    ],
+    "dead_letters_list": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ADMIN",
+         "route": "admin/deadletters"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "dead_letters_replay": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "ADMIN",
+         "route": "admin/deadletters/replay"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
     "audit_verify": [
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 2 * * *",
          "runOnStartup": False, "useMonitor": True},

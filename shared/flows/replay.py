@@ -1,0 +1,74 @@
+"""Replaying dead letters once their cause is fixed (a mapping entry added, a customer unblocked).
+
+A queue message goes back to its queue with the same envelope, so the same idempotency key guards
+its effect; only the bus ``MessageId`` carries the replay count, so duplicate detection lets it
+through. A parked settlement day is closed again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from shared.canonical.envelope import Envelope
+from shared.messaging.envelope import to_message
+from shared.ops.deadletters import row_id
+from shared.storage.port import Entity
+from shared.wiring import Services
+
+SETTLEMENT_QUEUE = "eod-settlement"
+
+
+@dataclass(frozen=True)
+class Replayed:
+    id: str
+    queue: str
+    reason: str
+    outcome: str
+    ok: bool
+
+
+def replay(services: Services, *, row: str | None = None, reason: str | None = None, days: int = 7) -> list[Replayed]:
+    """Replay one parked row (by the id ``dlq list`` shows) or every parked row of one reason.
+
+    Raises:
+        ValueError: neither or both of ``row`` and ``reason`` given, or no such row.
+    """
+    if (row is None) == (reason is None):
+        raise ValueError("replay takes exactly one of an id or a reason")
+    if row is not None:
+        found = services.dead_letters.find(row)
+        if found is None:
+            raise ValueError(f"no dead letter {row!r}")
+        rows = [found]
+    else:
+        rows = list(services.dead_letters.list(days=days, reason=reason))
+    return [_replay_one(services, entity) for entity in rows]
+
+
+def _replay_one(services: Services, row: Entity) -> Replayed:
+    queue, reason = str(row["Queue"]), str(row["Reason"])
+    if row.get("Truncated"):
+        return Replayed(row_id(row), queue, reason, "body was truncated when parked; cannot replay", False)
+    body = str(row["Body"]).encode()
+    try:
+        if queue == SETTLEMENT_QUEUE:
+            outcome = _replay_settlement(services, body)
+        else:
+            envelope = Envelope.from_body(body)
+            replays = int(row.get("Replays", 0)) + 1
+            services.bus.send(queue, [to_message(envelope, message_id=f"{envelope.idempotency_key}:replay:{replays}")])
+            outcome = f"sent back to {queue}"
+    except Exception as error:  # a replay that fails stays parked, with why
+        return Replayed(row_id(row), queue, reason, f"{type(error).__name__}: {error}", False)
+    services.dead_letters.mark_replayed(row)
+    return Replayed(row_id(row), queue, reason, outcome, True)
+
+
+def _replay_settlement(services: Services, body: bytes) -> str:
+    from shared.flows.settlement import run_settlement
+
+    day = date.fromisoformat(json.loads(body)["date"])
+    result = run_settlement(services, day)
+    return f"closed {day}: {len(result.created)} journal(s) created"
