@@ -29,6 +29,9 @@ class PaymentStatus(StrEnum):
     REJECTED = "REJECTED"
 
 
+SETTLING = frozenset({PaymentStatus.CAPTURED, PaymentStatus.BATCHED, PaymentStatus.FUNDED})
+
+
 class Payment(BaseModel):
     """A card payment event; card data is reduced to brand and last four digits before it gets here."""
 
@@ -47,6 +50,16 @@ class Payment(BaseModel):
     occurred_at: AwareDatetime
 
     @property
+    def moves_money(self) -> bool:
+        """Captured (then batched, funded) or reversed; other statuses have nothing to post."""
+        return self.status in SETTLING or self.status is PaymentStatus.REVERSED
+
+    @property
     def external_key(self) -> str:
-        """The key written into the ERP record so a retry can find what was already posted."""
-        return f"HPY-{self.transaction_id}"
+        """The key written into the ERP record so a retry can find what was already posted.
+
+        Capture, batching and funding of one transaction are one effect (one key); a reversal is
+        another, posted as the reverse entry under its own key.
+        """
+        suffix = "-REV" if self.status is PaymentStatus.REVERSED else ""
+        return f"HPY-{self.transaction_id}{suffix}"

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from shared.canonical.journals import Journal
-from shared.canonical.payments import Payment
+from shared.canonical.payments import Payment, PaymentStatus
 from shared.errors import FatalError
 from shared.storage.errors import EntityExists
 from shared.storage.keys import safe_key
@@ -28,16 +28,19 @@ class EmbeddedLedger:
         return None if row is None else str(row["DocumentNo"])
 
     def post(self, payment: Payment) -> str:
-        document = f"PAY-{payment.transaction_id}"
+        """A capture books the payment; a reversal books its reverse entry under its own key."""
+        reversal = payment.status is PaymentStatus.REVERSED
+        document = f"PAY-{payment.transaction_id}" + ("-REV" if reversal else "")
+        amount = -payment.amount.amount if reversal else payment.amount.amount
         row = Entity(
             PARTITION,
             payment.external_key,
             {
                 "DocumentNo": document,
                 "MerchantId": payment.merchant_id,
-                "Kind": payment.kind.value,
+                "Kind": "reversal" if reversal else payment.kind.value,
                 "Status": payment.status.value,
-                "Amount": str(payment.amount.amount),
+                "Amount": str(amount),
                 "Currency": payment.amount.currency,
                 "Reference": payment.reference or "",
                 "PostedAt": datetime.now(UTC),

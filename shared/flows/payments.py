@@ -134,6 +134,11 @@ def post_payment(services: Services, body: bytes) -> str:
     except ValueError as exc:
         raise FatalError("InvalidPayment", str(exc)) from None
     key = payment.external_key
+    if not payment.moves_money:
+        services.audit.record(step="post.payment", event_id=envelope.idempotency_key,
+                              correlation_id=envelope.correlation_id, outcome="nothing_to_post",
+                              detail={"status": payment.status.value, "transaction": payment.transaction_id})
+        return ""
     claim = services.keys.claim(f"post-{payment.merchant_id}-{payment.occurred_at:%Y%m%d}", key)
     if claim.duplicate:
         return claim.result_ref or ""

@@ -4,6 +4,7 @@ import json
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -210,3 +211,18 @@ def test_a_permanent_post_failure_is_parked_then_replayed_once_fixed(
     assert len(postings(system)) == 1
     assert system.http.post("/api/admin/deadletters/replay", headers=admin).status_code == 400
     assert system.http.get("/api/admin/deadletters", headers={"x-functions-key": "wrong"}).status_code == 401
+
+
+def test_a_decline_posts_nothing_and_a_reversal_posts_the_reverse_entry(system: System) -> None:
+    declined = notification(1, status="DECLINED")
+    captured = notification(2)
+    reversed_ = {**captured, "status": "REVERSED"}
+    for payload in (declined, captured, reversed_, captured):
+        assert post(system, orjson.dumps(payload)).status_code == 202
+    system.host.drain()
+    rows = {p["DocumentNo"]: p for p in postings(system)}
+    assert set(rows) == {f"PAY-{captured['id']}", f"PAY-{captured['id']}-REV"}
+    booked, reversed_amount = (Decimal(str(rows[f"PAY-{captured['id']}{s}"]["Amount"])) for s in ("", "-REV"))
+    assert reversed_amount == -booked and booked > 0
+    outcomes = [(r["Outcome"], r["EventId"]) for r in audit_today(system) if r["Step"] == "post.payment"]
+    assert ("nothing_to_post", f"gp:{declined['id']}:DECLINED") in outcomes
