@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from shared.canonical.journals import JournalUnbalanced
 from shared.errors import FatalError, RetriableError
 from shared.flows.answer import Answer
 from shared.flows.replay import replay
@@ -20,16 +19,23 @@ def settlement_answer(services: Services, day: str | None) -> Answer:
         return Answer(400, f"date {day!r} is not YYYY-MM-DD")
     try:
         result = run_settlement(services, business_date)
-    except (FatalError, JournalUnbalanced) as error:
+    except FatalError as error:
         return Answer(422, f"settlement stopped and was dead-lettered: {error}")
     except RetriableError as error:
         return Answer(503, f"settlement will be retried: {error}", headers={"Retry-After": "60"})
-    return Answer(200, "closed", {
+    body: dict[str, object] = {
         "merchant": result.merchant_id, "date": result.business_date.isoformat(),
         "journals": [{"external_key": p.external_key, "document": p.document, "created": p.created}
                      for p in result.postings],
         "discrepancies": [d.model_dump(mode="json") for d in result.discrepancies],
-    })
+        "failed": [{"batch": batch, "reason": error.reason, "description": error.description}
+                   for batch, error in sorted(result.failed.items())],
+    }
+    if result.failed:
+        reasons = ", ".join(f"{batch}: {error.reason}" for batch, error in sorted(result.failed.items()))
+        return Answer(422, f"{len(result.failed)} batch(es) not posted and dead-lettered ({reasons}); "
+                      "the others closed", body)
+    return Answer(200, "closed", body)
 
 
 def _days(value: str | None) -> int | None:

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from shared.canonical.journals import AccountType, Journal, JournalLine
+from shared.canonical.journals import AccountType, Journal, JournalLine, JournalUnbalanced
 from shared.canonical.money import ROUNDING, minor_units
 from shared.canonical.settlement import Deposit, LineKind, SettledTransaction, Ticket
+from shared.errors import FatalError
 from shared.mapping.schema import Mapping as MappingConfig
+from shared.mapping.schema import UnmappedError
 
 LineKey = tuple[str, AccountType, tuple[tuple[str, str], ...], str, str]
 NO_BATCH = "UNSETTLED"
@@ -52,6 +54,8 @@ class SettlementBuilder:
         self._batch_of: dict[str, str] = {}
         self._location_batch: dict[str, str] = {}
         self._deposits: dict[str, Deposit] = {}
+        self.failures: dict[str, FatalError] = {}
+        """Batches that cannot be posted, with why (an unmapped name, an unbalanced journal)."""
 
     def _batch(self, batch_id: str) -> _Batch:
         batch_id = sys.intern(batch_id)
@@ -65,12 +69,20 @@ class SettlementBuilder:
             key = (account, account_type, tuple(sorted((dimensions or {}).items())), currency, text)
             batch.lines[key] += amount
 
+    def _fail(self, batch_id: str, error: FatalError) -> None:
+        """Stop one batch (the first reason wins); the others still build and post."""
+        self.failures.setdefault(batch_id, error)
+
     def add_settled(self, transaction: SettledTransaction) -> None:
         """Relieve card clearing by what the processor settled (refunds come negative)."""
         batch = self._batch(transaction.batch_id)
         batch.transactions += 1
         self._batch_of[transaction.id] = sys.intern(transaction.batch_id)
-        rule = self.mapping.payment_type(transaction.brand)
+        try:
+            rule = self.mapping.payment_type(transaction.brand)
+        except UnmappedError as error:
+            self._fail(transaction.batch_id, error)
+            return
         money = transaction.amount
         self._post(batch, rule.clearing_account, -money.amount, money.currency, f"Card clearing {transaction.brand}")
         batch.settled_by_deposit[(transaction.deposit_id, money.currency)] += money.amount
@@ -83,6 +95,14 @@ class SettlementBuilder:
         batch_id = self._ticket_batch(ticket)
         batch = self._batch(batch_id)
         batch.tickets += 1
+        if batch_id in self.failures:
+            return
+        try:
+            self._fold_ticket(batch, ticket)
+        except UnmappedError as error:
+            self._fail(batch_id, error)
+
+    def _fold_ticket(self, batch: _Batch, ticket: Ticket) -> None:
         m = self.mapping
         location = m.locations[ticket.location_id].dimensions if ticket.location_id in m.locations else {}
         for line in ticket.lines:
@@ -124,14 +144,25 @@ class SettlementBuilder:
         return min(self._batches, default=NO_BATCH)
 
     def journals(self) -> list[Journal]:
-        """The day's journals, each proven balanced per currency; raises ``JournalUnbalanced`` if not."""
+        """The journals of every batch that can be posted, each proven balanced per currency.
+
+        A batch with an unmapped name or a debit/credit difference yields none; it is in
+        ``failures`` with the reason, so the caller can dead-letter it while the others post.
+        """
         self._settle_deposits()
         result: list[Journal] = []
         for batch_id in sorted(self._batches):
+            if batch_id in self.failures:
+                continue
             built = (self._line(key, amount) for key, amount in self._batches[batch_id].lines.items())
-            result.extend(self._split(batch_id, [line for line in built if line is not None]))
-        for journal in result:
-            journal.assert_balanced()
+            journals = self._split(batch_id, [line for line in built if line is not None])
+            try:
+                for journal in journals:
+                    journal.assert_balanced()
+            except JournalUnbalanced as error:
+                self._fail(batch_id, FatalError("JournalUnbalanced", str(error)))
+                continue
+            result.extend(journals)
         return result
 
     def _settle_deposits(self) -> None:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from shared.canonical.envelope import Envelope
+from shared.flows.settlement import SETTLEMENT_QUEUE, run_settlement
 from shared.messaging.envelope import to_message
 from shared.ops.deadletters import row_id
 from shared.storage.port import Entity
 from shared.wiring import Services
-
-SETTLEMENT_QUEUE = "eod-settlement"
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,9 @@ def _replay_one(services: Services, row: Entity) -> Replayed:
 
 
 def _replay_settlement(services: Services, body: bytes) -> str:
-    from shared.flows.settlement import run_settlement
-
     day = date.fromisoformat(json.loads(body)["date"])
     result = run_settlement(services, day)
+    if result.failed:
+        reasons = ", ".join(f"{batch}: {error.reason}" for batch, error in sorted(result.failed.items()))
+        raise ValueError(f"still not postable ({reasons})")
     return f"closed {day}: {len(result.created)} journal(s) created"

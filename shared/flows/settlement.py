@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from shared.canonical.journals import Journal, JournalUnbalanced
+from shared.canonical.journals import Journal
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
 from shared.errors import FatalError, RetriableError, UncertainOutcome
 from shared.flows.journal_builder import SettlementBuilder
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hl365.settlement")
 
 DISCREPANCIES_TABLE = "Discrepancies"
+SETTLEMENT_QUEUE = "eod-settlement"
+"""The queue name dead letters of settlement carry; a replay of one closes its day again."""
 
 
 class SettlementSource(Protocol):
@@ -84,6 +86,8 @@ class DayResult:
     journals: list[Journal] = field(default_factory=list)
     postings: list[Posting] = field(default_factory=list)
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    failed: dict[str, FatalError] = field(default_factory=dict)
+    """Batches not posted, with why; the caller dead-letters each one."""
     transactions: int = 0
     tickets: int = 0
     deposits: int = 0
@@ -114,9 +118,10 @@ def close_day(
 ) -> DayResult:
     """Build, post and reconcile one merchant's business day.
 
+    A batch with an unmapped name or an unbalanced journal is not posted; it comes back in
+    ``DayResult.failed`` with the reason, and the day's other batches post.
+
     Raises:
-        UnmappedError: a payment type, tax component or department the mapping does not name.
-        JournalUnbalanced: the day's data does not balance; nothing was posted.
         RetriableError: the ERP's answer was uncertain and the journal could not be found yet.
     """
     rates = {c: ledger.exchange_rate(c, mapping.base_currency, business_date) for c in foreign_currencies}
@@ -140,6 +145,7 @@ def close_day(
         reconciler.add_ticket(ticket)
         result.tickets += 1
     result.journals = builder.journals()
+    result.failed = dict(builder.failures)
     for journal in result.journals:
         document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys)
         result.postings.append(Posting(journal.external_key, document, created))
@@ -222,8 +228,9 @@ def business_date_for(now: datetime, timezone: str) -> date:
 def run_settlement(services: Services, business_date: date | None = None) -> DayResult:
     """The one entry point of the timer, the admin endpoint and ``hl365 settle``.
 
-    A batch the mapping cannot place, or a day that does not balance, is parked in DeadLetters
-    with the reason and alerted; nothing of that day is posted.
+    A batch the mapping cannot place, or one that does not balance, is parked in DeadLetters with
+    the reason and alerted; the day's other batches post. A replay closes the day again, and what
+    was posted already is found by its key and not posted twice.
     """
     settings = services.settings
     merchant = str(settings.require("merchant_id"))
@@ -231,24 +238,24 @@ def run_settlement(services: Services, business_date: date | None = None) -> Day
     from shared.heartland.sources import GpSettlement, RetailTickets
 
     currencies = tuple(c.strip().upper() for c in settings.foreign_currencies.split(",") if c.strip())
-    try:
-        result = close_day(
-            merchant_id=merchant, business_date=day, mapping=services.mapping,
-            settlement=GpSettlement(services.gp, timezone=settings.merchant_timezone),
-            tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
-            ledger=services.journal_ledger, keys=services.keys,
-            discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,
-            foreign_currencies=currencies,
-        )
-    except (FatalError, JournalUnbalanced) as error:
-        reason = error.reason if isinstance(error, FatalError) else "JournalUnbalanced"
-        body = json.dumps({"merchant": merchant, "date": day.isoformat()}).encode()
-        services.dead_letters.park(queue="eod-settlement", body=body, message_id=f"settlement-{merchant}-{day}",
-                                   reason=reason, description=str(error))
-        services.alerts.notify(Alert("settlement_failed", f"settlement of {merchant} {day} stopped: {reason}",
-                                     {"merchant": merchant, "date": day.isoformat(), "description": str(error)}))
-        raise
+    result = close_day(
+        merchant_id=merchant, business_date=day, mapping=services.mapping,
+        settlement=GpSettlement(services.gp, timezone=settings.merchant_timezone),
+        tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
+        ledger=services.journal_ledger, keys=services.keys,
+        discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,
+        foreign_currencies=currencies,
+    )
+    for batch_id, error in sorted(result.failed.items()):
+        body = json.dumps({"merchant": merchant, "date": day.isoformat(), "batch": batch_id}).encode()
+        services.dead_letters.park(queue=SETTLEMENT_QUEUE, body=body,
+                                   message_id=f"settlement-{merchant}-{day}-{batch_id}", reason=error.reason,
+                                   description=f"batch {batch_id}: {error.description}")
+        services.alerts.notify(Alert("settlement_failed", f"batch {batch_id} of {merchant} {day} was not posted: "
+                                     f"{error.reason}", {"merchant": merchant, "date": day.isoformat(),
+                                                          "batch": batch_id, "description": error.description}))
     services.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
                           outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
+                                                    "failed_batches": len(result.failed),
                                                     "discrepancies": len(result.discrepancies)})
     return result

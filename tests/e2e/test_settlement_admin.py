@@ -52,7 +52,7 @@ def test_the_admin_endpoint_needs_the_master_key_and_a_valid_date(world: tuple[S
     assert answer.status_code == 400 and "YYYY-MM-DD" in answer.json()["reason"]
 
 
-def test_an_unmapped_payment_type_dead_letters_the_day_and_posts_nothing(
+def test_an_unmapped_payment_type_dead_letters_its_batch_and_a_replay_posts_it_once_fixed(
     world: tuple[Simulators, httpx.Client, Path],
 ) -> None:
     sims, client, tmp_path = world
@@ -62,11 +62,21 @@ def test_an_unmapped_payment_type_dead_letters_the_day_and_posts_nothing(
     os.environ["HL365_MAPPING_FILE"] = str(broken)
     wiring.reset()
     answer = close(client)
-    assert answer.status_code == 422
-    assert "UnmappedPaymentType" in answer.json()["reason"] and "AMEX" in answer.json()["reason"]
-    assert [j for j in sims.apps["fo"].simulated.journals() if str(j.get("IntegrationKey", "")).startswith("HL-")] == []  # type: ignore[attr-defined]
+    assert answer.status_code == 422 and "UnmappedPaymentType" in answer.json()["reason"]
+    [failed] = answer.json()["failed"]
+    assert failed["reason"] == "UnmappedPaymentType" and "AMEX" in failed["description"]
+    fo = sims.apps["fo"].simulated
+    assert [j for j in fo.journals() if str(j.get("IntegrationKey", "")).startswith("HL-")] == []  # type: ignore[attr-defined]
     parked = list(wiring.services().dead_letters.list(days=1))
     assert [(row["Queue"], row["Reason"]) for row in parked] == [("eod-settlement", "UnmappedPaymentType")]
+    broken.write_text(mapping)
+    wiring.reset()
+    admin = {"x-functions-key": MASTER_KEY}
+    replayed = client.post("/api/admin/deadletters/replay", params={"reason": "UnmappedPaymentType"}, headers=admin)
+    assert replayed.status_code == 200, replayed.text
+    keys = [j["IntegrationKey"] for j in fo.journals() if str(j.get("IntegrationKey", "")).startswith("HL-")]  # type: ignore[attr-defined]
+    assert keys == [f"HL-MER_demo-{failed['batch']}"]
+    assert client.get("/api/admin/deadletters", headers=admin).json()["dead_letters"] == []
 
 
 def test_hl365_settle_and_reconcile_from_the_command_line(world: tuple[Simulators, httpx.Client, Path]) -> None:

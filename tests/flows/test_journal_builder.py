@@ -3,7 +3,6 @@
 from collections import defaultdict
 from decimal import Decimal
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +14,7 @@ from shared.mapping.schema import UnmappedError
 from tests.flows.strategies import AT, BRANDS, DAY, MAPPING, Day, days, usd
 
 
-def build(day: Day, *, line_limit: int = 1000) -> list[Journal]:
+def builder_for(day: Day, *, line_limit: int = 1000) -> SettlementBuilder:
     mapping = MAPPING.model_copy(update={"journal": MAPPING.journal.model_copy(update={"line_limit": line_limit})})
     builder = SettlementBuilder(mapping, merchant_id="MER_1", business_date=DAY, rates={"CAD": Decimal("0.7312")})
     settled, deposits, tickets = day
@@ -25,7 +24,14 @@ def build(day: Day, *, line_limit: int = 1000) -> list[Journal]:
         builder.add_deposit(deposit)
     for ticket in tickets:
         builder.add_ticket(ticket)
-    return builder.journals()
+    return builder
+
+
+def build(day: Day, *, line_limit: int = 1000) -> list[Journal]:
+    builder = builder_for(day, line_limit=line_limit)
+    journals = builder.journals()
+    assert builder.failures == {}
+    return journals
 
 
 def balance_by_account(journals: list[Journal]) -> dict[tuple[str, str], Decimal]:
@@ -125,27 +131,32 @@ def test_a_deposit_short_of_the_settled_amount_leaves_the_gap_in_transit() -> No
     assert sums[(MAPPING.accounts.undeposited, "USD")] == Decimal("2.00")
 
 
-def test_an_unmapped_payment_type_stops_the_batch() -> None:
-    ticket = Ticket(
-        id="T1",
-        location_id="1",
-        completed_at=AT,
-        lines=(TicketLine(department="FOOD", amount=usd(500)),),
-        payments=(TicketPayment(payment_type="BITCOIN", amount=usd(500)),),
-    )
-    with pytest.raises(UnmappedError, match="BITCOIN"):
-        build(([], [], [ticket]))
+def card_ticket(number: int, batch: str, payment_type: str, cents: int = 500) -> tuple[SettledTransaction, Ticket]:
+    settled = SettledTransaction(id=f"TRN_{number}", batch_id=batch, deposit_id=None, kind=PaymentKind.SALE,
+                                 status=PaymentStatus.BATCHED, amount=usd(cents), brand=payment_type, time_created=AT)
+    ticket = Ticket(id=f"T{number}", location_id="1", completed_at=AT,
+                    lines=(TicketLine(department="FOOD", amount=usd(cents)),),
+                    payments=(TicketPayment(payment_type=payment_type, amount=usd(cents),
+                                            gateway_transaction_id=f"TRN_{number}"),))
+    return settled, ticket
 
 
-def test_an_unbalanced_ticket_is_refused_before_anything_is_posted() -> None:
-    from shared.canonical.journals import JournalUnbalanced
+def test_an_unmapped_payment_type_stops_its_batch_and_not_the_others() -> None:
+    good_tx, good_ticket = card_ticket(1, "BAT_A", "VISA")
+    bad_tx, bad_ticket = card_ticket(2, "BAT_B", "DINERS")
+    builder = builder_for(([good_tx, bad_tx], [], [good_ticket, bad_ticket]))
+    journals = builder.journals()
+    assert [j.batch_id for j in journals] == ["BAT_A"]
+    assert set(builder.failures) == {"BAT_B"}
+    error = builder.failures["BAT_B"]
+    assert isinstance(error, UnmappedError) and error.reason == "UnmappedPaymentType" and "DINERS" in str(error)
 
-    ticket = Ticket(
-        id="T1",
-        location_id="1",
-        completed_at=AT,
-        lines=(TicketLine(department="FOOD", amount=usd(500)),),
-        payments=(TicketPayment(payment_type="CASH", amount=usd(499)),),
-    )
-    with pytest.raises(JournalUnbalanced, match="USD"):
-        build(([], [], [ticket]))
+
+def test_an_unbalanced_batch_is_refused_before_anything_is_posted() -> None:
+    ticket = Ticket(id="T1", location_id="1", completed_at=AT,
+                    lines=(TicketLine(department="FOOD", amount=usd(500)),),
+                    payments=(TicketPayment(payment_type="CASH", amount=usd(499)),))
+    builder = builder_for(([], [], [ticket]))
+    assert builder.journals() == []
+    [(_, error)] = builder.failures.items()
+    assert error.reason == "JournalUnbalanced" and "USD" in error.description
