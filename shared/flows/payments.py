@@ -21,6 +21,7 @@ from shared.messaging.envelope import to_message
 from shared.ops.alerts import Alert
 from shared.security.pan import PanFinding, scan_json
 from shared.security.signatures import verify_gp_signature
+from shared.settings import ConfigError
 from shared.storage.idempotency import KeyStatus, LeaseLost
 from shared.wiring import Services
 
@@ -46,7 +47,11 @@ def accept_gp_notification(services: Services, body: bytes, headers: Mapping[str
         return Answer(413, f"body of {len(body)} bytes exceeds {services.settings.max_webhook_bytes}")
     if not _content_type_ok(headers):
         return Answer(415, f"content type {headers.get('content-type')!r} is not application/json")
-    if not verify_gp_signature(body, headers.get("x-gp-signature"), services.settings.require("gp_app_key")):
+    try:
+        app_key = services.settings.require("gp_app_key")
+    except ConfigError as error:
+        return Answer(503, f"intake is not configured: {error}", headers={"Retry-After": "300"})
+    if not verify_gp_signature(body, headers.get("x-gp-signature"), app_key):
         return Answer(401, "X-GP-Signature is missing or does not match the body")
     try:
         payload = orjson.loads(body)

@@ -226,3 +226,13 @@ def test_a_decline_posts_nothing_and_a_reversal_posts_the_reverse_entry(system: 
     assert reversed_amount == -booked and booked > 0
     outcomes = [(r["Outcome"], r["EventId"]) for r in audit_today(system) if r["Step"] == "post.payment"]
     assert ("nothing_to_post", f"gp:{declined['id']}:DECLINED") in outcomes
+
+
+def test_without_the_app_key_intake_says_what_is_missing(system: System) -> None:
+    from shared.settings import Settings
+
+    system.services.settings = Settings(HL365_DATA_DIR=str(system.services.settings.data_dir),
+                                        HL365_SETTINGS_FILE="/nonexistent.json", GP_APP_KEY="")
+    answer = post(system, orjson.dumps(notification()))
+    assert answer.status_code == 503 and "GP_APP_KEY" in answer.json()["reason"]
+    assert system.bus.counts(TRANSFORM_QUEUE).active == 0
