@@ -9,6 +9,7 @@ from shared.flows.answer import Answer
 from shared.flows.replay import replay
 from shared.flows.settlement import run_settlement
 from shared.ops.deadletters import row_id
+from shared.settings import ConfigError
 from shared.wiring import Services
 
 
@@ -19,6 +20,8 @@ def settlement_answer(services: Services, day: str | None) -> Answer:
         return Answer(400, f"date {day!r} is not YYYY-MM-DD")
     try:
         result = run_settlement(services, business_date)
+    except ConfigError as error:
+        return Answer(503, f"settlement is not configured: {error}", headers={"Retry-After": "300"})
     except FatalError as error:
         return Answer(422, f"settlement stopped and was dead-lettered: {error}")
     except RetriableError as error:

@@ -236,3 +236,11 @@ def test_without_the_app_key_intake_says_what_is_missing(system: System) -> None
     answer = post(system, orjson.dumps(notification()))
     assert answer.status_code == 503 and "GP_APP_KEY" in answer.json()["reason"]
     assert system.bus.counts(TRANSFORM_QUEUE).active == 0
+
+
+def test_settlement_without_its_settings_says_which_one(system: System) -> None:
+    from tests.e2e.conftest import MASTER_KEY
+
+    answer = system.http.post("/api/admin/settlement", params={"date": "2026-11-26"},
+                              headers={"x-functions-key": MASTER_KEY})
+    assert answer.status_code == 503 and "HL365_MERCHANT_ID" in answer.json()["reason"]
