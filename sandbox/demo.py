@@ -83,6 +83,7 @@ def run(options: Options) -> dict[str, Any]:
         stale.unlink()
     sims = Simulators(options)
     phases: dict[str, float] = {}
+    saved_environment = dict(os.environ)
     try:
         truth = seed(sims.apps["retail"].simulated, sims.apps["gp"].simulated,  # type: ignore[arg-type]
                      day=options.day, transactions=options.transactions, locations=options.locations,
@@ -96,6 +97,8 @@ def run(options: Options) -> dict[str, Any]:
     finally:
         sims.stop()
         wiring.reset()
+        os.environ.clear()
+        os.environ.update(saved_environment)
 
 
 def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:

@@ -62,7 +62,8 @@ def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alert_receiver: Aler
     monkeypatch.setenv("GP_APP_KEY", APP_KEY)
     monkeypatch.setenv("HL365_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("HL365_ALERT_WEBHOOK_URL", alert_receiver.url)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET"):
+    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_MERCHANT_ID", "GP_API_URL", "RETAIL_API_URL",
+                 "HL365_MAPPING_FILE"):
         monkeypatch.delenv(name, raising=False)
     wiring.reset()
     services = wiring.services()
