@@ -8,6 +8,7 @@ from contextlib import ExitStack
 import pytest
 
 from tests.azurite import AzuriteUnavailable, run_azurite
+from tests.loopback import Swap
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,17 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         yield connection_string
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Swap, int]]:
+    """One server per test module; set ``swap.app`` to the simulator under test."""
+    from sandbox.host import run_in_background, stop_background
+
+    swap = Swap()
+    server, thread, port = run_in_background(swap)
+    yield swap, port
+    stop_background(server, thread)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

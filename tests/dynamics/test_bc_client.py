@@ -23,6 +23,7 @@ from shared.dynamics.bc import SCOPE, AlreadyPosted, BatchError, BusinessCentral
 from shared.dynamics.entra import ClientCredentials
 from shared.errors import PermanentApiError, UncertainOutcome
 from shared.httpclient import RetryPolicy
+from tests.loopback import Swap
 
 LINES = [
     {"accountType": "Bank Account", "accountNumber": "CHECKING", "postingDate": "2025-03-31",
@@ -42,24 +43,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 3.0) -> Any:
             return result
         time.sleep(0.01)
     raise AssertionError("condition not met in time")
-
-
-class Swap:
-    """A module-wide loopback server whose ASGI app each test replaces with a fresh one."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Swap, int]]:
-    swap = Swap()
-    server, thread, port = run_in_background(swap)
-    yield swap, port
-    stop_background(server, thread)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from sandbox.host import run_in_background, stop_background
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.bc import BusinessCentral, create, jsonio
+from tests.loopback import Swap
 
 SCOPE = "https://api.businesscentral.dynamics.com/.default"
 FORM = {"grant_type": "client_credentials", "client_id": "hl365-local-client", "client_secret": "hl365-local-secret",
@@ -73,24 +74,6 @@ class Bc:
 
     def json(self, response: httpx.Response) -> Any:
         return json.loads(response.content, parse_float=Decimal)
-
-
-class Swap:
-    """One loopback server per module whose app each test replaces: a fresh simulator without a new port."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Swap, int]]:
-    swap = Swap()
-    server, thread, port = run_in_background(swap)
-    yield swap, port
-    stop_background(server, thread)
 
 
 @pytest.fixture
