@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -23,7 +22,7 @@ from shared.dynamics.bc import SCOPE, AlreadyPosted, BatchError, BusinessCentral
 from shared.dynamics.entra import ClientCredentials
 from shared.errors import PermanentApiError, UncertainOutcome
 from shared.httpclient import RetryPolicy
-from tests.loopback import Swap
+from tests.loopback import Swap, wait_for
 
 LINES = [
     {"accountType": "Bank Account", "accountNumber": "CHECKING", "postingDate": "2025-03-31",
@@ -33,16 +32,6 @@ LINES = [
     {"accountType": "G/L Account", "accountNumber": "2910", "postingDate": "2025-03-31",
      "documentNumber": "HPY-4471-0331", "amount": Decimal("-10000.00"), "description": "Card clearing"},
 ]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 @dataclass

@@ -22,21 +22,11 @@ from starlette.routing import Route
 from sandbox.host import run_in_background, stop_background
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.bc import BusinessCentral, create, jsonio
-from tests.loopback import Swap
+from tests.loopback import Swap, wait_for
 
 SCOPE = "https://api.businesscentral.dynamics.com/.default"
 FORM = {"grant_type": "client_credentials", "client_id": "hl365-local-client", "client_secret": "hl365-local-secret",
         "scope": SCOPE}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 @dataclass
