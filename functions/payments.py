@@ -1,4 +1,4 @@
-"""Payment queues: transform and post, each a single core call."""
+"""Payment queues: transform one message at a time, post in micro-batches; each a single core call."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def payments_transform(msg: func.ServiceBusMessage) -> None:
                     payments.transform_payment)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name=payments.POST_QUEUE, connection="ServiceBusConnection")
-def payments_post(msg: func.ServiceBusMessage) -> None:
-    pipeline.handle(wiring.services(), payments.POST_QUEUE, str(msg.message_id), msg.get_body(),
-                    payments.post_payment)
+@bp.service_bus_queue_trigger(arg_name="msgs", queue_name=payments.POST_QUEUE, connection="ServiceBusConnection",
+                               cardinality=func.Cardinality.MANY)
+def payments_post(msgs: list[func.ServiceBusMessage]) -> None:
+    """A micro-batch (host.json ``maxMessageBatchSize`` / ``maxBatchWaitTime``) becomes one ERP journal."""
+    deliveries = [pipeline.Delivery(str(msg.message_id), msg.get_body()) for msg in msgs]
+    pipeline.handle_batch(wiring.services(), payments.POST_QUEUE, deliveries, payments.post_payments)

@@ -65,6 +65,11 @@ class HostedFunction:
     def arg_name(self) -> str:
         return str(self.trigger["name"])
 
+    @property
+    def batched(self) -> bool:
+        """A Service Bus trigger with ``cardinality=many`` receives a list of messages."""
+        return str(self.trigger.get("cardinality", "one")).lower() == "many"
+
     def describe(self) -> str:
         t = self.trigger
         if self.kind == "httpTrigger":
@@ -103,6 +108,45 @@ def load_app(module: str = "function_app") -> func.FunctionApp:
     if not isinstance(app, func.FunctionApp):
         raise TypeError(f"{module}.app is {type(app).__name__}, not azure.functions.FunctionApp")
     return app
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The Service Bus extension's batch options (host.json ``extensions.serviceBus``): a batch trigger gets
+    up to ``max_size`` messages, and waits up to ``max_wait`` seconds for ``min_size`` of them."""
+
+    max_size: int = 1000
+    min_size: int = 1
+    max_wait: float = 30.0
+
+    @classmethod
+    def read(cls, host_json: Mapping[str, Any], settings: Mapping[str, str]) -> BatchOptions:
+        """From host.json, each overridden by the app setting ``AzureFunctionsJobHost__extensions__serviceBus__X``
+        as in Azure."""
+        section = dict(host_json.get("extensions", {}).get("serviceBus", {}))
+        for name in ("maxMessageBatchSize", "minMessageBatchSize", "maxBatchWaitTime"):
+            override = settings.get(f"AzureFunctionsJobHost__extensions__serviceBus__{name}")
+            if override:
+                section[name] = override
+        defaults = cls()
+        return cls(max_size=int(section.get("maxMessageBatchSize", defaults.max_size)),
+                   min_size=int(section.get("minMessageBatchSize", defaults.min_size)),
+                   max_wait=_timespan(str(section.get("maxBatchWaitTime", "00:00:30"))))
+
+
+def _timespan(value: str) -> float:
+    """A .NET TimeSpan as host.json writes it (``hh:mm:ss[.fff]``), in seconds."""
+    hours, minutes, seconds = value.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def read_host_json(path: str = "host.json") -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            document: dict[str, Any] = json.load(file)
+            return document
+    except FileNotFoundError:
+        return {}
 
 
 def resolve(value: str, settings: Mapping[str, str]) -> str:
@@ -172,6 +216,7 @@ class LocalHost:
         self.queues = {resolve(str(f.trigger["queueName"]), self._app_settings): f
                        for f in self.functions if f.kind == "serviceBusTrigger"}
         self.timers = {f.name: f for f in self.functions if f.kind == "timerTrigger"}
+        self.batch_options = BatchOptions.read(read_host_json(), self._app_settings)
 
     # HTTP -------------------------------------------------------------------------------------------------
 
@@ -244,6 +289,8 @@ class LocalHost:
     def process_queue(self, queue: str) -> int:
         """Deliver what is visible on ``queue`` now; returns how many messages were handled."""
         function = self.queues[queue]
+        if function.batched:
+            return self._process_batch(function, queue)
         handled = 0
         for message in self.bus.receive(queue, max_messages=self._batch_size):
             handled += 1
@@ -262,6 +309,39 @@ class LocalHost:
                 else:
                     self.stats.messages_completed += 1
         return handled
+
+    def _process_batch(self, function: HostedFunction, queue: str) -> int:
+        messages = self.bus.receive(queue, max_messages=self.batch_options.max_size)
+        if not messages:
+            return 0
+        try:
+            function.call(**{function.arg_name: [self._service_bus_message(m) for m in messages]})
+        except Exception as exc:
+            log.warning("function %s failed on a batch of %d: %s", function.name, len(messages), exc)
+            self.stats.errors.append(f"{function.name}: {type(exc).__name__}: {exc}")
+            for message in messages:
+                self.stats.messages_abandoned += 1
+                self.bus.abandon(message)
+            return len(messages)
+        for message in messages:
+            try:
+                self.bus.complete(message)
+            except MessageLockLost:
+                log.warning("lock on %s expired before it completed; it will be redelivered", message.message_id)
+            else:
+                self.stats.messages_completed += 1
+        return len(messages)
+
+    def _batch_ready(self, queue: str, waiting_since: float | None) -> tuple[bool, float | None]:
+        """Whether a batch trigger should fire now: ``min_size`` messages are visible, or the first
+        of fewer has waited ``max_wait`` seconds."""
+        visible = self.bus.counts(queue).active
+        if not visible:
+            return False, None
+        since = time.monotonic() if waiting_since is None else waiting_since
+        if visible >= self.batch_options.min_size or time.monotonic() - since >= self.batch_options.max_wait:
+            return True, None
+        return False, since
 
     def drain(self, *, timeout: float = 60.0) -> int:
         """Process until no queue has a visible or locked message (scheduled ones excluded).
@@ -335,7 +415,13 @@ class LocalHost:
         self._threads.append(thread)
 
     def _queue_loop(self, queue: str, poll_interval: float) -> None:
+        batched, waiting_since = self.queues[queue].batched, None
         while not self._stop.is_set():
+            if batched:
+                ready, waiting_since = self._batch_ready(queue, waiting_since)
+                if not ready:
+                    self._stop.wait(poll_interval)
+                    continue
             try:
                 handled = self.process_queue(queue)
             except Exception:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from shared.errors import ApiError, PermanentApiError, TransientApiError, UncertainOutcome
+from shared.ops import telemetry
 from shared.security.pan import redact
 
 log = logging.getLogger("hl365.http")
@@ -159,6 +160,8 @@ class ApiClient:
                 self._pause(attempt, None, f"{type(exc).__name__}")
                 continue
             action = self._action(response)
+            if action is Action.RATE_LIMITED:
+                telemetry.count("throttled", flow=self.source)
             if action is Action.SUCCESS:
                 return response
             if action is Action.REFRESH_TOKEN_THEN_RETRY and self._auth is not None and not refreshed:

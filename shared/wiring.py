@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ class Services:
     """The adapters a flow needs, chosen by ``HL365_STORAGE``, ``HL365_BUS`` and ``D365_TARGET``."""
 
     settings: Settings
+    _mapping: tuple[int | None, MappingConfig] | None = field(default=None, init=False, repr=False)
+    _mapping_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @cached_property
     def tables(self) -> TableStore:
@@ -87,13 +89,28 @@ class Services:
 
     @cached_property
     def ledger(self) -> PaymentLedger:
-        """Where real-time payments land: the ``Postings`` table, whatever ``D365_TARGET`` says, until the
-        customer-payment flow posts them to the ERP (settlement journals already go to the ERP)."""
+        """Where real-time payments land (the customer ledger), chosen by ``D365_TARGET``."""
+        target = self.settings.d365_target
+        if target == "fo":
+            from shared.dynamics.customer_payments import FoCustomerPayments
+
+            return FoCustomerPayments(self.fo, lambda: self.mapping)
+        if target == "bc":
+            from shared.dynamics.customer_payments import BcCustomerPayments
+
+            return BcCustomerPayments(self.bc, lambda: self.mapping)
         return embedded_ledger.EmbeddedLedger(self.tables.table(embedded_ledger.TABLE))
 
-    @cached_property
+    @property
     def mapping(self) -> MappingConfig:
-        return load_mapping(self.settings.mapping_file)
+        """Read again whenever the file changes, so a fixed mapping serves the next message (a replay)
+        without restarting the workers."""
+        path = self.settings.mapping_file
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        with self._mapping_lock:
+            if self._mapping is None or stamp != self._mapping[0]:
+                self._mapping = (stamp, load_mapping(path))
+            return self._mapping[1]
 
     @cached_property
     def gp(self) -> GpApiClient:

@@ -9,6 +9,10 @@ whatever the interleaving of other routes. Kinds:
 * ``slow``: wait ``delay`` seconds, then answer normally.
 * ``timeout``: wait ``delay`` seconds (longer than the client's timeout), then apply the request.
 * ``lost``: apply the request, then drop the connection before the response completes.
+* ``hang``: apply the request, then hold the answer ``delay`` seconds (a caller killed meanwhile never
+  learns that its write landed).
+
+``skip`` lets the first matching requests through untouched (e.g. the read before a write).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-FaultKind = Literal["throttle", "error", "slow", "timeout", "lost"]
+FaultKind = Literal["throttle", "error", "slow", "timeout", "lost", "hang"]
+KINDS = ("throttle", "error", "slow", "timeout", "lost", "hang")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -47,11 +52,12 @@ class FaultRule:
     status: int = 503
     retry_after: float = 1.0
     delay: float = 0.0
+    skip: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate {self.rate} is not between 0 and 1")
-        if self.kind not in ("throttle", "error", "slow", "timeout", "lost"):
+        if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
 
 
@@ -72,6 +78,8 @@ class Faults:
                 with self._lock:
                     self._seen[rule.route] += 1
                     n = self._seen[rule.route]
+                if n <= rule.skip:
+                    continue
                 if random.Random(f"{self.seed}:{rule.route}:{rule.kind}:{n}").random() < rule.rate:
                     with self._lock:
                         self.injected[rule.kind] += 1
@@ -137,6 +145,8 @@ class SimulatorApp:
         elif rule.kind in ("slow", "timeout"):
             await asyncio.sleep(rule.delay)
             await self._app(scope, receive, send)
+        elif rule.kind == "hang":
+            await self._apply_then_hang(scope, receive, send, rule.delay)
         else:
             await self._apply_then_drop(scope, receive, send)
 
@@ -149,6 +159,17 @@ class SimulatorApp:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
         await send({"type": "http.response.body", "body": b"{", "more_body": True})
         raise _ResponseLost("simulated: the write was applied and the response lost")
+
+    async def _apply_then_hang(self, scope: Scope, receive: Receive, send: Send, delay: float) -> None:
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self._app(scope, receive, hold)
+        await asyncio.sleep(delay)
+        for message in held:
+            await send(message)
 
     def ground_truth(self) -> dict[str, Any]:
         return self.simulated.state()

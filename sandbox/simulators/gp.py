@@ -649,19 +649,27 @@ class GpSimulator:
         key = request.headers.get("x-gp-idempotency")
         with self._lock:
             self._check_key(key)
-            record = self._find(request.path_params["id"])
-            if record["status"] not in ("PREAUTHORIZED", "CAPTURED") or int(record["_refunded"]):
-                raise GpError("INVALID_TRANSACTION_ACTION",
-                              f"Transaction {record['id']} is {record['status']} and cannot be reversed")
-            if record["parent_resource_id"]:
-                parent = self._transactions[record["parent_resource_id"]]
-                parent["_refunded"] = int(parent["_refunded"]) - int(record["amount"])
-            record["status"] = "REVERSED"
-            record["action"] = self._action("REVERSAL", self.now())
-            self._snapshot(record)
-            self._remember_key(key, record["id"], "POST /transactions/{id}/reversal")
-            answer = _public(record)
+            answer = self._reverse(request.path_params["id"])
+            self._remember_key(key, answer["id"], "POST /transactions/{id}/reversal")
         return JSONResponse(answer)
+
+    def reverse_transaction(self, transaction_id: str) -> dict[str, Any]:
+        """Reverse a transaction as ``POST /transactions/{id}/reversal`` does (a sandbox control)."""
+        with self._lock:
+            return self._reverse(transaction_id)
+
+    def _reverse(self, transaction_id: str) -> dict[str, Any]:
+        record = self._find(transaction_id)
+        if record["status"] not in ("PREAUTHORIZED", "CAPTURED") or int(record["_refunded"]):
+            raise GpError("INVALID_TRANSACTION_ACTION",
+                          f"Transaction {record['id']} is {record['status']} and cannot be reversed")
+        if record["parent_resource_id"]:
+            parent = self._transactions[record["parent_resource_id"]]
+            parent["_refunded"] = int(parent["_refunded"]) - int(record["amount"])
+        record["status"] = "REVERSED"
+        record["action"] = self._action("REVERSAL", self.now())
+        self._snapshot(record)
+        return _public(record)
 
     # Lists -------------------------------------------------------------------------------------------------
 

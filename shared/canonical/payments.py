@@ -55,6 +55,13 @@ class Payment(BaseModel):
         return self.status in SETTLING or self.status is PaymentStatus.REVERSED
 
     @property
+    def received(self) -> Money:
+        """What the customer paid: negative when money goes back (a refund, or the reversal of a sale)."""
+        paid = Money.model_construct(amount=abs(self.amount.amount), currency=self.amount.currency)
+        back = (self.kind is PaymentKind.REFUND) != (self.status is PaymentStatus.REVERSED)
+        return -paid if back else paid
+
+    @property
     def external_key(self) -> str:
         """The key written into the ERP record so a retry can find what was already posted.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -27,11 +28,13 @@ class EmbeddedLedger:
         row = self._table.get(PARTITION, external_key)
         return None if row is None else str(row["DocumentNo"])
 
-    def post(self, payment: Payment) -> str:
+    def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         """A capture books the payment; a reversal books its reverse entry under its own key."""
+        return {payment.external_key: self._post_one(payment) for payment in payments}
+
+    def _post_one(self, payment: Payment) -> str:
         reversal = payment.status is PaymentStatus.REVERSED
         document = f"PAY-{payment.transaction_id}" + ("-REV" if reversal else "")
-        amount = -payment.amount.amount if reversal else payment.amount.amount
         row = Entity(
             PARTITION,
             payment.external_key,
@@ -40,7 +43,7 @@ class EmbeddedLedger:
                 "MerchantId": payment.merchant_id,
                 "Kind": "reversal" if reversal else payment.kind.value,
                 "Status": payment.status.value,
-                "Amount": str(amount),
+                "Amount": str(payment.received.amount),
                 "Currency": payment.amount.currency,
                 "Reference": payment.reference or "",
                 "PostedAt": datetime.now(UTC),

@@ -64,36 +64,44 @@ class BatchResponse:
         return loads(self.body) if self.body.strip() else None
 
 
-def build_batch(changesets: Sequence[Sequence[BatchRequest]], *, root: str = "/data/") -> tuple[str, bytes]:
+def build_batch(changesets: Sequence[Sequence[BatchRequest]], *, root: str = "/data/",
+                reads: Sequence[BatchRequest] = ()) -> tuple[str, bytes]:
     """A ``$batch`` body with one changeset per sequence of requests.
 
     Args:
         root: the service root's path, prefixed to each relative URL (``/data/``).
+        reads: requests outside any changeset (GETs), each answered on its own, placed first.
 
     Returns:
         The Content-Type (with the boundary) and the body.
     """
     batch = f"batch_{uuid.uuid4()}"
     out = b""
+    for request in reads:
+        out += f"--{batch}\r\n".encode() + _part(request, root) + b"\r\n"
     for requests in changesets:
         changeset = f"changeset_{uuid.uuid4()}"
         out += f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n".encode()
         for request in requests:
-            url = request.url if request.url.startswith(("$", "http://", "https://")) else root + request.url
-            head = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
-            if request.content_id is not None:
-                head.append(f"Content-ID: {request.content_id}")
-            lines = [f"{request.method} {url} HTTP/1.1", "Accept: application/json"]
-            body = b""
-            if request.body is not None:
-                lines.append("Content-Type: application/json; charset=utf-8")
-                body = dumps(request.body)
-            lines += [f"{k}: {v}" for k, v in request.headers.items()]
-            part = "\r\n".join(head) + "\r\n\r\n" + "\r\n".join(lines) + "\r\n\r\n"
-            out += f"--{changeset}\r\n".encode() + part.encode("utf-8") + body + b"\r\n"
+            out += f"--{changeset}\r\n".encode() + _part(request, root) + b"\r\n"
         out += f"--{changeset}--\r\n".encode()
     out += f"--{batch}--\r\n".encode()
     return f"multipart/mixed; boundary={batch}", out
+
+
+def _part(request: BatchRequest, root: str) -> bytes:
+    url = request.url if request.url.startswith(("$", "http://", "https://")) else root + request.url
+    head = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+    if request.content_id is not None:
+        head.append(f"Content-ID: {request.content_id}")
+    lines = [f"{request.method} {url} HTTP/1.1", "Accept: application/json"]
+    body = b""
+    if request.body is not None:
+        lines.append("Content-Type: application/json; charset=utf-8")
+        body = dumps(request.body)
+    lines += [f"{k}: {v}" for k, v in request.headers.items()]
+    part = "\r\n".join(head) + "\r\n\r\n" + "\r\n".join(lines) + "\r\n\r\n"
+    return part.encode("utf-8") + body
 
 
 def boundary_of(content_type: str) -> str | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from shared.canonical.payments import Payment
+from shared.errors import FatalError
 
 
 class PaymentLedger(Protocol):
@@ -15,6 +17,15 @@ class PaymentLedger(Protocol):
         """
         ...
 
-    def post(self, payment: Payment) -> str:
-        """Post once and return the ERP's reference; ``payment.external_key`` is written into the record."""
+    def post(self, payments: Sequence[Payment]) -> Mapping[str, str | FatalError]:
+        """Post the payments together, in one journal where the ERP has them, each under its external key.
+
+        Returns, per external key, the ERP's reference, or the ``FatalError`` that refused that payment alone
+        (an unknown order, an unmapped card brand); the others are posted.
+
+        Raises:
+            PermanentApiError: the ERP refused the journal as a whole; nothing was posted. Posting the
+                payments one by one tells which of them the ERP refuses.
+            RetriableError: throttled or unavailable (nothing was posted), or ``UncertainOutcome``.
+        """
         ...

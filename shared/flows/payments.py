@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
 
 from shared.canonical.envelope import Envelope
-from shared.canonical.payments import Payment
-from shared.errors import FatalError, RetriableError
+from shared.canonical.payments import Payment, PaymentStatus
+from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
 from shared.flows.answer import Answer
+from shared.flows.pipeline import Delivery
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
+from shared.ops import telemetry
 from shared.ops.alerts import Alert
 from shared.security.pan import PanFinding, scan_json
 from shared.security.signatures import verify_gp_signature
 from shared.settings import ConfigError
-from shared.storage.idempotency import KeyStatus, LeaseLost
+from shared.storage.idempotency import Claim, KeyStatus, LeaseLost
 from shared.wiring import Services
 
 log = logging.getLogger("hl365.payments")
@@ -31,6 +34,8 @@ TRANSFORM_QUEUE = "payments-transform"
 POST_QUEUE = "payments-post"
 QUEUES = (TRANSFORM_QUEUE, POST_QUEUE)
 SOURCE_GP = "heartland.gp"
+REVERSAL_SUFFIX = "-REV"
+VOID = "void:"
 
 
 def _content_type_ok(headers: Mapping[str, str]) -> bool:
@@ -108,11 +113,13 @@ def _enqueue(services: Services, transaction: GpTransaction) -> Answer:
     services.audit.record(step="intake.gp", event_id=key, correlation_id=envelope.correlation_id,
                           outcome="accepted", detail={"type": envelope.type, "amount": transaction.amount,
                                                       "currency": transaction.currency})
+    telemetry.count("received", flow="payments.intake")
     log.info("accepted %s", key, extra={"correlation_id": envelope.correlation_id})
     return Answer(202, "accepted", {"duplicate": False, "correlation_id": envelope.correlation_id})
 
 
 def _duplicate(services: Services, key: str, correlation_id: str | None) -> Answer:
+    telemetry.count("duplicate", flow="payments.intake")
     services.audit.record(step="intake.gp", event_id=key, correlation_id=correlation_id or key, outcome="duplicate")
     return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": correlation_id})
 
@@ -125,46 +132,164 @@ def transform_payment(services: Services, body: bytes) -> None:
     except ValueError as exc:
         raise FatalError("InvalidPayment", str(exc)) from None
     posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
-    services.bus.send(POST_QUEUE, [to_message(posting, session_id=payment.merchant_id)])
+    # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
+    services.bus.send(POST_QUEUE, [to_message(posting)])
     services.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
                           correlation_id=envelope.correlation_id, outcome="normalised",
                           detail={"external_key": payment.external_key})
 
 
-def post_payment(services: Services, body: bytes) -> str:
-    """Post once: claim the external key; after an uncertain earlier attempt, look it up before writing."""
-    envelope = _envelope(body)
-    try:
-        payment = Payment.model_validate(envelope.data)
-    except ValueError as exc:
-        raise FatalError("InvalidPayment", str(exc)) from None
-    key = payment.external_key
-    if not payment.moves_money:
-        services.audit.record(step="post.payment", event_id=envelope.idempotency_key,
-                              correlation_id=envelope.correlation_id, outcome="nothing_to_post",
-                              detail={"status": payment.status.value, "transaction": payment.transaction_id})
-        return ""
-    claim = services.keys.claim(f"post-{payment.merchant_id}-{payment.occurred_at:%Y%m%d}", key)
-    if claim.duplicate:
-        return claim.result_ref or ""
-    if not claim.acquired:
-        raise RetriableError("KeyBusy", f"{key} is being posted by another worker; the message will be redelivered")
-    document = services.ledger.find(key) if claim.attempts > 1 else None
-    outcome = "found_after_uncertain_attempt" if document else "posted"
-    if document is None:
+@dataclass
+class _Pending:
+    delivery: Delivery
+    envelope: Envelope
+    payment: Payment
+    claim: Claim
+
+
+def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
+    """Post a micro-batch of payments as one customer payment journal; returns the messages that failed.
+
+    Each payment is posted once: its external key is claimed first, and after an uncertain earlier
+    attempt the ERP is asked before anything is written. A payment the ERP refuses alone (an unknown
+    order, an unmapped brand) fails alone; a journal the ERP refuses as a whole is posted again payment by
+    payment, so only the culprit is dead-lettered, with the ERP's text. The ordering rule for reversals is
+    in ``_claim``.
+    """
+    failures: dict[str, IntegrationError] = {}
+    pending: list[_Pending] = []
+    rules = services.mapping.customer_payments
+    for delivery in deliveries:
         try:
-            document = services.ledger.post(payment)
+            envelope = _envelope(delivery.body)
+            payment = Payment.model_validate(envelope.data)
         except FatalError as error:
-            services.keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
-            raise
+            failures[delivery.message_id] = error
+            continue
+        except ValueError as exc:
+            failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
+            continue
+        if not payment.moves_money:
+            _audit(services, envelope, "nothing_to_post", status=payment.status.value,
+                   transaction=payment.transaction_id)
+            continue
+        if not rules.names_order(payment.reference):
+            _audit(services, envelope, "settled_by_journal", transaction=payment.transaction_id,
+                   reference=payment.reference or "")
+            continue
+        try:
+            claim = _claim(services, payment, {p.payment.external_key for p in pending})
+        except RetriableError as error:
+            failures[delivery.message_id] = error
+            continue
+        if isinstance(claim, str):
+            _audit(services, envelope, claim, external_key=payment.external_key)
+            if claim == "duplicate":
+                telemetry.count("duplicate", flow="payments.post")
+            continue
+        pending.append(_Pending(delivery, envelope, payment, claim))
+    pending = _found_after_uncertain_attempt(services, pending)
+    if pending:
+        failures.update(_post(services, pending))
+    return failures
+
+
+def _claim(services: Services, payment: Payment, in_this_batch: set[str]) -> Claim | str:
+    """Claim the payment's key, applying the ordering rule; a string says why nothing is to be posted.
+
+    Ordering rule: a capture (or its batching, funding) posts ``HPY-{id}``; a reversal posts the reverse
+    entry ``HPY-{id}-REV`` once the capture is posted. A reversal that arrives before its capture voids
+    both keys and posts nothing, so the capture, when it arrives, posts nothing either: in any order the
+    ledger nets to zero. Refunds are transactions of their own and post whenever they arrive.
+    """
+    partition = _partition(payment)
+    claim = services.keys.claim(partition, payment.external_key)
+    if claim.duplicate:
+        return "duplicate"
+    if not claim.acquired:
+        raise RetriableError("KeyBusy", f"{payment.external_key} is being posted by another worker")
+    if payment.status is not PaymentStatus.REVERSED:
+        return claim
+    sale_key = payment.external_key.removesuffix(REVERSAL_SUFFIX)
+    sale = services.keys.get(partition, sale_key)
+    if sale_key in in_this_batch or (sale is not None and sale.status is KeyStatus.DONE
+                                     and not str(sale.result_ref).startswith(VOID)):
+        return claim
+    if sale is not None and sale.status is KeyStatus.DONE:
+        services.keys.complete(claim, f"{VOID} the capture was voided")
+        return "nothing_to_reverse"
+    sale_claim = services.keys.claim(partition, sale_key)
+    if not sale_claim.acquired:
+        services.keys.fail(claim, "waiting for the capture being posted")
+        if sale_claim.duplicate:
+            return _claim(services, payment, in_this_batch)
+        raise RetriableError("KeyBusy", f"the capture {sale_key} is being posted; its reversal waits")
+    services.keys.complete(sale_claim, f"{VOID} reversed before its capture arrived")
+    services.keys.complete(claim, f"{VOID} reversed before its capture arrived")
+    return "reversed_before_capture"
+
+
+def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) -> list[_Pending]:
+    """Ask the ERP about keys an earlier attempt may have written (a crash, a lost answer)."""
+    left = []
+    for item in pending:
+        document = services.ledger.find(item.payment.external_key) if item.claim.attempts > 1 else None
+        if document is None:
+            left.append(item)
+            continue
+        _complete(services, item, document, "found_after_uncertain_attempt")
+    return left
+
+
+def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationError]:
+    failures: dict[str, IntegrationError] = {}
     try:
-        services.keys.complete(claim, document)
+        results = dict(services.ledger.post([p.payment for p in pending]))
+    except FatalError as error:
+        if len(pending) == 1:
+            results = {pending[0].payment.external_key: error}
+        else:
+            log.warning("the ERP refused a journal of %d payments (%s); posting them one by one", len(pending),
+                        error.reason)
+            results = {}
+            for item in pending:
+                failures.update(_post(services, [item]))
+            return failures
+    except RetriableError as error:
+        for item in pending:
+            if not isinstance(error, UncertainOutcome):
+                services.keys.fail(item.claim, f"{error.reason}: {error.description}"[:1000])
+            failures[item.delivery.message_id] = error
+        return failures
+    for item in pending:
+        result = results.get(item.payment.external_key)
+        if isinstance(result, str):
+            _complete(services, item, result, "posted")
+            continue
+        refusal = result if isinstance(result, FatalError) else FatalError(
+            "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
+        services.keys.fail(item.claim, f"{refusal.reason}: {refusal.description}"[:1000])
+        failures[item.delivery.message_id] = refusal
+    return failures
+
+
+def _complete(services: Services, item: _Pending, document: str, outcome: str) -> None:
+    try:
+        services.keys.complete(item.claim, document)
     except LeaseLost:
-        log.warning("lease on %s expired while posting; the successor will find %s", key, document)
+        log.warning("lease on %s expired while posting; the successor will find %s", item.payment.external_key,
+                    document)
+    _audit(services, item.envelope, outcome, external_key=item.payment.external_key, document=document)
+    telemetry.count("posted", flow="payments.post")
+
+
+def _partition(payment: Payment) -> str:
+    return f"post-{payment.merchant_id}-{payment.occurred_at:%Y%m%d}"
+
+
+def _audit(services: Services, envelope: Envelope, outcome: str, **detail: str) -> None:
     services.audit.record(step="post.payment", event_id=envelope.idempotency_key,
-                          correlation_id=envelope.correlation_id, outcome=outcome,
-                          detail={"external_key": key, "document": document})
-    return document
+                          correlation_id=envelope.correlation_id, outcome=outcome, detail=detail)
 
 
 def _envelope(body: bytes) -> Envelope:

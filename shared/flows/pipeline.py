@@ -13,18 +13,31 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.canonical.envelope import Envelope
-from shared.errors import FatalError, RetriableError
+from shared.errors import FatalError, IntegrationError, RetriableError
 from shared.messaging.envelope import to_message
+from shared.ops import telemetry
 from shared.ops.alerts import Alert
 from shared.wiring import Services
 
 log = logging.getLogger("hl365.pipeline")
 
 Handler = Callable[[Services, bytes], object]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message of a micro-batch, as a batch trigger hands it over."""
+
+    message_id: str
+    body: bytes
+
+
+BatchHandler = Callable[[Services, Sequence[Delivery]], Mapping[str, IntegrationError]]
 
 MAX_ATTEMPTS = 8
 FIRST_DELAY = timedelta(seconds=30)
@@ -47,7 +60,23 @@ def handle(services: Services, queue: str, message_id: str, body: bytes, handler
         reschedule(services, queue, message_id, body, error)
 
 
+def handle_batch(services: Services, queue: str, deliveries: Sequence[Delivery], handler: BatchHandler) -> None:
+    """Run ``handler`` on a micro-batch; it returns, by message id, the errors of the messages that failed,
+    and each of those is parked or rescheduled alone while the rest of the batch completes."""
+    try:
+        failures = dict(handler(services, deliveries))
+    except (FatalError, RetriableError) as error:
+        failures = {delivery.message_id: error for delivery in deliveries}
+    for delivery in deliveries:
+        failure = failures.get(delivery.message_id)
+        if isinstance(failure, FatalError):
+            park(services, queue, delivery.message_id, delivery.body, failure.reason, failure.description)
+        elif isinstance(failure, RetriableError):
+            reschedule(services, queue, delivery.message_id, delivery.body, failure)
+
+
 def park(services: Services, queue: str, message_id: str, body: bytes, reason: str, description: str) -> None:
+    telemetry.count("dead_lettered", flow=queue)
     services.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=reason, description=description)
     services.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {reason}",
                                  {"queue": queue, "message_id": message_id, "description": description}))
@@ -64,6 +93,7 @@ def reschedule(services: Services, queue: str, message_id: str, body: bytes, err
     if attempt > MAX_ATTEMPTS:
         park(services, queue, message_id, body, "RetriesExhausted", f"{MAX_ATTEMPTS} attempts; last: {error}")
         return
+    telemetry.count("retried", flow=queue)
     due = datetime.now(UTC) + retry_delay(attempt)
     retry = envelope.model_copy(update={"attempt": attempt})
     services.bus.send(queue, [to_message(retry, message_id=f"{envelope.idempotency_key}:attempt:{attempt}",

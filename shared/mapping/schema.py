@@ -6,6 +6,7 @@ at run time an unmapped name dead-letters the batch with that reason; nothing is
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -68,6 +69,30 @@ class LocationRule(_Strict):
     dimensions: dict[Code, Code] = Field(default_factory=dict)
 
 
+class CustomerPaymentRules(_Strict):
+    """Real-time card payments (U3) that land in the customer ledger.
+
+    Only a payment whose gateway ``reference`` names a Dynamics sales order posts here: POS card sales are
+    booked by the end-of-day settlement journal, and posting them to a customer as well would count them twice.
+    """
+
+    journal_name: Code = Field("CustPay", description="F&O payment journal name / BC customer payment journal code")
+    order_reference: str = Field(r"^(S-ORD)?\d{6}$", description="regular expression an order-paying reference matches")
+    posting_mode: PostingMode = PostingMode.REVIEW
+
+    @field_validator("order_reference")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def names_order(self, reference: str | None) -> bool:
+        return bool(reference) and re.fullmatch(self.order_reference, reference or "") is not None
+
+
 class Mapping(_Strict):
     """The whole file (``version: 1``)."""
 
@@ -81,6 +106,7 @@ class Mapping(_Strict):
     departments: dict[Code, DepartmentRule] = Field(min_length=1)
     locations: dict[Code, LocationRule] = Field(default_factory=dict)
     status_alignment: dict[Code, Code] = Field(default_factory=dict)
+    customer_payments: CustomerPaymentRules = Field(default_factory=CustomerPaymentRules)
     amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
 
     @field_validator("base_currency")

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from sandbox.scenario import transaction
-from shared.flows.payments import POST_QUEUE, TRANSFORM_QUEUE, post_payment
+from shared.flows.payments import POST_QUEUE, TRANSFORM_QUEUE, post_payments
+from shared.flows.pipeline import Delivery
 from shared.messaging.port import OutgoingMessage
 from shared.security.signatures import gp_signature
 from tests.e2e.conftest import APP_KEY, System
@@ -20,6 +21,7 @@ PAN = "4111111111111111"
 
 def notification(number: int = 1, **changes: object) -> dict[str, object]:
     payload = transaction(random.Random(number), date(2026, 11, 26), number, "MER_e2e")
+    payload["reference"] = f"{number:06d}"  # pays sales order 00000N, so it belongs in the customer ledger
     payload.update(changes)
     return payload
 
@@ -74,7 +76,7 @@ def test_a_redelivered_post_message_posts_nothing_new(system: System) -> None:
     system.bus.send(POST_QUEUE, [OutgoingMessage(message.body, "redelivered-after-window")])
     system.host.drain()
     assert len(postings(system)) == 1
-    assert [r["Outcome"] for r in audit_today(system) if r["Step"] == "post.payment"] == ["posted"]
+    assert [r["Outcome"] for r in audit_today(system) if r["Step"] == "post.payment"] == ["posted", "duplicate"]
 
 
 def test_a_worker_that_died_after_the_erp_write_is_not_repeated(
@@ -91,7 +93,7 @@ def test_a_worker_that_died_after_the_erp_write_is_not_repeated(
     monkeypatch.setattr(keys, "complete", crash)
     [message] = system.bus.receive(POST_QUEUE)
     with pytest.raises(SystemExit):
-        post_payment(system.services, message.body)
+        post_payments(system.services, [Delivery(message.message_id, message.body)])
     monkeypatch.undo()
     time.sleep(0.1)
     system.bus.abandon(message)
@@ -188,7 +190,7 @@ def test_a_permanent_post_failure_is_parked_then_replayed_once_fixed(
 
     ledger = system.services.ledger
 
-    def refuse(payment: object) -> str:
+    def refuse(payments: object) -> str:
         raise FatalError("CustomerOnHold", "Infolog: Customer US-027 is on hold for all transactions.")
 
     monkeypatch.setattr(ledger, "post", refuse)
