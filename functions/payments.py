@@ -22,3 +22,9 @@ def payments_post(msgs: list[func.ServiceBusMessage]) -> None:
     """A micro-batch (host.json ``maxMessageBatchSize`` / ``maxBatchWaitTime``) becomes one ERP journal."""
     deliveries = [pipeline.Delivery(str(msg.message_id), msg.get_body()) for msg in msgs]
     pipeline.handle_batch(wiring.services(), payments.POST_QUEUE, deliveries, payments.post_payments)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False, use_monitor=True)
+def payments_poll(timer: func.TimerRequest) -> None:  # noqa: ARG001
+    """The fallback for GP notifications that never arrived."""
+    payments.poll_gp(wiring.services())

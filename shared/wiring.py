@@ -13,7 +13,7 @@ from shared.dynamics.port import PaymentLedger
 from shared.mapping.loader import load as load_mapping
 from shared.mapping.schema import Mapping as MappingConfig
 from shared.messaging.port import MessageSender
-from shared.ops import deadletters
+from shared.ops import deadletters, telemetry
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
 from shared.settings import Settings, get_settings
 from shared.storage import audit, idempotency
@@ -184,7 +184,10 @@ def services() -> Services:
     if _services is None:
         with _lock:
             if _services is None:
-                _services = Services(get_settings())
+                settings = get_settings()
+                secret = settings.appinsights_connection_string
+                telemetry.configure(secret.get_secret_value() if secret else None)
+                _services = Services(settings)
     return _services
 
 

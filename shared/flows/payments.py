@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -18,6 +19,7 @@ from shared.canonical.payments import Payment, PaymentStatus
 from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
 from shared.flows.answer import Answer
 from shared.flows.pipeline import Delivery
+from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
 from shared.ops import telemetry
@@ -26,6 +28,7 @@ from shared.security.pan import PanFinding, scan_json
 from shared.security.signatures import verify_gp_signature
 from shared.settings import ConfigError
 from shared.storage.idempotency import Claim, KeyStatus, LeaseLost
+from shared.storage.port import Entity
 from shared.wiring import Services
 
 log = logging.getLogger("hl365.payments")
@@ -35,6 +38,10 @@ POST_QUEUE = "payments-post"
 QUEUES = (TRANSFORM_QUEUE, POST_QUEUE)
 SOURCE_GP = "heartland.gp"
 REVERSAL_SUFFIX = "-REV"
+CHECKPOINTS_TABLE = "Checkpoints"
+POLL_CHECKPOINT = ("gp-poll", "transactions")
+POLL_OVERLAP = timedelta(minutes=10)
+POLL_FIRST_WINDOW = timedelta(days=1)
 VOID = "void:"
 
 
@@ -106,6 +113,12 @@ def _enqueue(services: Services, transaction: GpTransaction) -> Answer:
         idempotency_key=key,
         data=transaction.model_dump(mode="json"),
     )
+    with telemetry.correlated(correlation_id):
+        return _send_once(services, transaction, envelope)
+
+
+def _send_once(services: Services, transaction: GpTransaction, envelope: Envelope) -> Answer:
+    key = envelope.idempotency_key
     services.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
     remembered = services.keys.remember(transaction.partition, key, envelope.correlation_id)
     if not remembered.acquired:
@@ -122,6 +135,48 @@ def _duplicate(services: Services, key: str, correlation_id: str | None) -> Answ
     telemetry.count("duplicate", flow="payments.intake")
     services.audit.record(step="intake.gp", event_id=key, correlation_id=correlation_id or key, outcome="duplicate")
     return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": correlation_id})
+
+
+def poll_gp(services: Services, *, now: datetime | None = None) -> int:
+    """The fallback for notifications GP never delivered: list what changed since the watermark in
+    ``Checkpoints`` and enqueue it exactly as intake does; returns how many were new.
+
+    The same keys as intake make a transaction already notified a no-op; the window overlaps the last
+    one by ``POLL_OVERLAP`` so a transaction that becomes visible late is not skipped. A transaction
+    listed as it is now (say REVERSED) posts by the ordering rule even if its earlier state was missed.
+    """
+    now = now or datetime.now(UTC)
+    checkpoints = services.tables.table(CHECKPOINTS_TABLE)
+    stored = checkpoints.get(*POLL_CHECKPOINT)
+    watermark = stored["Watermark"] if stored is not None else now - POLL_FIRST_WINDOW
+    since = watermark - POLL_OVERLAP
+    newest, enqueued = watermark, 0
+    for listed in services.gp.iter_transactions(from_time_created=since.date(), to_time_created=now.date()):
+        if listed.time_created < since:
+            continue
+        newest = max(newest, listed.time_created)
+        transaction = parse_transaction(_notification_of(listed))
+        seen = services.keys.get(transaction.partition, transaction.idempotency_key)
+        if seen is not None and seen.status is KeyStatus.DONE:
+            continue
+        if _enqueue(services, transaction).body.get("duplicate") is False:
+            enqueued += 1
+    checkpoints.upsert(Entity(*POLL_CHECKPOINT, {"Watermark": newest, "PolledAt": now}))
+    services.audit.record(step="poll.gp", event_id=f"poll:{now.isoformat()}", correlation_id=f"poll:{now:%Y%m%d}",
+                          outcome="polled", detail={"since": since.isoformat(), "enqueued": str(enqueued)})
+    return enqueued
+
+
+def _notification_of(listed: Transaction) -> dict[str, object]:
+    """A listed transaction in the shape GP notifies it (amount in minor units beside its currency)."""
+    card = listed.payment_method.card if listed.payment_method else None
+    return {
+        "id": listed.id, "time_created": listed.time_created.isoformat(), "type": listed.type,
+        "status": listed.status.value, "amount": str(listed.amount.to_minor()), "currency": listed.amount.currency,
+        "merchant_id": listed.merchant_id, "reference": listed.reference, "batch_id": listed.batch_id,
+        "payment_method": {"card": {"brand": card.brand, "masked_number_last4": card.masked_number_last4,
+                                    "authcode": card.authcode}} if card else None,
+    }
 
 
 def transform_payment(services: Services, body: bytes) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from shared.canonical.envelope import Envelope
 from shared.errors import FatalError, IntegrationError, RetriableError
 from shared.messaging.envelope import to_message
@@ -52,12 +54,23 @@ def retry_delay(attempt: int, jitter: Callable[[float], float] = lambda s: rando
 
 def handle(services: Services, queue: str, message_id: str, body: bytes, handler: Handler) -> None:
     """Run ``handler`` on one message; see the module's docstring for what failures do."""
+    with telemetry.correlated(correlation_of(body)):
+        try:
+            handler(services, body)
+        except FatalError as error:
+            park(services, queue, message_id, body, error.reason, error.description)
+        except RetriableError as error:
+            reschedule(services, queue, message_id, body, error)
+
+
+def correlation_of(body: bytes) -> str | None:
+    """The envelope's correlation id, so every log line of the message's handling carries it."""
     try:
-        handler(services, body)
-    except FatalError as error:
-        park(services, queue, message_id, body, error.reason, error.description)
-    except RetriableError as error:
-        reschedule(services, queue, message_id, body, error)
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    value = document.get("correlation_id") if isinstance(document, dict) else None
+    return str(value) if value else None
 
 
 def handle_batch(services: Services, queue: str, deliveries: Sequence[Delivery], handler: BatchHandler) -> None:
@@ -69,10 +82,13 @@ def handle_batch(services: Services, queue: str, deliveries: Sequence[Delivery],
         failures = {delivery.message_id: error for delivery in deliveries}
     for delivery in deliveries:
         failure = failures.get(delivery.message_id)
-        if isinstance(failure, FatalError):
-            park(services, queue, delivery.message_id, delivery.body, failure.reason, failure.description)
-        elif isinstance(failure, RetriableError):
-            reschedule(services, queue, delivery.message_id, delivery.body, failure)
+        if failure is None:
+            continue
+        with telemetry.correlated(correlation_of(delivery.body)):
+            if isinstance(failure, FatalError):
+                park(services, queue, delivery.message_id, delivery.body, failure.reason, failure.description)
+            elif isinstance(failure, RetriableError):
+                reschedule(services, queue, delivery.message_id, delivery.body, failure)
 
 
 def park(services: Services, queue: str, message_id: str, body: bytes, reason: str, description: str) -> None:

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -213,3 +213,23 @@ def test_a_post_worker_killed_after_the_erp_write_does_not_post_twice_after_a_re
     outcomes = [r["Outcome"] for r in world.services.audit.records(date.today()) if r["Step"] == "post.payment"]
     assert outcomes == ["found_after_uncertain_attempt"] * 3
     assert restarted.counts(POST_QUEUE).active == 0
+
+
+def test_the_polling_fallback_posts_what_was_never_notified_and_only_that(world: World) -> None:
+    rng = random.Random(3)
+    orders = seed_orders("fo", world.fo, rng, 4)
+    truth = PaymentTruth()
+    notifications = pay_orders(world.gp, orders, rng, truth, refund_rate=0, reversal_rate=0)
+    world.gp.notify(notifications[0][0], world.intake())  # only the first notification ever arrives
+    world.settle_queues()
+    assert len(world.lines()) == 1
+
+    world.host.run_timer("payments_poll")
+    world.settle_queues()
+    assert sorted(by_reference(world.lines())) == sorted(f"HPY-{t}" for t in truth.sales)
+    assert max(by_reference(world.lines()).values()) == 1
+    world.host.run_timer("payments_poll")
+    assert world.host.bus.counts(TRANSFORM_QUEUE).active == 0
+    [checkpoint] = world.services.tables.table("Checkpoints").query("gp-poll")
+    newest = max(datetime.fromisoformat(world.gp.transaction(t)["time_created"]) for t in truth.sales)
+    assert checkpoint["Watermark"] == newest
