@@ -14,6 +14,7 @@ test: $(STAMP) node_modules/.installed
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.payments
 	$(BIN)/python -m bench.settlement
 
 serve: $(STAMP)
