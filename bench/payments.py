@@ -15,6 +15,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,10 +35,11 @@ APP_KEY = "bench-app-key"
 
 def bench_payments(count: int = 3_000) -> None:
     fo = create("fo", seed=1)
+    simulated: Any = fo.simulated
     _prepare_erp("fo", fo)
-    prepare_customer_ledger("fo", fo.simulated, load_mapping(ROOT / "mapping.yaml"), bank="110110")
+    prepare_customer_ledger("fo", simulated, load_mapping(ROOT / "mapping.yaml"), bank="110110")
     rng = random.Random(42)
-    orders = seed_orders("fo", fo.simulated, rng, count, customers=200)
+    orders = seed_orders("fo", simulated, rng, count, customers=200)
     server, thread, fo_port = run_in_background(fo)
     fo_url = f"http://127.0.0.1:{fo_port}"
     started_at = datetime.now(UTC) - timedelta(minutes=5)
@@ -65,9 +67,9 @@ def bench_payments(count: int = 3_000) -> None:
         started = time.perf_counter()
         sent, statuses = load.run(port, requests)
         deadline = time.monotonic() + 600
-        while len(fo.simulated.rows("CustomerPaymentJournalLines")) < count:
+        while len(simulated.rows("CustomerPaymentJournalLines")) < count:
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"only {len(fo.simulated.rows('CustomerPaymentJournalLines'))} of {count} "
+                raise RuntimeError(f"only {len(simulated.rows('CustomerPaymentJournalLines'))} of {count} "
                                    "payments were posted")
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
@@ -77,7 +79,7 @@ def bench_payments(count: int = 3_000) -> None:
         process.wait(timeout=20)
         stop_background(server, thread)
         shutil.rmtree(data, ignore_errors=True)
-    lines = fo.simulated.rows("CustomerPaymentJournalLines")
+    lines = simulated.rows("CustomerPaymentJournalLines")
     journals = len({line["JournalBatchNumber"] for line in lines})
     posted_twice = len(lines) - len({line["PaymentReference"] for line in lines})
     print(f"payments end to end, {count} GP notifications paying F&O sales orders, through hl365 serve "
