@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions.intake import bp as intake_bp
 from functions.operations import bp as operations_bp
+from functions.orders import bp as orders_bp
 from functions.payments import bp as payments_bp
 from functions.settlement import bp as settlement_bp
 
@@ -12,3 +13,4 @@ app.register_functions(intake_bp)
 app.register_functions(payments_bp)
 app.register_functions(operations_bp)
 app.register_functions(settlement_bp)
+app.register_functions(orders_bp)

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions.http import respond
 from shared import wiring
-from shared.flows import admin, operations, payments, pipeline
+from shared.flows import admin, operations, orders, payments, pipeline
 
 bp = func.Blueprint()
 
@@ -22,7 +22,7 @@ def audit_verify(timer: func.TimerRequest) -> None:  # noqa: ARG001
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=False)
 def dead_letter_sweep(timer: func.TimerRequest) -> None:  # noqa: ARG001
     """Every five minutes, move what the bus dead-lettered itself (poison messages) into DeadLetters."""
-    pipeline.sweep(wiring.services(), payments.QUEUES)
+    pipeline.sweep(wiring.services(), payments.QUEUES + orders.QUEUES)
 
 
 @bp.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)

@@ -22,6 +22,11 @@ dlq_app = typer.Typer(help="Dead letters: list them, replay them once the cause 
 app.add_typer(dlq_app, name="dlq")
 config_app = typer.Typer(help="The mapping configuration finance users edit.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+tokens_app = typer.Typer(help="Customers' card-on-file tokens that sales orders are charged with.",
+                         no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
+app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
 DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104}
 
@@ -190,6 +195,58 @@ def dlq_replay(row: Annotated[str, typer.Option("--id", help="one dead letter, a
     console.print(answer.reason)
     if answer.status != 200:
         raise typer.Exit(1)
+
+
+@tokens_app.command("set")
+def tokens_set(
+    customer: Annotated[str, typer.Option(help="the customer account (F&O) or number (Business Central)")],
+    token: Annotated[str, typer.Option(help="the gateway's stored payment-method token (PMT_…), never a card "
+                                             "number")],
+    erp: Annotated[str, typer.Option(help="fo or bc (default: D365_TARGET, else fo)")] = "",
+    company: Annotated[str, typer.Option(help="F&O legal entity or Business Central company id (default: "
+                                              "D365_LEGAL_ENTITY, or the connected BC company)")] = "",
+) -> None:
+    """Store the token a customer's sales orders are charged with (U4)."""
+    from shared import wiring
+    from shared.flows.orders import set_payment_token
+    from shared.settings import ConfigError
+
+    services = wiring.services()
+    target = erp or (services.settings.d365_target if services.settings.d365_target in ("fo", "bc") else "fo")
+    if target not in ("fo", "bc"):
+        console.print("[red]--erp is fo or bc[/red]")
+        raise typer.Exit(2)
+    try:
+        where = company or (str(services.settings.require("d365_legal_entity")) if target == "fo"
+                            else services.bc.company_id)
+    except ConfigError as error:
+        console.print(f"[red]{error}; or give --company[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    try:
+        set_payment_token(services, erp="fo" if target == "fo" else "bc", company=where, customer=customer,
+                          token=token)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"token …{token.strip()[-4:]} stored for customer {customer} ({target} {where.lower()})")
+
+
+@subscriptions_app.command("ensure")
+def subscriptions_ensure() -> None:
+    """Create or renew the Business Central salesOrders subscription now (what the bc_subscriptions timer does)."""
+    from shared import wiring
+    from shared.flows.orders import subscription_answer
+
+    answer = subscription_answer(wiring.services())
+    if answer.status != 200:
+        console.print(f"[red]{answer.reason}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    body: dict[str, Any] = dict(answer.body)
+    if body.get("action") == "none":
+        console.print(answer.reason)
+        return
+    console.print(f"subscription {body['subscription_id']}: {body['action']}, expires {body['expires']} "
+                  f"(notifications to {body['notification_url']})", soft_wrap=True)
 
 
 @config_app.command("check")

@@ -16,16 +16,25 @@ import random
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from sandbox.day import Truth, seed
 from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from sandbox.orders import (
+    PaymentTruth,
+    customer_ledger,
+    ledger_check,
+    pay_orders,
+    prepare_customer_ledger,
+    seed_orders,
+)
 from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
@@ -88,12 +97,13 @@ def run(options: Options) -> dict[str, Any]:
         truth = seed(sims.apps["retail"].simulated, sims.apps["gp"].simulated,  # type: ignore[arg-type]
                      day=options.day, transactions=options.transactions, locations=options.locations,
                      seed=options.seed, timezone=TIMEZONE)
-        phases["seed"] = round(time.perf_counter() - started, 2)
         _prepare_erp(options.erp, sims.apps[options.erp])
+        orders = _seed_orders(options, sims)
+        phases["seed"] = round(time.perf_counter() - started, 2)
         _configure(options, sims, data_dir)
         if options.faults:
             _inject_faults(sims, options)
-        return _run_day(options, sims, truth, started, phases)
+        return _run_day(options, sims, truth, orders, started, phases)
     finally:
         sims.stop()
         wiring.reset()
@@ -158,7 +168,29 @@ def _inject_faults(sims: Simulators, options: Options) -> None:
                                            FaultRule(erp_routes, "error", rate / 2, status=503)]
 
 
-def _run_day(options: Options, sims: Simulators, truth: Truth, started: float,
+def _seed_orders(options: Options, sims: Simulators) -> OrderPayments:
+    """The day's web orders, paid by card the next morning: their payments belong in the customer ledger,
+    and, captured after the close, they stay out of the day's settlement."""
+    from shared.mapping.loader import load
+
+    erp: Any = sims.apps[options.erp].simulated
+    prepare_customer_ledger(options.erp, erp, load(ROOT / "mapping.yaml"), bank="110110")
+    rng = random.Random(f"{options.seed}:orders")
+    orders = seed_orders(options.erp, erp, rng, max(10, options.transactions // 20))
+    paid_at = datetime.combine(options.day + timedelta(days=1), datetime.min.time(), ZoneInfo(TIMEZONE))
+    paid = OrderPayments(PaymentTruth())
+    paid.notifications = pay_orders(sims.apps["gp"].simulated, orders, rng, paid.truth,
+                                    at=paid_at.replace(hour=9).astimezone(UTC))
+    return paid
+
+
+@dataclass
+class OrderPayments:
+    truth: PaymentTruth
+    notifications: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, started: float,
              phases: dict[str, float]) -> dict[str, Any]:
     services = wiring.services()
     assert isinstance(services.bus, EmbeddedBus)
@@ -167,7 +199,8 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, started: float,
     host.start()
     try:
         mark = time.perf_counter()
-        webhooks, duplicates = _deliver_notifications(sims, truth, options, f"http://127.0.0.1:{port}/api/webhooks/gp")
+        webhooks, duplicates = _deliver_notifications(sims, truth, orders, options,
+                                                      f"http://127.0.0.1:{port}/api/webhooks/gp")
         phases["notifications"] = round(time.perf_counter() - mark, 2)
         mark = time.perf_counter()
         runs = [_close(port, options.day)]
@@ -182,20 +215,25 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, started: float,
     finally:
         host.stop()
         stop_background(server, thread)
-    report = _report(options, sims, truth, services, runs, webhooks, duplicates, started)
+    report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started)
     report["phases_seconds"] = phases
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
-def _deliver_notifications(sims: Simulators, truth: Truth, options: Options, url: str) -> tuple[int, int]:
+def _deliver_notifications(sims: Simulators, truth: Truth, orders: OrderPayments, options: Options,
+                           url: str) -> tuple[int, int]:
+    """The POS sales' and the web orders' notifications, some twice, the orders' ones shuffled."""
     gp: Any = sims.apps["gp"].simulated
     rng = random.Random(options.seed)
-    sales = [t for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"]
-    plan = [(t, "duplicate" if rng.random() < options.duplicates else "normal") for t in sales]
+    sales = [(t, "CAPTURED") for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"]
+    web = list(orders.notifications)
+    rng.shuffle(web)
+    plan = [(item, "duplicate" if rng.random() < options.duplicates else "normal") for item in sales + web]
 
-    def send(item: tuple[str, str]) -> int:
-        return len(gp.notify(item[0], url, mode=item[1], status="CAPTURED"))
+    def send(planned: tuple[tuple[str, str], str]) -> int:
+        (transaction, status), mode = planned
+        return len(gp.notify(transaction, url, mode=mode, status=status))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         delivered = sum(pool.map(send, plan))
@@ -236,7 +274,7 @@ def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
     return found
 
 
-def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.Services,
+def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, services: wiring.Services,
             runs: list[dict[str, Any]], webhooks: int, duplicates: int, started: float) -> dict[str, Any]:
     mapping = services.mapping
     journals = _erp_journals(options.erp, sims.apps[options.erp])
@@ -251,12 +289,9 @@ def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.S
     discrepancies = runs[-1].get("discrepancies", [])
     found = {(d["type"], d["reference"]) for d in discrepancies}
     planted = {(p["type"], p["reference"]) for p in truth.planted}
-    ledger = services.ledger
-    postings = ledger.postings()  # type: ignore[attr-defined]
-    posted_payments = Counter(str(p.row_key) for p in postings)
+    ledger = customer_ledger(options.erp, sims.apps[options.erp].simulated)
+    payments_lost, payments_doubled = ledger_check(orders.truth, ledger)
     dead = Counter(str(row["Reason"]) for row in services.dead_letters.list(days=1, status=None))
-    gp: Any = sims.apps["gp"].simulated
-    sales = {t for t in truth.card_transactions if gp.transaction(t)["type"] == "SALE"}
     report: dict[str, Any] = {
         "date": options.day.isoformat(),
         "erp": options.erp,
@@ -265,7 +300,8 @@ def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.S
         "webhooks_delivered": webhooks,
         "duplicates_delivered": duplicates,
         "faults_injected": sims.faults_injected(),
-        "payments_posted": len(posted_payments),
+        "orders_paid": len(orders.truth.sales),
+        "payments_posted": len(ledger),
         "journals_posted": len(keys),
         "journal_lines": sum(len(j["lines"]) for j in journals),
         "journals_balanced": bool(journals) and all(j["balanced"] for j in journals),
@@ -274,8 +310,8 @@ def _report(options: Options, sims: Simulators, truth: Truth, services: wiring.S
         "discrepancies": [{k: d[k] for k in ("type", "amount", "currency", "reference")} for d in discrepancies],
         "planted": truth.planted,
         "dead_lettered": [{"reason": r, "count": n} for r, n in sorted(dead.items())],
-        "lost": len(expected_keys - set(keys)) + len({f"HPY-{t}" for t in sales} - set(posted_payments)),
-        "double_posted": sum(n - 1 for n in keys.values()) + sum(n - 1 for n in posted_payments.values()),
+        "lost": len(expected_keys - set(keys)) + payments_lost,
+        "double_posted": sum(n - 1 for n in keys.values()) + payments_doubled,
         "settlement_runs": [{"http_status": r["http_status"], "created": sum(1 for j in r.get("journals", [])
                                                                              if j["created"])} for r in runs],
         "erp_requests": sims.requests(options.erp),

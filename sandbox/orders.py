@@ -7,7 +7,9 @@ which transaction pays which order, for how much, and which were refunded or rev
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +62,7 @@ def prepare_customer_ledger(erp: str, sim: Any, mapping: Mapping, *, bank: str) 
 
 
 def seed_orders(erp: str, sim: Any, rng: random.Random, count: int, *, customers: int = 20) -> list[Order]:
-    """``count`` orders over ``customers`` customers, amounts 5.00 to 500.00; BC orders are invoiced."""
+    """``count`` orders over ``customers`` customers, amounts 5.00 to 500.00; in BC, posted invoices."""
     accounts = [f"WEB-{n:04d}" for n in range(1, customers + 1)]
     for account in accounts:
         if erp == "fo":
@@ -78,23 +80,21 @@ def seed_orders(erp: str, sim: Any, rng: random.Random, count: int, *, customers
                                                     "SalesPrice": amount, "LineAmount": amount}], confirm=False)
             orders.append(Order(str(order["SalesOrderNumber"]), customer, amount))
         else:
-            order = sim.add_sales_order(customer, [{"lineType": "Account", "lineObjectNumber": "40100",
-                                                    "quantity": Decimal(1), "unitPrice": amount}])
-            sim.add_sales_invoice(customer, [{"lineType": "Account", "lineObjectNumber": "40100",
-                                              "quantity": Decimal(1), "unitPrice": amount}],
-                                  orderNumber=order["number"])
-            orders.append(Order(str(order["number"]), customer, amount))
+            invoice = sim.add_sales_invoice(customer, [{"lineType": "Account", "lineObjectNumber": "40100",
+                                                        "quantity": Decimal(1), "unitPrice": amount}])
+            orders.append(Order(str(invoice["number"]), customer, amount))
     return orders
 
 
 def pay_orders(gp: Any, orders: list[Order], rng: random.Random, truth: PaymentTruth, *,
-               refund_rate: float = 0.1, reversal_rate: float = 0.1) -> list[tuple[str, str]]:
+               refund_rate: float = 0.1, reversal_rate: float = 0.1,
+               at: datetime | None = None) -> list[tuple[str, str]]:
     """Charge every order in the GP simulator, refund and reverse some; returns the ``(id, status)``
-    notifications GP sends for them, in the order it would."""
+    notifications GP sends for them, in the order it would. ``at`` dates the charges (default: now)."""
     notifications: list[tuple[str, str]] = []
     for order in orders:
         sale = gp.add_transaction(int(order.amount.scaleb(2)), reference=order.number, brand=rng.choice(BRANDS),
-                                  channel="CNP", entry_mode="ECOM")
+                                  channel="CNP", entry_mode="ECOM", time_created=at)
         truth.sales[sale["id"]] = order
         truth.amounts[sale["id"]] = order.amount
         notifications.append((sale["id"], "CAPTURED"))
@@ -108,8 +108,29 @@ def pay_orders(gp: Any, orders: list[Order], rng: random.Random, truth: PaymentT
                 Decimal("0.01")))
             refund = gp.add_transaction(int(part.scaleb(2)), kind="REFUND", reference=order.number,
                                         parent_resource_id=sale["id"], brand="VISA", channel="CNP",
-                                        entry_mode="ECOM")
+                                        entry_mode="ECOM", time_created=at)
             truth.refunds[refund["id"]] = sale["id"]
             truth.amounts[refund["id"]] = part
             notifications.append((refund["id"], "CAPTURED"))
     return notifications
+
+
+def customer_ledger(erp: str, sim: Any) -> list[tuple[str, Decimal]]:
+    """``(external key, amount received)`` of every customer payment line the ERP simulator holds."""
+    if erp == "fo":
+        return [(str(line["PaymentReference"]).upper(), line["CreditAmount"] - line["DebitAmount"])
+                for line in sim.rows("CustomerPaymentJournalLines")]
+    return [(str(line["externalDocumentNumber"]).upper(), -Decimal(str(line["amount"])))
+            for line in sim.records("customerPayments")]
+
+
+def ledger_check(truth: PaymentTruth, ledger: list[tuple[str, Decimal]]) -> tuple[int, int]:
+    """``(lost, double_posted)`` of the order payments, against the gateway's ground truth."""
+    keys = Counter(key for key, _ in ledger)
+    net: dict[str, Decimal] = {}
+    for key, amount in ledger:
+        transaction = key.removeprefix("HPY-").removesuffix("-REV")
+        net[transaction] = net.get(transaction, Decimal(0)) + amount
+    transactions = set(truth.sales) | set(truth.refunds)
+    lost = sum(1 for t in transactions if net.get(t.upper(), Decimal(0)) != truth.net(t))
+    return lost, sum(n - 1 for n in keys.values())

@@ -132,9 +132,12 @@ class ApiClient:
         *,
         idempotency_header: str | None = None,
         idempotency_key: str | None = None,
+        read_only: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send with retries; returns a successful response or raises an ``ApiError`` subclass.
+
+        ``read_only`` marks a POST that changes nothing (a ``$batch`` of GETs): a lost answer is retried.
 
         Raises:
             TransientApiError: retries ran out on throttling, 5xx or a connection that never got through.
@@ -154,7 +157,7 @@ class ApiClient:
                 self.requests_sent += 1
                 response = self._http.request(method, url, headers=headers, **kwargs)
             except httpx.TransportError as exc:
-                error = self._transport_error(method, url, exc)
+                error = self._transport_error("GET" if read_only else method, url, exc)
                 if attempt >= self._retry.max_attempts or isinstance(error, UncertainOutcome):
                     raise error from exc
                 self._pause(attempt, None, f"{type(exc).__name__}")
@@ -170,7 +173,7 @@ class ApiClient:
                 attempt -= 1
                 continue
             error = self._status_error(response, action)
-            if method.upper() in WRITE_METHODS and response.status_code in GATEWAY_STATUSES:
+            if not read_only and method.upper() in WRITE_METHODS and response.status_code in GATEWAY_STATUSES:
                 raise UncertainOutcome(error.reason, f"{method} {url}: the gateway answered "
                                        f"{response.status_code}; the write may have been applied",
                                        source=self.source, status=response.status_code, body=error.body)

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     eod_schedule: str = Field("0 0 4 * * *", validation_alias=AliasChoices("HL365_EOD_SCHEDULE"))
     foreign_currencies: str = Field("", validation_alias=AliasChoices("HL365_FOREIGN_CURRENCIES"))
     function_key: SecretStr | None = _alias("HL365_FUNCTION_KEY")
+    public_url: str | None = _alias("HL365_PUBLIC_URL")
+    bc_webhook_client_state: SecretStr | None = _alias("BC_WEBHOOK_CLIENT_STATE")
+    bc_subscription_schedule: str = Field("0 0 */6 * * *",
+                                          validation_alias=AliasChoices("HL365_BC_SUBSCRIPTION_SCHEDULE"))
+    order_capture: Literal["charge", "authorise"] = Field(
+        "charge", validation_alias=AliasChoices("HL365_ORDER_CAPTURE")
+    )
     master_key: SecretStr | None = _alias("HL365_MASTER_KEY")
 
     @classmethod
@@ -141,6 +148,18 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/Chicago)") from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an absolute URL (e.g. https://hl365-prod.azurewebsites.net)")
+        return value
+
+    @field_validator("order_capture", mode="before")
+    @classmethod
+    def _capture_spelling(cls, value: Any) -> Any:
+        return "authorise" if isinstance(value, str) and value.strip().lower() == "authorize" else value
 
     @model_validator(mode="after")
     def _backends_configured(self) -> Settings:

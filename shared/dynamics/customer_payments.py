@@ -132,7 +132,8 @@ def bc_document_number(external_key: str) -> str:
 
 class BcCustomerPayments:
     """Business Central: ``customerPayments`` in one atomic JSON ``$batch`` per journal (at most 100 lines),
-    applied to the order's posted invoice when there is one, else recorded on the order's customer.
+    applied to the posted invoice the reference names (by its number or its order's), else recorded on the
+    order's customer.
 
     API v2.0 gives customer payment journals no posting action, so the lines wait for a person to post
     them; posting applies them and BC marks the invoice ``Paid``. BC has no order status to align.
@@ -175,8 +176,13 @@ class BcCustomerPayments:
     def _post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         results: dict[str, str | FatalError] = {}
         numbers = {p.reference for p in payments if p.reference}
-        invoices = {str(i["orderNumber"]).casefold(): i for i in self._client.iter(
-            "salesInvoices", _any_of("orderNumber", numbers, bc_literal))} if numbers else {}
+        invoices: dict[str, dict[str, Any]] = {}
+        if numbers:
+            flt = f"{_any_of('orderNumber', numbers, bc_literal)} or {_any_of('number', numbers, bc_literal)}"
+            for found in self._client.iter("salesInvoices", flt):
+                for key in (found.get("orderNumber"), found.get("number")):
+                    if key and str(key) in numbers:
+                        invoices[str(key).casefold()] = found
         open_orders = numbers - {n for n in numbers if n.casefold() in invoices}
         orders = {str(o["number"]).casefold(): o for o in self._client.iter(
             "salesOrders", _any_of("number", open_orders, bc_literal))} if open_orders else {}
@@ -185,7 +191,8 @@ class BcCustomerPayments:
         posted: list[Payment] = []
         for payment in payments:
             reference = (payment.reference or "").casefold()
-            invoice, order = invoices.get(reference), orders.get(reference)
+            invoice: dict[str, Any] | None = invoices.get(reference)
+            order: dict[str, Any] | None = orders.get(reference)
             if invoice is None and order is None:
                 results[payment.external_key] = _unknown_order(payment, "the Business Central company")
                 continue

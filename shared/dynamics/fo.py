@@ -245,7 +245,8 @@ class FinanceOperationsClient:
             return []
         reads = [BatchRequest("GET", f"{entity_set}({self._key(**key)})?cross-company=true") for key in keys]
         content_type, payload = build_batch([], root=self._root, reads=reads)
-        response = self._api.request("POST", "$batch", content=payload, headers={"Content-Type": content_type})
+        response = self._api.request("POST", "$batch", content=payload, headers={"Content-Type": content_type},
+                                     read_only=True)
         try:
             parts = parse_batch_response(response.headers.get("content-type", ""), response.content)
         except BatchFormatError as exc:

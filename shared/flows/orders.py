@@ -192,7 +192,7 @@ def _already_paid(services: Services, envelope: Envelope, order: Order, done: En
     """A changed order that was charged (or declined) already is not charged again; a changed total is
     a person's decision (refund, second charge), so it is alerted."""
     charged = f"{done.get('Amount')} {done.get('Currency')}"
-    _audit(services, envelope, "transform.order", "already_paid", order=order.number, status=done.get("Status"),
+    _audit(services, envelope, "transform.order", "already_charged", order=order.number, status=done.get("Status"),
            transaction=done.get("TransactionId"), charged=charged, total=str(order.amount))
     if done.get("Status") != "DECLINED" and charged != f"{format(order.amount.amount, 'f')} {order.amount.currency}":
         services.alerts.notify(Alert(
@@ -310,7 +310,7 @@ def _approved(services: Services, envelope: Envelope, order: Order, transaction:
     posting = Envelope(correlation_id=envelope.correlation_id, type="payment.normalised", source=SOURCE_ORDERS,
                        subject=transaction.id, idempotency_key=payment.external_key,
                        data=payment.model_dump(mode="json"))
-    services.bus.send(payments.POST_QUEUE, [to_message(posting, session_id=payment.merchant_id)])
+    services.bus.send(payments.POST_QUEUE, [to_message(posting)])
     written = order_source(services, order.erp).write_result(order, f"{label} {transaction.id}")
     _audit(services, envelope, "charge.order", label.lower(), order=order.number, transaction=transaction.id,
            amount=str(transaction.amount), replayed=transaction.replayed, written_back=written)

@@ -296,7 +296,25 @@ def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) 
     return left
 
 
-def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationError]:
+def _after_uncertain_outcome(services: Services, pending: list[_Pending], error: UncertainOutcome,
+                             retried: bool) -> dict[str, IntegrationError]:
+    """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
+    payment's line is found and completed; if not, the journal is written once more at once."""
+    if services.ledger.find(pending[0].payment.external_key) is None:
+        if not retried:
+            return _post(services, pending, retried=True)
+        return {item.delivery.message_id: error for item in pending}
+    failures: dict[str, IntegrationError] = {}
+    for item in pending:
+        document = services.ledger.find(item.payment.external_key)
+        if document is None:
+            failures[item.delivery.message_id] = error
+        else:
+            _complete(services, item, document, "found_after_uncertain_attempt")
+    return failures
+
+
+def _post(services: Services, pending: list[_Pending], *, retried: bool = False) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     try:
         results = dict(services.ledger.post([p.payment for p in pending]))
@@ -310,10 +328,11 @@ def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationE
             for item in pending:
                 failures.update(_post(services, [item]))
             return failures
+    except UncertainOutcome as error:
+        return _after_uncertain_outcome(services, pending, error, retried)
     except RetriableError as error:
         for item in pending:
-            if not isinstance(error, UncertainOutcome):
-                services.keys.fail(item.claim, f"{error.reason}: {error.description}"[:1000])
+            services.keys.fail(item.claim, f"{error.reason}: {error.description}"[:1000])
             failures[item.delivery.message_id] = error
         return failures
     for item in pending:

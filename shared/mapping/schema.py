@@ -77,7 +77,8 @@ class CustomerPaymentRules(_Strict):
     """
 
     journal_name: Code = Field("CustPay", description="F&O payment journal name / BC customer payment journal code")
-    order_reference: str = Field(r"^(S-ORD)?\d{6}$", description="regular expression an order-paying reference matches")
+    order_reference: str = Field(r"^(S-ORD|S-INV)?\d{6}$",
+                                 description="regular expression a reference naming a sales order matches")
     posting_mode: PostingMode = PostingMode.REVIEW
 
     @field_validator("order_reference")

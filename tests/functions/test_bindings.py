@@ -4,6 +4,7 @@ import pytest
 
 import function_app
 from sandbox.host import index
+from tests.functions.test_orders_bindings import EXPECTED as ORDER_FUNCTIONS
 
 EXPECTED = {
     "gp_webhook": [
@@ -21,8 +22,12 @@ EXPECTED = {
          "queueName": "payments-transform"},
     ],
     "payments_post": [
-        {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "ServiceBusConnection",
-         "queueName": "payments-post"},
+        {"direction": "IN", "type": "serviceBusTrigger", "name": "msgs", "connection": "ServiceBusConnection",
+         "queueName": "payments-post", "cardinality": "many"},
+    ],
+    "payments_poll": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */10 * * * *",
+         "runOnStartup": False, "useMonitor": True},
     ],
     "eod_settlement": [
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%HL365_EOD_SCHEDULE%",
@@ -60,7 +65,7 @@ def function_json() -> dict[str, dict[str, object]]:
 
 
 def test_the_app_has_exactly_the_expected_functions(function_json: dict[str, dict[str, object]]) -> None:
-    assert sorted(function_json) == sorted(EXPECTED)
+    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

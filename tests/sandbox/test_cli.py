@@ -122,3 +122,37 @@ def test_sim_runs_one_simulator_as_a_process(name: str, tmp_path: Path) -> None:
 def test_sim_refuses_an_unknown_name() -> None:
     result = run(HL365, "sim", "sap", env=bare_env())
     assert result.returncode == 2 and "retail, gp, fo, bc" in result.stdout
+
+
+def test_tokens_set_stores_the_token_a_customer_is_charged_with(tmp_path: Path) -> None:
+    result = run(HL365, "tokens", "set", "--customer", "US-001", "--token", "PMT_clitoken0001", "--erp", "fo",
+                 "--company", "USMF", env=bare_env(HL365_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "…0001 stored for customer US-001 (fo usmf)" in result.stdout
+    store = SqliteTableStore(tmp_path / "tables.sqlite")
+    row = store.table("CrossReference").get("token-fo-usmf", "US-001")
+    store.close()
+    assert row is not None and row["Token"] == "PMT_clitoken0001"
+
+
+def test_tokens_set_refuses_a_card_number_and_a_missing_company(tmp_path: Path) -> None:
+    env = bare_env(HL365_DATA_DIR=str(tmp_path))
+    refused = run(HL365, "tokens", "set", "--customer", "US-001", "--token", "4111111111111111", "--company", "usmf",
+                  env=env)
+    assert refused.returncode == 2 and "card number" in refused.stdout
+    assert "4111111111111111" not in refused.stdout + refused.stderr
+    no_company = run(HL365, "tokens", "set", "--customer", "US-001", "--token", "PMT_x1234", env=env)
+    assert no_company.returncode == 2 and "D365_LEGAL_ENTITY" in no_company.stdout and "--company" in no_company.stdout
+
+
+def test_subscriptions_ensure_explains_what_it_needs(tmp_path: Path) -> None:
+    skipped = run(HL365, "subscriptions", "ensure", env=bare_env(HL365_DATA_DIR=str(tmp_path)))
+    assert skipped.returncode == 0 and "D365_TARGET is not bc" in skipped.stdout
+    unconfigured = run(HL365, "subscriptions", "ensure", env=bare_env(HL365_DATA_DIR=str(tmp_path), D365_TARGET="bc"))
+    assert unconfigured.returncode == 1 and "HL365_PUBLIC_URL" in unconfigured.stdout
+
+
+def test_order_commands_have_help() -> None:
+    for command in (["tokens"], ["tokens", "set"], ["subscriptions"], ["subscriptions", "ensure"]):
+        result = run(HL365, *command, "--help", env=bare_env())
+        assert result.returncode == 0 and "Usage" in result.stdout, command

@@ -17,6 +17,8 @@ Decisions where the reference is silent:
 * External keys: ``LedgerJournalHeaders.IntegrationKey`` (a real field of LedgerJournalHeaderEntity)
   carries a journal's key; ``CustomerPaymentJournalLines.PaymentReference`` carries a payment's. Both
   filter with ``$filter`` (case-insensitively, as F&O's SQL collation compares).
+* Entity extension: ``SalesOrderHeadersV2.HL365PaymentStatus`` (a string, empty by default), the field
+  an ISV adds to SalesOrderHeaderV2Entity for hl365 to write an order's payment result into.
 * Navigation ``JournalLines`` (header → lines) and ``JournalHeader`` (line → header) let a changeset
   create lines under a header whose number is not known yet: ``POST $1/JournalLines`` or
   ``"JournalHeader@odata.bind": "$1"``.

@@ -1,11 +1,13 @@
 """The simulated F&O data entities: sets, keys, property types, enums and the ``$metadata`` they make.
 
 Names, keys and fields follow ``reference/dynamics.md`` §1.8 (CDM and a client generated from a real
-``$metadata``). Keys the reference marks unverified (ExchangeRates, MainAccounts,
-CustomerPaymentJournalHeaders) use its best guess. Two navigation properties are the simulator's own
-(documented in ``sandbox/simulators/fo/__init__.py``): ``JournalLines`` from a journal header to its
-lines and ``JournalHeader`` back, so a ``$batch`` changeset can create lines under a header whose
-number the number sequence has not assigned yet (``POST $1/JournalLines``).
+``$metadata``), plus one entity extension as an ISV would add it: ``SalesOrderHeadersV2.HL365PaymentStatus``,
+where hl365 writes the result of charging the order (``APPROVED TRN_…``, ``DECLINED 51 …``). Keys the
+reference marks unverified (ExchangeRates, MainAccounts, CustomerPaymentJournalHeaders) use its best guess.
+Two navigation properties are the simulator's own (documented in ``sandbox/simulators/fo/__init__.py``):
+``JournalLines`` from a journal header to its lines and ``JournalHeader`` back, so a ``$batch`` changeset
+can create lines under a header whose number the number sequence has not assigned yet
+(``POST $1/JournalLines``).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
                     "CurrencyCode SalesOrderStatus:SalesStatus SalesOrderProcessingStatus CustomersOrderReference "
                     "CustomerRequisitionNumber CustomerPaymentMethodName PaymentTermsName DefaultShippingSiteId "
                     "DefaultShippingWarehouseId RequestedShippingDate:T DeliveryModeCode SalesOrderOriginCode "
-                    "SalesOrderPoolId"),
+                    "SalesOrderPoolId HL365PaymentStatus"),
         sequence="SalesOrderNumber", defaults={"SalesOrderStatus": "Backorder", "SalesOrderProcessingStatus": "None"}),
     EntitySpec(
         "SalesOrderLines", "SalesOrderLine", "SalesOrderLineV2Entity", "Order lines (SalesLine)",

@@ -632,6 +632,13 @@ class FinanceOperations:
                 "CurrencyCode": order["CurrencyCode"], "TotalAmount": total, "LineCount": len(lines)})
         return {k: v for k, v in updated.items() if not k.startswith("_")}
 
+    def sales_order(self, number: str, *, company: str | None = None) -> dict[str, Any] | None:
+        """A sales order header as F&O holds it (``HL365PaymentStatus`` included), or None."""
+        with self.store.lock:
+            row = self.store.get("SalesOrderHeadersV2", {"dataAreaId": self._company(company),
+                                                         "SalesOrderNumber": number})
+            return None if row is None else {k: v for k, v in row.items() if not k.startswith("_")}
+
     def post_journal(self, batch_number: str, *, company: str | None = None, kind: str = "ledger") -> dict[str, Any]:
         """Post as the ``Post`` action does (a control hook for tests that post "inside F&O")."""
         row = self.store.post(KINDS[kind], {"dataAreaId": self._company(company), "JournalBatchNumber": batch_number})
