@@ -23,7 +23,7 @@ EXPECTED = {
     ],
     "payments_post": [
         {"direction": "IN", "type": "serviceBusTrigger", "name": "msgs", "connection": "ServiceBusConnection",
-         "queueName": "payments-post", "cardinality": "many"},
+         "queueName": "payments-post", "cardinality": "MANY"},
     ],
     "payments_poll": [
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */10 * * * *",
