@@ -319,6 +319,14 @@ class FinanceOperationsClient:
             next_url = page.get("@odata.nextLink")
             query = None
 
+    def patch(self, entity_set: str, key: Mapping[str, str], changes: Mapping[str, Any]) -> None:
+        """Change fields of one entity of the legal entity (``key`` without ``dataAreaId``).
+
+        Raises as ``create_journal``: a 502/504 or a lost answer is ``UncertainOutcome``.
+        """
+        self._write("PATCH", f"{entity_set}({self._key(**key)})", content=dumps(dict(changes)),
+                    headers={"Content-Type": "application/json"})
+
     def get_customer(self, account: str) -> dict[str, Any] | None:
         """The customer (``CustomersV3``) with this account in the legal entity, or None."""
         return self._get(f"CustomersV3({self._key(CustomerAccount=account)})")

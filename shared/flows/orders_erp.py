@@ -18,7 +18,6 @@ from shared.canonical.money import Money
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.fo import FinanceOperationsClient
 from shared.dynamics.fo import literal as fo_literal
-from shared.dynamics.odata import dumps
 from shared.errors import FatalError, PermanentApiError
 
 Erp = Literal["fo", "bc"]
@@ -149,10 +148,8 @@ class FoOrders:
 
     def write_result(self, order: Order, text: str) -> bool:
         """One PATCH of the extension field; nothing else on the order changes here (the payment post step
-        aligns ``SalesOrderStatus``). ``_write``/``_key`` are the client's generic PATCH until it has one."""
-        target = f"{FO_HEADERS}({self._client._key(SalesOrderNumber=order.number)})"
-        self._client._write("PATCH", target, content=dumps({FO_STATUS_FIELD: text[:FO_STATUS_LENGTH]}),
-                            headers={"Content-Type": "application/json"})
+        aligns ``SalesOrderStatus``)."""
+        self._client.patch(FO_HEADERS, {"SalesOrderNumber": order.number}, {FO_STATUS_FIELD: text[:FO_STATUS_LENGTH]})
         return True
 
 

@@ -300,13 +300,14 @@ def _after_uncertain_outcome(services: Services, pending: list[_Pending], error:
                              retried: bool) -> dict[str, IntegrationError]:
     """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
     payment's line is found and completed; if not, the journal is written once more at once."""
-    if services.ledger.find(pending[0].payment.external_key) is None:
+    first = services.ledger.find(pending[0].payment.external_key)
+    if first is None:
         if not retried:
             return _post(services, pending, retried=True)
         return {item.delivery.message_id: error for item in pending}
     failures: dict[str, IntegrationError] = {}
-    for item in pending:
-        document = services.ledger.find(item.payment.external_key)
+    for n, item in enumerate(pending):
+        document = first if n == 0 else services.ledger.find(item.payment.external_key)
         if document is None:
             failures[item.delivery.message_id] = error
         else:
