@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from shared.canonical.envelope import Envelope
-from shared.canonical.payments import Payment, PaymentStatus
+from shared.canonical.payments import Payment
 from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
 from shared.flows.answer import Answer
+from shared.flows.ordering import claim_to_post
 from shared.flows.pipeline import Delivery
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
@@ -37,12 +38,10 @@ TRANSFORM_QUEUE = "payments-transform"
 POST_QUEUE = "payments-post"
 QUEUES = (TRANSFORM_QUEUE, POST_QUEUE)
 SOURCE_GP = "heartland.gp"
-REVERSAL_SUFFIX = "-REV"
 CHECKPOINTS_TABLE = "Checkpoints"
 POLL_CHECKPOINT = ("gp-poll", "transactions")
 POLL_OVERLAP = timedelta(minutes=10)
 POLL_FIRST_WINDOW = timedelta(days=1)
-VOID = "void:"
 
 
 def _content_type_ok(headers: Mapping[str, str]) -> bool:
@@ -208,8 +207,8 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
     Each payment is posted once: its external key is claimed first, and after an uncertain earlier
     attempt the ERP is asked before anything is written. A payment the ERP refuses alone (an unknown
     order, an unmapped brand) fails alone; a journal the ERP refuses as a whole is posted again payment by
-    payment, so only the culprit is dead-lettered, with the ERP's text. The ordering rule for reversals is
-    in ``_claim``.
+    payment, so only the culprit is dead-lettered, with the ERP's text. Which key is claimed, and whether a
+    reversal posts, is the ordering rule's (``shared.flows.ordering``).
     """
     failures: dict[str, IntegrationError] = {}
     pending: list[_Pending] = []
@@ -233,7 +232,8 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
                    reference=payment.reference or "")
             continue
         try:
-            claim = _claim(services, payment, {p.payment.external_key for p in pending})
+            claim = claim_to_post(services.keys, services.ledger, payment,
+                                  {p.payment.external_key for p in pending})
         except RetriableError as error:
             failures[delivery.message_id] = error
             continue
@@ -247,41 +247,6 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
     if pending:
         failures.update(_post(services, pending))
     return failures
-
-
-def _claim(services: Services, payment: Payment, in_this_batch: set[str]) -> Claim | str:
-    """Claim the payment's key, applying the ordering rule; a string says why nothing is to be posted.
-
-    Ordering rule: a capture (or its batching, funding) posts ``HPY-{id}``; a reversal posts the reverse
-    entry ``HPY-{id}-REV`` once the capture is posted. A reversal that arrives before its capture voids
-    both keys and posts nothing, so the capture, when it arrives, posts nothing either: in any order the
-    ledger nets to zero. Refunds are transactions of their own and post whenever they arrive.
-    """
-    partition = _partition(payment)
-    claim = services.keys.claim(partition, payment.external_key)
-    if claim.duplicate:
-        return "duplicate"
-    if not claim.acquired:
-        raise RetriableError("KeyBusy", f"{payment.external_key} is being posted by another worker")
-    if payment.status is not PaymentStatus.REVERSED:
-        return claim
-    sale_key = payment.external_key.removesuffix(REVERSAL_SUFFIX)
-    sale = services.keys.get(partition, sale_key)
-    if sale_key in in_this_batch or (sale is not None and sale.status is KeyStatus.DONE
-                                     and not str(sale.result_ref).startswith(VOID)):
-        return claim
-    if sale is not None and sale.status is KeyStatus.DONE:
-        services.keys.complete(claim, f"{VOID} the capture was voided")
-        return "nothing_to_reverse"
-    sale_claim = services.keys.claim(partition, sale_key)
-    if not sale_claim.acquired:
-        services.keys.fail(claim, "waiting for the capture being posted")
-        if sale_claim.duplicate:
-            return _claim(services, payment, in_this_batch)
-        raise RetriableError("KeyBusy", f"the capture {sale_key} is being posted; its reversal waits")
-    services.keys.complete(sale_claim, f"{VOID} reversed before its capture arrived")
-    services.keys.complete(claim, f"{VOID} reversed before its capture arrived")
-    return "reversed_before_capture"
 
 
 def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) -> list[_Pending]:
@@ -356,10 +321,6 @@ def _complete(services: Services, item: _Pending, document: str, outcome: str) -
                     document)
     _audit(services, item.envelope, outcome, external_key=item.payment.external_key, document=document)
     telemetry.count("posted", flow="payments.post")
-
-
-def _partition(payment: Payment) -> str:
-    return f"post-{payment.merchant_id}-{payment.occurred_at:%Y%m%d}"
 
 
 def _audit(services: Services, envelope: Envelope, outcome: str, **detail: str) -> None:

@@ -1,0 +1,292 @@
+"""The ordering rule, proven over interleavings: captures, reversals and refunds delivered in any order and
+twice, to two workers, one of which can be held mid-write while the other runs, with lost answers,
+throttling, lease expiries and crashed workers whose write may or may not have landed.
+
+After every step no key is in the ledger twice; whenever everything has been delivered and drained the
+ledger nets, per transaction, to what the gateway did.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from shared.canonical.envelope import Envelope
+from shared.canonical.money import Money
+from shared.canonical.payments import Payment, PaymentKind, PaymentStatus
+from shared.errors import FatalError, RetriableError, TransientApiError, UncertainOutcome
+from shared.flows.payments import post_payments
+from shared.flows.pipeline import Delivery
+from shared.messaging.envelope import to_message
+from shared.settings import Settings
+from shared.storage.idempotency import TABLE, IdempotencyKeys
+from shared.wiring import Services
+
+LEASE = timedelta(minutes=5)
+AT = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
+FAULTS = ("ok", "ok", "lost", "throttle")
+
+
+class WorkerCrashed(BaseException):
+    """The worker's process died inside the ERP call; nothing after it runs."""
+
+
+@dataclass(frozen=True)
+class Event:
+    transaction: str
+    kind: PaymentKind
+    status: PaymentStatus
+    cents: int
+
+    def payment(self) -> Payment:
+        return Payment(transaction_id=self.transaction, merchant_id="MER_T", kind=self.kind, status=self.status,
+                       amount=Money.of(Decimal(self.cents).scaleb(-2), "USD"), reference="S-ORD000123",
+                       card_brand="VISA", occurred_at=AT)
+
+    def delivery(self, n: int) -> Delivery:
+        payment = self.payment()
+        envelope = Envelope(type="payment.normalised", source="test", subject=self.transaction,
+                            idempotency_key=f"gp:{self.transaction}:{self.status.value}",
+                            data=payment.model_dump(mode="json"))
+        return Delivery(f"m{n}", to_message(envelope).body)
+
+
+class Ledger:
+    """The ERP's customer ledger behind the ``PaymentLedger`` port, with a fault per write."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, Decimal]] = []
+        self.plan: dict[str, str] = {}  # thread name → the fault of its next write
+        self.hold: dict[str, threading.Event] = {}  # thread name → released when the held write may go on
+        self.arrived = threading.Event()  # a held worker is inside its write
+        self._lock = threading.Lock()
+
+    def find(self, external_key: str) -> str | None:
+        with self._lock:
+            return next((f"J/{n}" for n, (key, _) in enumerate(self.lines) if key == external_key), None)
+
+    def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
+        me = threading.current_thread().name
+        if me in self.hold:
+            self.arrived.set()
+            self.hold[me].wait(10)
+        fault = self.plan.pop(me, "ok")
+        if fault == "throttle":
+            raise TransientApiError("Throttled", "429", source="ERP", status=429)
+        if fault == "crash_before":
+            raise WorkerCrashed
+        with self._lock:
+            first = len(self.lines)
+            self.lines.extend((p.external_key, p.received.amount) for p in payments)
+        if fault == "crash_after":
+            raise WorkerCrashed
+        if fault == "lost":
+            raise UncertainOutcome("ResponseLost", "the answer was lost", source="ERP")
+        return {p.external_key: f"J/{first + n}" for n, p in enumerate(payments)}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = AT
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Held:
+    """Worker 0 held inside its ERP write while worker 1 goes on."""
+
+    def __init__(self, machine: OrderingMachine, deliveries: list[Delivery]) -> None:
+        self.deliveries = deliveries
+        self.outcome: dict[str, object] = {}
+        self.thread = threading.Thread(target=self._run, args=(machine,), name="worker-0", daemon=True)
+        machine.ledger.hold["worker-0"] = threading.Event()
+        machine.ledger.arrived.clear()
+        self.thread.start()
+        while not machine.ledger.arrived.wait(0.01) and self.thread.is_alive():
+            pass  # it is inside its write, or had nothing to write
+
+    def _run(self, machine: OrderingMachine) -> None:
+        try:
+            self.outcome["failures"] = post_payments(machine.services, self.deliveries)
+        except WorkerCrashed:
+            self.outcome["crashed"] = True
+
+
+class OrderingMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self._dir = TemporaryDirectory()
+        path = Path(self._dir.name)
+        self.services = Services(Settings(HL365_DATA_DIR=str(path), HL365_SETTINGS_FILE=str(path / "none.json"),
+                                          HL365_MAPPING_FILE=str(Path(__file__).parents[2] / "mapping.yaml")))
+        self.clock = Clock()
+        self.ledger = Ledger()
+        self.services.__dict__["keys"] = IdempotencyKeys(self.services.tables.table(TABLE), lease=LEASE,
+                                                         clock=self.clock)
+        self.services.__dict__["ledger"] = self.ledger
+        self.events: list[Event] = []
+        self.expected: dict[str, Decimal] = {}
+        self.queue: list[Delivery] = []
+        self.sent: set[int] = set()
+        self.held: Held | None = None
+        self.parked: list[str] = []
+        self.sequence = 0
+
+    @initialize(data=st.data())
+    def gateway(self, data: st.DataObject) -> None:
+        """What GP did: 1 to 3 sales, each maybe reversed, maybe refunded."""
+        for n in range(data.draw(st.integers(1, 2), label="sales")):
+            sale, cents = f"TRN_S{n}", data.draw(st.integers(1, 50_000), label="cents")
+            self.events.append(Event(sale, PaymentKind.SALE, PaymentStatus.CAPTURED, cents))
+            fate = data.draw(st.sampled_from(["kept", "reversed", "refunded"]), label=f"{sale} fate")
+            self.expected[sale] = Decimal(0) if fate == "reversed" else Decimal(cents).scaleb(-2)
+            if fate == "reversed":
+                self.events.append(Event(sale, PaymentKind.SALE, PaymentStatus.REVERSED, cents))
+            if fate == "refunded":
+                refund, part = f"TRN_R{n}", data.draw(st.integers(1, cents), label="refund cents")
+                self.events.append(Event(refund, PaymentKind.REFUND, PaymentStatus.CAPTURED, part))
+                self.expected[refund] = -Decimal(part).scaleb(-2)
+
+    @rule(data=st.data())
+    def deliver(self, data: st.DataObject) -> None:
+        """GP sends one notification: any of them, in any order, again if it likes."""
+        n = data.draw(st.integers(0, len(self.events) - 1), label="event")
+        self.sent.add(n)
+        self.sequence += 1
+        self.queue.append(self.events[n].delivery(self.sequence))
+
+    def _take(self, data: st.DataObject) -> list[Delivery]:
+        """Any few of the waiting messages: a broker hands them out in any order across workers."""
+        picked = data.draw(st.lists(st.integers(0, len(self.queue) - 1), min_size=1, max_size=4, unique=True),
+                           label="messages")
+        batch = [self.queue[n] for n in picked]
+        self.queue = [m for n, m in enumerate(self.queue) if n not in picked]
+        return batch
+
+    @rule(data=st.data(), fault=st.sampled_from(FAULTS))
+    @precondition(lambda self: bool(self.queue))
+    def worker_1_posts(self, data: st.DataObject, fault: str) -> None:
+        batch = self._take(data)
+        me = threading.current_thread().name
+        self.ledger.plan[me] = fault
+        self._settle(batch, post_payments(self.services, batch))
+        self.ledger.plan.pop(me, None)
+
+    @rule(data=st.data(), fault=st.sampled_from(FAULTS))
+    @precondition(lambda self: bool(self.queue) and self.held is None)
+    def worker_0_starts_a_write(self, data: st.DataObject, fault: str) -> None:
+        batch = self._take(data)
+        self.ledger.plan["worker-0"] = fault
+        self.held = Held(self, batch)
+
+    @rule()
+    @precondition(lambda self: self.held is not None)
+    def worker_0_finishes(self) -> None:
+        self._release()
+
+    @rule(applied=st.booleans())
+    @precondition(lambda self: self.held is not None)
+    def worker_0_crashes(self, applied: bool) -> None:
+        """Its process dies in the write, which landed or not; its messages come back, its claims stay held."""
+        self.ledger.plan["worker-0"] = "crash_after" if applied else "crash_before"
+        self._release()
+
+    @rule()
+    @precondition(lambda self: self.held is None)
+    def leases_expire(self) -> None:
+        self.clock.now += LEASE + timedelta(seconds=1)
+
+    def _release(self) -> None:
+        held, self.held = self.held, None
+        assert held is not None
+        self.ledger.hold["worker-0"].set()
+        held.thread.join(10)
+        assert not held.thread.is_alive(), "worker 0 never returned"
+        del self.ledger.hold["worker-0"]
+        self.ledger.plan.pop("worker-0", None)
+        if "crashed" in held.outcome:
+            self.queue.extend(held.deliveries)
+        else:
+            self._settle(held.deliveries, held.outcome["failures"])  # type: ignore[arg-type]
+
+    def _settle(self, batch: list[Delivery], failures: dict[str, object]) -> None:
+        for delivery in batch:
+            failure = failures.get(delivery.message_id)
+            if isinstance(failure, RetriableError):
+                self.queue.append(delivery)
+            elif failure is not None:
+                self.parked.append(f"{delivery.message_id}: {failure}")
+
+    @invariant()
+    def no_key_is_posted_twice(self) -> None:
+        twice = [key for key, n in Counter(key for key, _ in self.ledger.lines).items() if n > 1]
+        assert not twice, f"posted twice: {twice}"
+        assert not self.parked, f"dead-lettered: {self.parked}"
+
+    @invariant()
+    def drained_means_netted(self) -> None:
+        if self.held is None and not self.queue and len(self.sent) == len(self.events):
+            self._check_nets()
+
+    def _check_nets(self) -> None:
+        net: Counter[str] = Counter()
+        for key, amount in self.ledger.lines:
+            net[key.removeprefix("HPY-").removesuffix("-REV")] += amount  # type: ignore[assignment]
+        wrong = {t: (str(v), str(net.get(t, 0))) for t, v in self.expected.items() if net.get(t, 0) != v}
+        assert not wrong, f"transaction: (gateway's net, ledger's net): {wrong}"
+
+    def teardown(self) -> None:
+        try:
+            if self.held is not None:
+                self._release()
+            for n in set(range(len(self.events))) - self.sent:
+                self.sequence += 1
+                self.queue.append(self.events[n].delivery(self.sequence))
+            for _ in range(50):
+                if not self.queue:
+                    break
+                self.clock.now += LEASE + timedelta(seconds=1)
+                batch, self.queue = self.queue, []
+                self._settle(batch, post_payments(self.services, batch))
+            assert not self.queue, "messages still waiting after every lease expired"
+            self.no_key_is_posted_twice()
+            self._check_nets()
+        finally:
+            self.services.close()
+            self._dir.cleanup()
+
+
+TestOrderingRule = OrderingMachine.TestCase
+TestOrderingRule.settings = settings(max_examples=300, stateful_step_count=20, deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+
+
+
+def test_a_reversal_after_a_crashed_capture_write_that_landed_posts_the_reverse_entry() -> None:
+    """The capture's worker died after its write landed; the reversal, taking the expired claim over,
+    must find the capture in the ERP instead of voiding it."""
+    machine = OrderingMachine()
+    capture = Event("TRN_S0", PaymentKind.SALE, PaymentStatus.CAPTURED, 1250)
+    machine.events = [capture, Event("TRN_S0", PaymentKind.SALE, PaymentStatus.REVERSED, 1250)]
+    machine.expected = {"TRN_S0": Decimal(0)}
+    machine.sent = {0, 1}
+    machine.queue = [capture.delivery(1)]
+    machine.ledger.plan["worker-0"] = "ok"
+    machine.held = Held(machine, machine.queue)
+    machine.queue = []
+    machine.worker_0_crashes(applied=True)
+    machine.leases_expire()
+    reversal = machine.events[1].delivery(2)
+    machine._settle([reversal], post_payments(machine.services, [reversal]))
+    machine.teardown()
