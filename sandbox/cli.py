@@ -284,9 +284,9 @@ def demo(
         raise typer.Exit(2)
     logging.basicConfig(level=logging.ERROR)
     when = _day(day) or datetime.now(UTC).date() - timedelta(days=1)
-    with console.status("running the day…"):
+    with PhaseBars(console) as bars:
         report = run(Options(day=when, erp=erp, transactions=transactions, locations=locations,  # type: ignore[arg-type]
-                             seed=seed, duplicates=duplicates, faults=faults, out=out))
+                             seed=seed, duplicates=duplicates, faults=faults, out=out), bars)
     table = Table("measure", "value", title=f"hl365 demo, {report['date']}, {report['erp']}")
     for key in ("transactions_generated", "webhooks_delivered", "duplicates_delivered", "faults_injected",
                 "payments_posted", "journals_posted", "journal_lines", "journals_balanced", "settlement_totals",
@@ -295,11 +295,72 @@ def demo(
     found = Counter(d["type"] for d in report["discrepancies"])
     table.add_row("discrepancies", ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "none")
     table.add_row("planted", str(len(report["planted"])))
+    table.add_row("dead_lettered", ", ".join(f"{d['reason'] or '(no reason)'} {d['count']}"
+                                             for d in report["dead_lettered"]) or "none")
     console.print(table)
     console.print(f"report: {(out / 'report.json').resolve()} and {(out / 'report.html').resolve()}")
     if not report["ok"]:
-        console.print("[red]an invariant failed: see the report[/red]")
+        print_failures(report)
         raise typer.Exit(1)
+
+
+class PhaseBars:
+    """One progress bar per phase of a long run (the ``Progress`` of ``sandbox.demo``)."""
+
+    def __init__(self, out: Console, prefix: str = "") -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=out, transient=False)
+        self._prefix = prefix
+        self._task: Any = None
+        self._peak = 0
+
+    def __enter__(self) -> PhaseBars:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._finish()
+        self._bars.stop()
+
+    def _finish(self) -> None:
+        if self._task is not None:
+            task = self._bars.tasks[self._task]
+            self._bars.update(self._task, total=task.total or max(task.completed, 1),
+                              completed=task.total or max(task.completed, 1))
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        self._finish()
+        self._peak = 0
+        self._task = self._bars.add_task(f"{self._prefix}{name}", total=total)
+
+    def advance(self, done: int = 1, *, remaining: int | None = None) -> None:
+        if self._task is None:
+            return
+        if remaining is not None:  # a drain: the bar fills as the messages in flight settle
+            self._peak = max(self._peak, remaining)
+            self._bars.update(self._task, total=self._peak, completed=self._peak - remaining)
+        else:
+            self._bars.advance(self._task, done)
+
+
+def print_failures(report: dict[str, Any]) -> None:
+    """What broke, by key, so the person fixing the ledger knows where to look; printed last."""
+    rows = [("lost", k) for k in report.get("lost_keys", [])]
+    rows += [(f"posted {k['times']} times", k) for k in report.get("double_posted_keys", [])]
+    if rows:
+        table = Table("problem", "key", "gateway's net", "ERP's net", "currency",
+                      title=f"what the ERP got wrong ({report['date']}, {report['erp']})")
+        for problem, key in rows:
+            table.add_row(problem, key["key"], key["expected"], key["posted"], key["currency"])
+        console.print(table)
+    for message in report.get("in_flight", []):
+        console.print(f"[red]still in flight: {message['queue']} {message['message_id']} ({message['state']})[/red]")
+    unexplained = [d for d in report.get("dead_lettered", []) if not d["reason"]]
+    if unexplained:
+        console.print(f"[red]{sum(d['count'] for d in unexplained)} dead letters carry no reason[/red]")
+    console.print("[red]an invariant failed: see the report[/red]")
 
 
 def main() -> None:

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from sandbox.day import Truth, seed
-from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, Undrained, load_app, run_in_background, stop_background
 from sandbox.orders import (
     PaymentTruth,
     customer_ledger,
@@ -38,6 +38,7 @@ from sandbox.orders import (
 from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
+from shared.canonical.money import Money
 from shared.messaging.embedded import EmbeddedBus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,22 @@ MASTER_KEY = "hl365-demo-master-key"
 MERCHANT = "MER_demo"
 TIMEZONE = "America/Chicago"
 FO_COMPANY = "usmf"
+
+
+class Progress(Protocol):
+    """Where a long run shows how far it is: one bar per phase."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, done: int = 1, *, remaining: int | None = None) -> None: ...
+
+
+class Quiet:
+    def phase(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, done: int = 1, *, remaining: int | None = None) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,8 @@ class Options:
     duplicates: float = 0.2
     faults: float = 0.0
     out: Path = Path("out")
+    speedup: float = 30.0  # the embedded bus's scheduled retries come due this many times sooner
+    drain_timeout: float = 600.0
 
 
 class Simulators:
@@ -83,8 +102,9 @@ class Simulators:
         return sum(sum(app.faults.injected.values()) for app in self.apps.values())
 
 
-def run(options: Options) -> dict[str, Any]:
+def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
     """Run the day; the report's ``ok`` is True only if every invariant holds."""
+    progress = progress or Quiet()
     started = time.perf_counter()
     data_dir = options.out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +114,7 @@ def run(options: Options) -> dict[str, Any]:
     phases: dict[str, float] = {}
     saved_environment = dict(os.environ)
     try:
+        progress.phase("seeding the day")
         truth = seed(sims.apps["retail"].simulated, sims.apps["gp"].simulated,  # type: ignore[arg-type]
                      day=options.day, transactions=options.transactions, locations=options.locations,
                      seed=options.seed, timezone=TIMEZONE)
@@ -103,7 +124,7 @@ def run(options: Options) -> dict[str, Any]:
         _configure(options, sims, data_dir)
         if options.faults:
             _inject_faults(sims, options)
-        return _run_day(options, sims, truth, orders, started, phases)
+        return _run_day(options, sims, truth, orders, started, phases, progress)
     finally:
         sims.stop()
         wiring.reset()
@@ -124,6 +145,7 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "D365_TARGET": options.erp, "D365_AUTHORITY_URL": erp_url, "D365_TENANT_ID": TENANT,
         "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
+        "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
     for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY"):
         os.environ.pop(name, None)
@@ -191,38 +213,45 @@ class OrderPayments:
 
 
 def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, started: float,
-             phases: dict[str, float]) -> dict[str, Any]:
+             phases: dict[str, float], progress: Progress) -> dict[str, Any]:
     services = wiring.services()
     assert isinstance(services.bus, EmbeddedBus)
     host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
     server, thread, port = run_in_background(host.asgi())
     host.start()
+    in_flight: list[tuple[str, str, str]] = []
     try:
         mark = time.perf_counter()
         webhooks, duplicates = _deliver_notifications(sims, truth, orders, options,
-                                                      f"http://127.0.0.1:{port}/api/webhooks/gp")
+                                                      f"http://127.0.0.1:{port}/api/webhooks/gp", progress)
         phases["notifications"] = round(time.perf_counter() - mark, 2)
         mark = time.perf_counter()
+        progress.phase("closing the day")
         runs = [_close(port, options.day)]
         phases["settlement"] = round(time.perf_counter() - mark, 2)
         if options.duplicates:
             mark = time.perf_counter()
+            progress.phase("closing the day again")
             runs.append(_close(port, options.day))
             phases["settlement_again"] = round(time.perf_counter() - mark, 2)
         mark = time.perf_counter()
-        host.drain(timeout=300)
+        progress.phase("draining the queues")
+        try:
+            host.drain(timeout=options.drain_timeout, progress=lambda left: progress.advance(0, remaining=left))
+        except Undrained as undrained:
+            in_flight = undrained.messages
         phases["drain"] = round(time.perf_counter() - mark, 2)
     finally:
         host.stop()
         stop_background(server, thread)
-    report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started)
+    report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started, in_flight)
     report["phases_seconds"] = phases
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
 def _deliver_notifications(sims: Simulators, truth: Truth, orders: OrderPayments, options: Options,
-                           url: str) -> tuple[int, int]:
+                           url: str, progress: Progress) -> tuple[int, int]:
     """The POS sales' and the web orders' notifications, some twice, the orders' ones shuffled."""
     gp: Any = sims.apps["gp"].simulated
     rng = random.Random(options.seed)
@@ -233,8 +262,11 @@ def _deliver_notifications(sims: Simulators, truth: Truth, orders: OrderPayments
 
     def send(planned: tuple[tuple[str, str], str]) -> int:
         (transaction, status), mode = planned
-        return len(gp.notify(transaction, url, mode=mode, status=status))
+        delivered = len(gp.notify(transaction, url, mode=mode, status=status))
+        progress.advance()
+        return delivered
 
+    progress.phase("sending the gateway's notifications", len(plan))
     with ThreadPoolExecutor(max_workers=8) as pool:
         delivered = sum(pool.map(send, plan))
     return delivered, sum(1 for _, mode in plan if mode == "duplicate")
@@ -274,8 +306,44 @@ def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
     return found
 
 
+def _batch_nets(gp: Any) -> dict[str, tuple[Decimal, str]]:
+    """What each settlement batch came to at the gateway (sales less refunds), by batch id."""
+    nets: dict[str, tuple[Decimal, str]] = {}
+    for record in gp.state()["transactions"].values():
+        if record.get("batch_id"):
+            amount = Money.from_minor(record["amount"], record["currency"])
+            signed = amount.amount if record["type"] == "SALE" else -amount.amount
+            total, _ = nets.get(record["batch_id"], (Decimal(0), amount.currency))
+            nets[record["batch_id"]] = (total + signed, amount.currency)
+    return nets
+
+
+def _journal_checks(journals: list[dict[str, Any]], expected_keys: set[str], settlement_side: set[str],
+                    gp: Any) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Settlement journals missing from the ERP or in it twice, each with the batch's net at the gateway
+    and what the ERP's journals under that key put through the settlement accounts."""
+    nets = _batch_nets(gp)
+    posted: dict[str, Decimal] = {}
+    for journal in journals:
+        for account, amount, _ in journal["amounts"]:
+            if account.split("-")[0] in settlement_side:
+                posted[journal["key"]] = posted.get(journal["key"], Decimal(0)) + amount
+    times = Counter(j["key"] for j in journals)
+
+    def entry(key: str) -> dict[str, str]:
+        batch = key.removeprefix(f"HL-{MERCHANT}-").split("-")[0]
+        expected, currency = nets.get(batch, (Decimal(0), "USD"))
+        return {"key": key, "expected": str(expected), "posted": str(posted.get(key, Decimal(0))),
+                "currency": currency}
+
+    lost = [entry(k) for k in sorted(expected_keys - set(times))]
+    doubled = [entry(k) | {"times": str(n)} for k, n in sorted(times.items()) if n > 1]
+    return lost, doubled
+
+
 def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, services: wiring.Services,
-            runs: list[dict[str, Any]], webhooks: int, duplicates: int, started: float) -> dict[str, Any]:
+            runs: list[dict[str, Any]], webhooks: int, duplicates: int, started: float,
+            in_flight: list[tuple[str, str, str]]) -> dict[str, Any]:
     mapping = services.mapping
     journals = _erp_journals(options.erp, sims.apps[options.erp])
     keys = Counter(j["key"] for j in journals)
@@ -291,7 +359,11 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
     planted = {(p["type"], p["reference"]) for p in truth.planted}
     ledger = customer_ledger(options.erp, sims.apps[options.erp].simulated)
     payments_lost, payments_doubled = ledger_check(orders.truth, ledger)
-    dead = Counter(str(row["Reason"]) for row in services.dead_letters.list(days=1, status=None))
+    journals_lost, journals_doubled = _journal_checks(journals, expected_keys, settlement_side,
+                                                      sims.apps["gp"].simulated)
+    lost_keys, double_posted_keys = journals_lost + payments_lost, journals_doubled + payments_doubled
+    parked = list(services.dead_letters.list(days=1, status=None))
+    dead = Counter(str(row.get("Reason") or "") for row in parked)
     report: dict[str, Any] = {
         "date": options.day.isoformat(),
         "erp": options.erp,
@@ -310,14 +382,18 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
         "discrepancies": [{k: d[k] for k in ("type", "amount", "currency", "reference")} for d in discrepancies],
         "planted": truth.planted,
         "dead_lettered": [{"reason": r, "count": n} for r, n in sorted(dead.items())],
-        "lost": len(expected_keys - set(keys)) + payments_lost,
-        "double_posted": sum(n - 1 for n in keys.values()) + payments_doubled,
+        "lost": len(lost_keys),
+        "double_posted": sum(int(k["times"]) - 1 for k in double_posted_keys),
+        "lost_keys": lost_keys,
+        "double_posted_keys": double_posted_keys,
+        "in_flight": [{"queue": q, "message_id": m, "state": st} for q, m, st in in_flight],
         "settlement_runs": [{"http_status": r["http_status"], "created": sum(1 for j in r.get("journals", [])
                                                                              if j["created"])} for r in runs],
         "erp_requests": sims.requests(options.erp),
         "elapsed_seconds": round(time.perf_counter() - started, 2),
     }
-    report["ok"] = (report["lost"] == 0 and report["double_posted"] == 0 and report["journals_balanced"]
+    report["ok"] = (report["lost"] == 0 and report["double_posted"] == 0 and not in_flight
+                    and all(dead) and report["journals_balanced"]
                     and report["settlement_totals"] == report["posted_totals"] and found == planted
                     and all(r["http_status"] == 200 for r in runs)
                     and all(r["created"] == 0 for r in report["settlement_runs"][1:]))
@@ -340,8 +416,18 @@ def render_html(report: dict[str, Any], journals: list[dict[str, Any]]) -> str:
         "payments_posted", "journals_posted", "journal_lines", "journals_balanced", "settlement_totals",
         "posted_totals", "lost", "double_posted", "erp_requests", "elapsed_seconds")])
     sections = [f"<h1>hl365 demo, {html.escape(report['date'])} ({html.escape(report['erp'])})</h1>",
-                f"<p class={'ok' if report['ok'] else 'bad'}>{verdict}</p>", "<h2>Totals</h2>", summary,
-                "<h2>Discrepancies</h2>",
+                f"<p class={'ok' if report['ok'] else 'bad'}>{verdict}</p>", "<h2>Totals</h2>", summary]
+    broken = [["lost", k["key"], k["expected"], k["posted"], k["currency"]] for k in report["lost_keys"]]
+    broken += [[f"posted {k['times']} times", k["key"], k["expected"], k["posted"], k["currency"]]
+               for k in report["double_posted_keys"]]
+    if broken:
+        sections += ["<h2 class=bad>What the ERP got wrong</h2>",
+                     table(["problem", "key", "gateway's net", "ERP's net", "currency"], broken)]
+    if report["in_flight"]:
+        sections += ["<h2 class=bad>Still in flight when the day ended</h2>",
+                     table(["queue", "message", "state"],
+                           [[m["queue"], m["message_id"], m["state"]] for m in report["in_flight"]])]
+    sections += ["<h2>Discrepancies</h2>",
                 table(["type", "amount", "currency", "reference"],
                       [[d["type"], d["amount"], d["currency"], d["reference"]] for d in report["discrepancies"]]),
                 "<h2>Journals</h2>"]

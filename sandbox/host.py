@@ -186,6 +186,16 @@ class _HttpRoute:
     auth_level: str
 
 
+class Undrained(TimeoutError):
+    """The queues did not empty in time; ``messages`` names each one left: (queue, message id, state)."""
+
+    def __init__(self, timeout: float, messages: list[tuple[str, str, str]]) -> None:
+        shown = ", ".join(f"{q}/{m} ({s})" for q, m, s in messages[:10])
+        more = f" and {len(messages) - 10} more" if len(messages) > 10 else ""
+        super().__init__(f"{len(messages)} messages still in flight after {timeout} s: {shown}{more}")
+        self.messages = messages
+
+
 @dataclass
 class HostStats:
     """What the host did; the demo and the tests read it."""
@@ -343,21 +353,31 @@ class LocalHost:
             return True, None
         return False, since
 
-    def drain(self, *, timeout: float = 60.0) -> int:
-        """Process until no queue has a visible or locked message (scheduled ones excluded).
+    def drain(self, *, timeout: float = 60.0, progress: Callable[[int], None] | None = None) -> int:
+        """Process until every queue is empty: no message visible, locked by a worker, or scheduled for a
+        retry. Returns how many deliveries it handled itself.
 
         Safe beside running workers: it also waits for the messages they hold.
+
+        Raises:
+            Undrained: messages were still in flight at ``timeout``; it names each of them.
+
+        ``progress`` is told how many messages are still in flight whenever the queues go quiet.
         """
         deadline, total = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             handled = sum(self.process_queue(queue) for queue in self.queues)
             total += handled
             if not handled:
-                busy = [q for q in self.queues if (c := self.bus.counts(q)).active or c.locked]
-                if not busy:
+                counts = [self.bus.counts(q) for q in self.queues]
+                left = sum(c.active + c.locked + c.scheduled for c in counts)
+                if progress is not None:
+                    progress(left)
+                if not left:
                     return total
                 time.sleep(0.01)
-        raise TimeoutError(f"queues still busy after {timeout} s")
+        raise Undrained(timeout, [(queue, message_id, state) for queue in self.queues
+                                  for message_id, state in self.bus.in_flight(queue)])
 
     @staticmethod
     def _service_bus_message(message: ReceivedMessage) -> ServiceBusMessage:

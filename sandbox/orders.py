@@ -124,13 +124,26 @@ def customer_ledger(erp: str, sim: Any) -> list[tuple[str, Decimal]]:
             for line in sim.records("customerPayments")]
 
 
-def ledger_check(truth: PaymentTruth, ledger: list[tuple[str, Decimal]]) -> tuple[int, int]:
-    """``(lost, double_posted)`` of the order payments, against the gateway's ground truth."""
+def ledger_check(truth: PaymentTruth, ledger: list[tuple[str, Decimal]]) -> tuple[list[dict[str, str]],
+                                                                               list[dict[str, str]]]:
+    """The order payments the ledger got wrong, against the gateway's ground truth: ``(lost, double_posted)``,
+    each entry a key with the net the gateway says and the net the ledger holds (USD, the orders' currency).
+
+    Lost: a transaction whose lines do not net to what the gateway did (missing, or a reversal without its
+    reverse entry). Double-posted: a key written more than once."""
     keys = Counter(key for key, _ in ledger)
     net: dict[str, Decimal] = {}
     for key, amount in ledger:
         transaction = key.removeprefix("HPY-").removesuffix("-REV")
         net[transaction] = net.get(transaction, Decimal(0)) + amount
-    transactions = set(truth.sales) | set(truth.refunds)
-    lost = sum(1 for t in transactions if net.get(t.upper(), Decimal(0)) != truth.net(t))
-    return lost, sum(n - 1 for n in keys.values())
+    upper = {t.upper(): t for t in set(truth.sales) | set(truth.refunds)}
+
+    def entry(key: str, transaction: str) -> dict[str, str]:
+        expected = truth.net(upper[transaction]) if transaction in upper else Decimal(0)
+        return {"key": key, "expected": str(expected), "posted": str(net.get(transaction, Decimal(0))),
+                "currency": "USD"}
+
+    lost = [entry(f"HPY-{t}", t) for t in sorted(upper) if net.get(t, Decimal(0)) != truth.net(upper[t])]
+    doubled = [entry(k, k.removeprefix("HPY-").removesuffix("-REV")) | {"times": str(n)}
+               for k, n in sorted(keys.items()) if n > 1]
+    return lost, doubled

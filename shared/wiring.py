@@ -64,7 +64,7 @@ class Services:
         from shared.messaging.embedded import EmbeddedBus
 
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return EmbeddedBus(self.settings.data_dir / "bus.sqlite")
+        return EmbeddedBus(self.settings.data_dir / "bus.sqlite", schedule_speedup=self.settings.embedded_bus_speedup)
 
     @cached_property
     def keys(self) -> idempotency.IdempotencyKeys:

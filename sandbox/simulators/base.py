@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import logging
 import random
 import threading
 from collections import Counter
@@ -106,6 +107,17 @@ class Simulated(Protocol):
 
 class _ResponseLost(Exception):
     """Raised after a fully applied request so the server drops the connection mid-response."""
+
+
+class _InjectedFaultsAreQuiet(logging.Filter):
+    """The server logs a dropped response as a crash with its traceback; an injected one is no crash.
+    Every other error still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _ResponseLost))
+
+
+logging.getLogger("uvicorn.error").addFilter(_InjectedFaultsAreQuiet())
 
 
 class SimulatorApp:

@@ -141,6 +141,8 @@ class EmbeddedBus:
         clock: Epoch seconds; every time decision uses it so tests can move time.
         queues: Options per queue name; other queues get ``default_options``.
         default_options: Options for queues not named in ``queues``.
+        schedule_speedup: Scheduled deliveries come due this many times sooner. A sandbox day runs its
+            retries on a faster clock this way; what is delayed, and by how much, stays the sender's policy.
     """
 
     def __init__(
@@ -150,7 +152,11 @@ class EmbeddedBus:
         clock: Callable[[], float] = time.time,
         queues: Mapping[str, QueueOptions] | None = None,
         default_options: QueueOptions = DEFAULT_QUEUE_OPTIONS,
+        schedule_speedup: float = 1.0,
     ) -> None:
+        if schedule_speedup < 1.0:
+            raise ValueError("schedule_speedup must be at least 1")
+        self._schedule_speedup = schedule_speedup
         self._path = os.fspath(path)
         self._clock = clock
         self._options = dict(queues or {})
@@ -336,7 +342,7 @@ class EmbeddedBus:
         rows: list[tuple[Any, ...]] = []
         for offset, message in enumerate(messages):
             scheduled = message.scheduled_enqueue_time
-            due = scheduled.timestamp() if scheduled is not None else now
+            due = now + (scheduled.timestamp() - now) / self._schedule_speedup if scheduled is not None else now
             if due > now:
                 state, due_at, enqueued_at = _SCHEDULED, due, due
             else:
@@ -585,6 +591,19 @@ class EmbeddedBus:
         return _to_datetime(until)
 
     # -- monitoring --------------------------------------------------------------------------
+
+    def in_flight(self, queue: str) -> list[tuple[str, str]]:
+        """``(message id, state)`` of every message not yet settled: ready, waiting, locked or scheduled."""
+        _check_queue_name(queue)
+        names = {_READY: "ready", _WAITING: "waiting for its session", _LOCKED: "locked", _SCHEDULED: "scheduled"}
+        with self._write() as conn:
+            queue_id = self._find_queue(conn, queue)
+            if queue_id is None:
+                return []
+            self._sweep(conn, queue_id, self._clock())
+            rows = conn.execute("SELECT message_id, state FROM messages WHERE queue_id = ? AND sub = ? ORDER BY seq",
+                                (queue_id, _ACTIVE)).fetchall()
+        return [(str(message_id), names[int(state)]) for message_id, state in rows]
 
     def counts(self, queue: str) -> QueueCounts:
         """Counts as of ``clock()``: expired locks and due schedules are settled first."""
