@@ -199,6 +199,7 @@ class _Pending:
     envelope: Envelope
     payment: Payment
     claim: Claim
+    settled: bool = False
 
 
 def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
@@ -243,9 +244,15 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
                 telemetry.count("duplicate", flow="payments.post")
             continue
         pending.append(_Pending(delivery, envelope, payment, claim))
-    pending = _found_after_uncertain_attempt(services, pending)
-    if pending:
-        failures.update(_post(services, pending))
+    try:
+        left = _found_after_uncertain_attempt(services, pending)
+        if left:
+            failures.update(_post(services, left))
+    except RetriableError as error:  # the ERP could not be asked: every key still held goes back
+        for item in pending:
+            if not item.settled:
+                _give_back(services, item, f"{error.reason}: {error.description}")
+                failures[item.delivery.message_id] = error
     return failures
 
 
@@ -261,26 +268,33 @@ def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) 
     return left
 
 
-def _after_uncertain_outcome(services: Services, pending: list[_Pending], error: UncertainOutcome,
-                             retried: bool) -> dict[str, IntegrationError]:
+def _after_uncertain_outcome(services: Services, pending: list[_Pending],
+                             error: UncertainOutcome) -> dict[str, IntegrationError]:
     """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
-    payment's line is found and completed; if not, the journal is written once more at once."""
+    payment's line is found and completed. If not, nothing is written again now: a write that timed out
+    may still land, so the keys are given back with the attempt counted and the retry, a retry delay
+    later, asks the ERP first."""
     first = services.ledger.find(pending[0].payment.external_key)
-    if first is None:
-        if not retried:
-            return _post(services, pending, retried=True)
-        return {item.delivery.message_id: error for item in pending}
     failures: dict[str, IntegrationError] = {}
     for n, item in enumerate(pending):
-        document = first if n == 0 else services.ledger.find(item.payment.external_key)
+        document = first if n == 0 else (services.ledger.find(item.payment.external_key) if first else None)
         if document is None:
+            _give_back(services, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
         else:
             _complete(services, item, document, "found_after_uncertain_attempt")
     return failures
 
 
-def _post(services: Services, pending: list[_Pending], *, retried: bool = False) -> dict[str, IntegrationError]:
+def _give_back(services: Services, item: _Pending, reason: str) -> None:
+    item.settled = True
+    try:
+        services.keys.fail(item.claim, reason[:1000])
+    except LeaseLost:
+        log.warning("lease on %s expired while posting; its successor asks the ERP", item.payment.external_key)
+
+
+def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     try:
         results = dict(services.ledger.post([p.payment for p in pending]))
@@ -295,10 +309,10 @@ def _post(services: Services, pending: list[_Pending], *, retried: bool = False)
                 failures.update(_post(services, [item]))
             return failures
     except UncertainOutcome as error:
-        return _after_uncertain_outcome(services, pending, error, retried)
+        return _after_uncertain_outcome(services, pending, error)
     except RetriableError as error:
         for item in pending:
-            services.keys.fail(item.claim, f"{error.reason}: {error.description}"[:1000])
+            _give_back(services, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
         return failures
     for item in pending:
@@ -308,12 +322,13 @@ def _post(services: Services, pending: list[_Pending], *, retried: bool = False)
             continue
         refusal = result if isinstance(result, FatalError) else FatalError(
             "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
-        services.keys.fail(item.claim, f"{refusal.reason}: {refusal.description}"[:1000])
+        _give_back(services, item, f"{refusal.reason}: {refusal.description}")
         failures[item.delivery.message_id] = refusal
     return failures
 
 
 def _complete(services: Services, item: _Pending, document: str, outcome: str) -> None:
+    item.settled = True
     try:
         services.keys.complete(item.claim, document)
     except LeaseLost:

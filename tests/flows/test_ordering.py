@@ -34,7 +34,7 @@ from shared.wiring import Services
 
 LEASE = timedelta(minutes=5)
 AT = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
-FAULTS = ("ok", "ok", "lost", "throttle")
+FAULTS = ("ok", "ok", "lost", "timeout", "throttle")
 
 
 class WorkerCrashed(BaseException):
@@ -69,6 +69,7 @@ class Ledger:
         self.plan: dict[str, str] = {}  # thread name → the fault of its next write
         self.hold: dict[str, threading.Event] = {}  # thread name → released when the held write may go on
         self.arrived = threading.Event()  # a held worker is inside its write
+        self.landing: list[list[tuple[str, Decimal]]] = []  # writes that timed out and land later
         self._lock = threading.Lock()
 
     def find(self, external_key: str) -> str | None:
@@ -85,6 +86,9 @@ class Ledger:
             raise TransientApiError("Throttled", "429", source="ERP", status=429)
         if fault == "crash_before":
             raise WorkerCrashed
+        if fault == "timeout":
+            self.landing.append([(p.external_key, p.received.amount) for p in payments])
+            raise UncertainOutcome("ResponseLost", "timed out; the write is still on its way", source="ERP")
         with self._lock:
             first = len(self.lines)
             self.lines.extend((p.external_key, p.received.amount) for p in payments)
@@ -93,6 +97,13 @@ class Ledger:
         if fault == "lost":
             raise UncertainOutcome("ResponseLost", "the answer was lost", source="ERP")
         return {p.external_key: f"J/{first + n}" for n, p in enumerate(payments)}
+
+    def land(self) -> None:
+        """A write that timed out lands before anyone retries it: a retry comes a retry delay later."""
+        with self._lock:
+            for lines in self.landing:
+                self.lines.extend(lines)
+            self.landing.clear()
 
 
 class Clock:
@@ -177,6 +188,7 @@ class OrderingMachine(RuleBasedStateMachine):
     @rule(data=st.data(), fault=st.sampled_from(FAULTS))
     @precondition(lambda self: bool(self.queue))
     def worker_1_posts(self, data: st.DataObject, fault: str) -> None:
+        self.ledger.land()
         batch = self._take(data)
         me = threading.current_thread().name
         self.ledger.plan[me] = fault
@@ -186,6 +198,7 @@ class OrderingMachine(RuleBasedStateMachine):
     @rule(data=st.data(), fault=st.sampled_from(FAULTS))
     @precondition(lambda self: bool(self.queue) and self.held is None)
     def worker_0_starts_a_write(self, data: st.DataObject, fault: str) -> None:
+        self.ledger.land()
         batch = self._take(data)
         self.ledger.plan["worker-0"] = fault
         self.held = Held(self, batch)
@@ -250,6 +263,7 @@ class OrderingMachine(RuleBasedStateMachine):
         try:
             if self.held is not None:
                 self._release()
+            self.ledger.land()
             for n in set(range(len(self.events))) - self.sent:
                 self.sequence += 1
                 self.queue.append(self.events[n].delivery(self.sequence))
@@ -257,6 +271,7 @@ class OrderingMachine(RuleBasedStateMachine):
                 if not self.queue:
                     break
                 self.clock.now += LEASE + timedelta(seconds=1)
+                self.ledger.land()
                 batch, self.queue = self.queue, []
                 self._settle(batch, post_payments(self.services, batch))
             assert not self.queue, "messages still waiting after every lease expired"
