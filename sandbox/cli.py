@@ -304,15 +304,63 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command()
+def chaos(
+    days: Annotated[int, typer.Option(min=1, max=366, help="business days, each with its own date and seed")] = 10,
+    erp: Annotated[str, typer.Option(help="fo, bc or both")] = "both",
+    transactions: Annotated[int, typer.Option(min=1, help="POS tickets per day")] = 2000,
+    seed: Annotated[int, typer.Option(help="seed of the days' dates and scenarios")] = 1,
+    kill_workers: Annotated[bool, typer.Option("--kill-workers", help="run queue triggers in processes and kill "
+                                               "them at random moments")] = False,
+    storage: Annotated[str, typer.Option(help="sqlite, or azurite: every table on Azure Table Storage "
+                                         "(Azurite from the project's npm install)")] = "sqlite",
+    faults: Annotated[float, typer.Option(min=0.0, max=0.5, help="share of simulator calls that fail")] = 0.1,
+    duplicates: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of notifications re-delivered")] = 0.2,
+    out: Annotated[Path, typer.Option(help="where chaos.json and each day's report go")] = Path("out/chaos"),
+) -> None:
+    """Day after day under every fault, each checked against the simulators' ground truth; exit 1 on any violation."""
+    from sandbox.chaos import ChaosOptions
+    from sandbox.chaos import run as run_chaos
+
+    erps = {"fo": ("fo",), "bc": ("bc",), "both": ("fo", "bc")}.get(erp)
+    if erps is None or storage not in ("sqlite", "azurite"):
+        console.print("[red]--erp is fo, bc or both; --storage is sqlite or azurite[/red]")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.CRITICAL)
+    options = ChaosOptions(days=days, erps=erps, transactions=transactions, seed=seed,  # type: ignore[arg-type]
+                           kill_workers=kill_workers, storage=storage, faults=faults,  # type: ignore[arg-type]
+                           duplicates=duplicates, out=out)
+    table = Table("day", "erp", "tables", "tickets", "orders", "faults", "kills", "restarts", "lost",
+                  "double", "s", "verdict", title=f"hl365 chaos, seed {seed}")
+
+    def row_done(row: dict[str, Any]) -> None:
+        verdict = "ok" if row["ok"] else "[red]" + ", ".join(row["failed"]) + "[/red]"
+        table.add_row(row["day"], row["erp"], row["storage"], str(row["tickets"]), str(row["orders_paid"]),
+                      str(row["faults_injected"]), str(row["workers_killed"]), str(row["simulator_restarts"]),
+                      str(row["lost"]), str(row["double_posted"]), str(row["seconds"]), verdict)
+        bars.note(f"{row['day']} {row['erp']}: {'ok' if row['ok'] else 'FAILED ' + ', '.join(row['failed'])}")
+
+    with PhaseBars(console, transient=True) as bars:
+        summary = run_chaos(options, bars, on_day=row_done)
+    Console(width=max(console.width, 132)).print(table)
+    console.print(f"{len(summary['rows'])} days in {summary['elapsed_seconds']} s; "
+                  f"{(out / 'chaos.json').resolve()}")
+    if not summary["ok"]:
+        for row in summary["rows"]:
+            if not row["ok"]:
+                print_failures({"date": row["day"], "erp": row["erp"], **row})
+        raise typer.Exit(1)
+
+
 class PhaseBars:
     """One progress bar per phase of a long run (the ``Progress`` of ``sandbox.demo``)."""
 
-    def __init__(self, out: Console, prefix: str = "") -> None:
+    def __init__(self, out: Console, *, transient: bool = False) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=out, transient=False)
-        self._prefix = prefix
+                              TimeElapsedColumn(), console=out, transient=transient)
+        self._transient = transient
         self._task: Any = None
         self._peak = 0
 
@@ -325,15 +373,21 @@ class PhaseBars:
         self._bars.stop()
 
     def _finish(self) -> None:
-        if self._task is not None:
-            task = self._bars.tasks[self._task]
+        task = next((t for t in self._bars.tasks if t.id == self._task), None)
+        if task is not None:
             self._bars.update(self._task, total=task.total or max(task.completed, 1),
                               completed=task.total or max(task.completed, 1))
 
     def phase(self, name: str, total: int | None = None) -> None:
         self._finish()
+        if self._transient and self._task is not None:
+            self._bars.remove_task(self._task)
         self._peak = 0
-        self._task = self._bars.add_task(f"{self._prefix}{name}", total=total)
+        self._task = self._bars.add_task(name, total=total)
+
+    def note(self, text: str) -> None:
+        """A line above the bars that stays."""
+        self._bars.console.print(text)
 
     def advance(self, done: int = 1, *, remaining: int | None = None) -> None:
         if self._task is None:

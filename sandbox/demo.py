@@ -13,12 +13,15 @@ import html
 import json
 import os
 import random
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -26,7 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from sandbox.day import Truth, seed
-from sandbox.host import LocalHost, Undrained, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, TriggerProcesses, Undrained, load_app, run_in_background, stop_background
 from sandbox.orders import (
     PaymentTruth,
     customer_ledger,
@@ -75,14 +78,22 @@ class Options:
     duplicates: float = 0.2
     faults: float = 0.0
     out: Path = Path("out")
-    speedup: float = 30.0  # the embedded bus's scheduled retries come due this many times sooner
+    speedup: float = 30.0  # the embedded bus's timers (retries, locks) run this many times faster
     drain_timeout: float = 600.0
+    lease_seconds: int = 60  # idempotency leases; longer than any one post, shorter than the retries
+    http_timeout: float = 30.0
+    every_fault: bool = False  # also timeouts, gateway 502/504s and simulators restarted from their snapshot
+    worker_processes: int = 0  # 0: queue triggers as threads here; N: N trigger processes
+    kill_workers: bool = False  # kill trigger processes at random moments (needs worker_processes)
+    storage_connection: str | None = None  # Azure Tables (Azurite) instead of SQLite
 
 
 class Simulators:
     """The three simulators of a run, each on its own loopback port."""
 
     def __init__(self, options: Options) -> None:
+        self._seed = options.seed
+        self.restarts = 0
         self.apps: dict[str, SimulatorApp] = {
             "retail": create("retail", seed=options.seed),
             "gp": create("gp", seed=options.seed),
@@ -94,6 +105,24 @@ class Simulators:
     def stop(self) -> None:
         for server, thread, _ in self._servers.values():
             stop_background(server, thread)
+
+    def restart(self, name: str) -> None:
+        """Stop one simulator and start it again on its port from a snapshot of its state, as a service
+        comes back after a restart; access tokens stay valid, as signed tokens do."""
+        old = self.apps[name]
+        state = json.loads(json.dumps(old.simulated.state(), default=str))
+        server, thread, port = self._servers[name]
+        stop_background(server, thread)
+        fresh = create(name, seed=self._seed)
+        fresh.simulated.restore(state)
+        for attribute in ("_tokens", "tokens"):
+            if isinstance(getattr(old.simulated, attribute, None), dict):
+                getattr(fresh.simulated, attribute).update(getattr(old.simulated, attribute))
+        fresh.faults.rules, fresh.faults.injected = old.faults.rules, old.faults.injected
+        fresh.requests.update(old.requests)
+        self.apps[name] = fresh
+        self._servers[name] = run_in_background(fresh, port=port)
+        self.restarts += 1
 
     def requests(self, name: str) -> int:
         return sum(self.apps[name].requests.values())
@@ -137,7 +166,10 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
     erp_url = sims.urls[options.erp]
     os.environ.update({
         "HL365_SETTINGS_FILE": str(data_dir / "no-local-settings.json"),
-        "HL365_DATA_DIR": str(data_dir), "HL365_STORAGE": "sqlite", "HL365_BUS": "sqlite",
+        "HL365_DATA_DIR": str(data_dir), "HL365_BUS": "sqlite",
+        "HL365_STORAGE": "azure" if options.storage_connection else "sqlite",
+        "HL365_IDEMPOTENCY_LEASE_SECONDS": str(options.lease_seconds),
+        "HL365_HTTP_TIMEOUT_SECONDS": str(options.http_timeout),
         "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "HL365_MASTER_KEY": MASTER_KEY,
         "HL365_MERCHANT_ID": MERCHANT, "HL365_MERCHANT_TIMEZONE": TIMEZONE,
         "GP_API_URL": sims.urls["gp"] + "/ucp", "GP_APP_ID": gp.app_id, "GP_APP_KEY": gp.app_key,  # type: ignore[attr-defined]
@@ -147,7 +179,10 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
         "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
-    for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY"):
+    if options.storage_connection:
+        os.environ["AzureWebJobsStorage"] = options.storage_connection
+    for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY") + (() if options.storage_connection
+                                                                   else ("AzureWebJobsStorage",)):
         os.environ.pop(name, None)
     wiring.reset()
 
@@ -177,17 +212,32 @@ def _prepare_erp(erp: str, app: SimulatorApp) -> None:
 
 
 def _inject_faults(sims: Simulators, options: Options) -> None:
-    """Throttling, 5xx and lost answers on the data routes; token endpoints stay clean, as Entra's does."""
+    """Throttling, 5xx and lost answers on the data routes; token endpoints stay clean, as Entra's does.
+
+    With ``every_fault``, also reads and writes that outlast the client's timeout (a write that times out
+    still lands, a moment later) and writes answered by a gateway's 502 or 504 after they were applied.
+    """
     rate = options.faults
-    sims.apps["gp"].faults.rules = [FaultRule("GET /ucp/settlement/*", "throttle", rate / 2, retry_after=1),
-                                    FaultRule("GET /ucp/settlement/*", "error", rate / 2, status=503)]
-    sims.apps["retail"].faults.rules = [FaultRule("GET /api/*", "throttle", rate / 2, retry_after=1),
-                                        FaultRule("GET /api/*", "error", rate / 2, status=503)]
+    gp_reads, retail_reads = "GET /ucp/settlement/*", "GET /api/*"
     erp_routes = "* /data/*" if options.erp == "fo" else "* /v2.0/*/api/v2.0/*"
     write = "POST /data/$batch" if options.erp == "fo" else "POST /v2.0/*/api/v2.0/*$batch"
+    late = options.http_timeout + 0.5
+    sims.apps["gp"].faults.rules = [FaultRule(gp_reads, "throttle", rate / 2, retry_after=1),
+                                    FaultRule(gp_reads, "error", rate / 2, status=503)]
+    sims.apps["retail"].faults.rules = [FaultRule(retail_reads, "throttle", rate / 2, retry_after=1),
+                                        FaultRule(retail_reads, "error", rate / 2, status=503)]
     sims.apps[options.erp].faults.rules = [FaultRule(write, "lost", min(0.5, rate * 3)),
                                            FaultRule(erp_routes, "throttle", rate / 2, retry_after=1),
                                            FaultRule(erp_routes, "error", rate / 2, status=503)]
+    if options.every_fault:
+        sims.apps["gp"].faults.rules[:0] = [FaultRule(gp_reads, "timeout", rate / 10, delay=late),
+                                            FaultRule(gp_reads, "error", rate / 4, status=500)]
+        sims.apps["retail"].faults.rules[:0] = [FaultRule(retail_reads, "timeout", rate / 10, delay=late),
+                                                FaultRule(retail_reads, "error", rate / 4, status=502)]
+        sims.apps[options.erp].faults.rules[:0] = [FaultRule(write, "timeout", rate / 2, delay=late),
+                                                   FaultRule(write, "hang", rate / 2, delay=0.5),
+                                                   FaultRule(write, "error", rate / 4, status=504),
+                                                   FaultRule("GET " + erp_routes[2:], "error", rate / 4, status=502)]
 
 
 def _seed_orders(options: Options, sims: Simulators) -> OrderPayments:
@@ -218,22 +268,28 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
     assert isinstance(services.bus, EmbeddedBus)
     host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
     server, thread, port = run_in_background(host.asgi())
-    host.start()
+    workers = TriggerProcesses(options.worker_processes) if options.worker_processes else None
+    if workers is not None:
+        workers.start()
+    else:
+        host.start()
+    chaos = Mayhem(options, sims, workers)
     in_flight: list[tuple[str, str, str]] = []
     try:
         mark = time.perf_counter()
         webhooks, duplicates = _deliver_notifications(sims, truth, orders, options,
-                                                      f"http://127.0.0.1:{port}/api/webhooks/gp", progress)
+                                                      f"http://127.0.0.1:{port}/api/webhooks/gp", progress, chaos)
         phases["notifications"] = round(time.perf_counter() - mark, 2)
         mark = time.perf_counter()
         progress.phase("closing the day")
-        runs = [_close(port, options.day)]
+        runs = [_close(port, options.day, options.speedup)]
         phases["settlement"] = round(time.perf_counter() - mark, 2)
         if options.duplicates:
             mark = time.perf_counter()
             progress.phase("closing the day again")
-            runs.append(_close(port, options.day))
+            runs.append(_close(port, options.day, options.speedup))
             phases["settlement_again"] = round(time.perf_counter() - mark, 2)
+        chaos.stop()
         mark = time.perf_counter()
         progress.phase("draining the queues")
         try:
@@ -241,17 +297,53 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
         except Undrained as undrained:
             in_flight = undrained.messages
         phases["drain"] = round(time.perf_counter() - mark, 2)
+        host.run_timer("dead_letter_sweep")  # what the bus dead-lettered itself joins DeadLetters, with its reason
     finally:
+        chaos.stop()
+        if workers is not None:
+            workers.stop()
         host.stop()
         stop_background(server, thread)
     report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started, in_flight)
     report["phases_seconds"] = phases
+    report["workers_killed"] = workers.killed if workers is not None else 0
+    report["simulator_restarts"] = sims.restarts
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
+class Mayhem:
+    """While the gateway's notifications go out: trigger processes killed at random moments
+    (``kill_workers``), and the ERP and gateway simulators each restarted once from their snapshot
+    (``every_fault``). The moments are notifications drawn from the day's seed, so a short day gets
+    its share of mayhem as surely as a long one."""
+
+    def __init__(self, options: Options, sims: Simulators, workers: TriggerProcesses | None) -> None:
+        self._rng = random.Random(f"{options.seed}:mayhem")
+        self._lock = threading.Lock()
+        self._plan: list[tuple[float, Callable[[], None]]] = []
+        if options.kill_workers and workers is not None:
+            self._plan += [(self._rng.uniform(0.05, 0.95), partial(workers.kill, self._rng.randrange))
+                           for _ in range(self._rng.randint(2, 4))]
+        if options.every_fault:
+            self._plan += [(self._rng.uniform(0.1, 0.9), partial(sims.restart, name)) for name in (options.erp, "gp")]
+        self._plan.sort(key=lambda item: item[0])
+
+    def at(self, done: int, total: int) -> None:
+        """``done`` of ``total`` notifications are out: do what is due by now."""
+        with self._lock:
+            while self._plan and self._plan[0][0] * total <= done:
+                _, act = self._plan.pop(0)
+                act()
+
+    def stop(self) -> None:
+        """No more mayhem: the rest of the day drains in peace."""
+        with self._lock:
+            self._plan.clear()
+
+
 def _deliver_notifications(sims: Simulators, truth: Truth, orders: OrderPayments, options: Options,
-                           url: str, progress: Progress) -> tuple[int, int]:
+                           url: str, progress: Progress, chaos: Mayhem) -> tuple[int, int]:
     """The POS sales' and the web orders' notifications, some twice, the orders' ones shuffled."""
     gp: Any = sims.apps["gp"].simulated
     rng = random.Random(options.seed)
@@ -264,19 +356,33 @@ def _deliver_notifications(sims: Simulators, truth: Truth, orders: OrderPayments
         (transaction, status), mode = planned
         delivered = len(gp.notify(transaction, url, mode=mode, status=status))
         progress.advance()
+        with counter_lock:
+            sent[0] += 1
+            done = sent[0]
+        chaos.at(done, len(plan))
         return delivered
 
+    sent, counter_lock = [0], threading.Lock()
     progress.phase("sending the gateway's notifications", len(plan))
     with ThreadPoolExecutor(max_workers=8) as pool:
         delivered = sum(pool.map(send, plan))
     return delivered, sum(1 for _, mode in plan if mode == "duplicate")
 
 
-def _close(port: int, day: date) -> dict[str, Any]:
-    answer = httpx.post(f"http://127.0.0.1:{port}/api/admin/settlement", params={"date": day.isoformat()},
-                        headers={"x-functions-key": MASTER_KEY}, timeout=600)
+def _close(port: int, day: date, speedup: float = 1.0, attempts: int = 12) -> dict[str, Any]:
+    """Close the day through the admin endpoint as an operator's scheduler would: a 503 is tried again after
+    its ``Retry-After`` (on the sandbox's faster clock)."""
+    retried: list[str] = []
+    for attempt in range(1, attempts + 1):
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/admin/settlement", params={"date": day.isoformat()},
+                            headers={"x-functions-key": MASTER_KEY}, timeout=600)
+        if answer.status_code != 503 or attempt == attempts:
+            break
+        retried.append(str(answer.json().get("reason", "")))
+        time.sleep(float(answer.headers.get("Retry-After", "60")) / speedup)
     document: dict[str, Any] = answer.json()
     document["http_status"] = answer.status_code
+    document["retried"] = retried
     return document
 
 
@@ -362,6 +468,9 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
     journals_lost, journals_doubled = _journal_checks(journals, expected_keys, settlement_side,
                                                       sims.apps["gp"].simulated)
     lost_keys, double_posted_keys = journals_lost + payments_lost, journals_doubled + payments_doubled
+    audit_days = {datetime.fromtimestamp(at, UTC).date() for at in (time.time() - (time.perf_counter() - started),
+                                                                    time.time())}
+    audit = [services.audit.verify(d) for d in sorted(audit_days)]
     parked = list(services.dead_letters.list(days=1, status=None))
     dead = Counter(str(row.get("Reason") or "") for row in parked)
     report: dict[str, Any] = {
@@ -387,13 +496,16 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
         "lost_keys": lost_keys,
         "double_posted_keys": double_posted_keys,
         "in_flight": [{"queue": q, "message_id": m, "state": st} for q, m, st in in_flight],
-        "settlement_runs": [{"http_status": r["http_status"], "created": sum(1 for j in r.get("journals", [])
+        "audit_records": sum(a.records for a in audit),
+        "audit_problems": [p for a in audit for p in a.problems],
+        "settlement_runs": [{"http_status": r["http_status"], "retried": r["retried"],
+                             "created": sum(1 for j in r.get("journals", [])
                                                                              if j["created"])} for r in runs],
         "erp_requests": sims.requests(options.erp),
         "elapsed_seconds": round(time.perf_counter() - started, 2),
     }
     report["ok"] = (report["lost"] == 0 and report["double_posted"] == 0 and not in_flight
-                    and all(dead) and report["journals_balanced"]
+                    and all(dead) and not report["audit_problems"] and report["journals_balanced"]
                     and report["settlement_totals"] == report["posted_totals"] and found == planted
                     and all(r["http_status"] == 200 for r in runs)
                     and all(r["created"] == 0 for r in report["settlement_runs"][1:]))

@@ -18,7 +18,8 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -226,7 +227,13 @@ class LocalHost:
         self.queues = {resolve(str(f.trigger["queueName"]), self._app_settings): f
                        for f in self.functions if f.kind == "serviceBusTrigger"}
         self.timers = {f.name: f for f in self.functions if f.kind == "timerTrigger"}
-        self.batch_options = BatchOptions.read(read_host_json(), self._app_settings)
+        host_json = read_host_json()
+        self.batch_options = BatchOptions.read(host_json, self._app_settings)
+        self._renewal_limit = _timespan(str(host_json.get("extensions", {}).get("serviceBus", {})
+                                            .get("maxAutoLockRenewalDuration", "00:05:00")))
+        self._held: dict[str, tuple[ReceivedMessage, float]] = {}
+        self._held_lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
 
     # HTTP -------------------------------------------------------------------------------------------------
 
@@ -305,7 +312,8 @@ class LocalHost:
         for message in self.bus.receive(queue, max_messages=self._batch_size):
             handled += 1
             try:
-                function.call(**{function.arg_name: self._service_bus_message(message)})
+                with self._renewing(queue, [message]):
+                    function.call(**{function.arg_name: self._service_bus_message(message)})
             except Exception as exc:
                 log.warning("function %s failed on message %s: %s", function.name, message.message_id, exc)
                 self.stats.errors.append(f"{function.name}: {type(exc).__name__}: {exc}")
@@ -325,7 +333,8 @@ class LocalHost:
         if not messages:
             return 0
         try:
-            function.call(**{function.arg_name: [self._service_bus_message(m) for m in messages]})
+            with self._renewing(queue, messages):
+                function.call(**{function.arg_name: [self._service_bus_message(m) for m in messages]})
         except Exception as exc:
             log.warning("function %s failed on a batch of %d: %s", function.name, len(messages), exc)
             self.stats.errors.append(f"{function.name}: {type(exc).__name__}: {exc}")
@@ -341,6 +350,38 @@ class LocalHost:
             else:
                 self.stats.messages_completed += 1
         return len(messages)
+
+    @contextmanager
+    def _renewing(self, queue: str, messages: list[ReceivedMessage]) -> Iterator[None]:
+        """Keep the locks of messages a function is working on, as the Functions host does up to
+        ``maxAutoLockRenewalDuration``: a slow function does not lose its messages to another worker."""
+        started = time.monotonic()
+        with self._held_lock:
+            for message in messages:
+                self._held[message.lock_token] = (message, started)
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew_locks, args=(self.bus.lock_seconds(queue) / 3,),
+                                                 name="lock-renewal", daemon=True)
+                self._renewer.start()
+        try:
+            yield
+        finally:
+            with self._held_lock:
+                for message in messages:
+                    self._held.pop(message.lock_token, None)
+
+    def _renew_locks(self, every: float) -> None:
+        while True:
+            time.sleep(every)
+            with self._held_lock:
+                held = list(self._held.values())
+            for message, started in held:
+                if time.monotonic() - started > self._renewal_limit:
+                    continue
+                try:
+                    self.bus.renew_lock(message)
+                except MessageLockLost:
+                    pass  # settled meanwhile, or already gone to another worker: nothing to keep
 
     def _batch_ready(self, queue: str, waiting_since: float | None) -> tuple[bool, float | None]:
         """Whether a batch trigger should fire now: ``min_size`` messages are visible, or the first
@@ -514,6 +555,49 @@ def run_triggers(with_timers: bool = True) -> None:
             pass
     finally:
         local.stop()
+
+
+class TriggerProcesses:
+    """Queue triggers in processes of their own, as separate instances run them in Azure.
+
+    ``kill`` ends one the hard way (SIGKILL: no cleanup; the messages it held and the keys it claimed
+    come free only when their lock and lease run out) and starts its successor, as the platform does.
+    """
+
+    def __init__(self, count: int) -> None:
+        import multiprocessing
+
+        self._context = multiprocessing.get_context("spawn")
+        self._count = count
+        self._processes: list[Any] = []
+        self.killed = 0
+
+    def _spawn(self) -> Any:
+        process = self._context.Process(target=run_triggers, args=(False,), name="hl365-triggers", daemon=True)
+        process.start()
+        return process
+
+    def start(self) -> None:
+        self._processes = [self._spawn() for _ in range(self._count)]
+
+    def kill(self, pick: Callable[[int], int]) -> None:
+        """Kill the worker ``pick(count)`` chooses and start another in its place."""
+        import signal
+
+        n = pick(len(self._processes))
+        victim = self._processes[n]
+        if victim.is_alive() and victim.pid is not None:
+            os.kill(victim.pid, signal.SIGKILL)
+            self.killed += 1
+        victim.join(timeout=10)
+        self._processes[n] = self._spawn()
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.join(timeout=10)
+        self._processes.clear()
 
 
 def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, threading.Thread, int]:

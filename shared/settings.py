@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = Field(
         300, ge=1, le=86_400, validation_alias=AliasChoices("HL365_IDEMPOTENCY_LEASE_SECONDS")
     )
+    http_timeout_seconds: float = Field(
+        30.0, ge=1.0, le=300.0, validation_alias=AliasChoices("HL365_HTTP_TIMEOUT_SECONDS")
+    )
     embedded_bus_speedup: float = Field(
         1.0, ge=1.0, le=3600.0, validation_alias=AliasChoices("HL365_EMBEDDED_BUS_SPEEDUP")
     )

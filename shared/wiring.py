@@ -8,6 +8,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import httpx
+
 from shared.dynamics import embedded as embedded_ledger
 from shared.dynamics.port import PaymentLedger
 from shared.mapping.loader import load as load_mapping
@@ -64,7 +66,7 @@ class Services:
         from shared.messaging.embedded import EmbeddedBus
 
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return EmbeddedBus(self.settings.data_dir / "bus.sqlite", schedule_speedup=self.settings.embedded_bus_speedup)
+        return EmbeddedBus(self.settings.data_dir / "bus.sqlite", speedup=self.settings.embedded_bus_speedup)
 
     @cached_property
     def keys(self) -> idempotency.IdempotencyKeys:
@@ -116,13 +118,18 @@ class Services:
     def gp(self) -> GpApiClient:
         from shared.heartland.gp import GpApiClient
 
-        return GpApiClient.from_settings(self.settings)
+        return GpApiClient.from_settings(self.settings, timeout=self._timeout)
 
     @cached_property
     def retail(self) -> RetailClient:
         from shared.heartland.retail import RetailClient
 
         return RetailClient(self.settings.require("retail_api_url"), self.settings.require("retail_api_token"))
+
+    @property
+    def _timeout(self) -> httpx.Timeout:
+        """How long a call to Heartland or Dynamics may take before its outcome counts as uncertain."""
+        return httpx.Timeout(self.settings.http_timeout_seconds, connect=min(5.0, self.settings.http_timeout_seconds))
 
     def _entra(self, scope: str) -> ClientCredentials:
         from shared.dynamics.entra import ClientCredentials
@@ -138,7 +145,7 @@ class Services:
 
         url = str(self.settings.require("d365_fo_url")).rstrip("/")
         return FinanceOperationsClient(url, credentials=self._entra(f"{url}/.default"),
-                                       legal_entity=self.settings.require("d365_legal_entity"))
+                                       legal_entity=self.settings.require("d365_legal_entity"), timeout=self._timeout)
 
     @cached_property
     def bc(self) -> BusinessCentralClient:
@@ -148,7 +155,7 @@ class Services:
                                              tenant=self.settings.require("d365_tenant_id"),
                                              environment=self.settings.d365_bc_environment,
                                              credentials=self._entra(SCOPE),
-                                             company=self.settings.d365_bc_company)
+                                             company=self.settings.d365_bc_company, timeout=self._timeout)
 
     @cached_property
     def journal_ledger(self) -> JournalLedger:

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from tests.azurite import AzuriteUnavailable, run_azurite
+from sandbox.azurite import AzuriteUnavailable, run_azurite
 from tests.loopback import Swap
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -110,11 +110,11 @@ class _ResponseLost(Exception):
 
 
 class _InjectedFaultsAreQuiet(logging.Filter):
-    """The server logs a dropped response as a crash with its traceback; an injected one is no crash.
-    Every other error still shows."""
+    """The server logs a dropped response, or a caller gone mid-request (a killed worker, a client's
+    timeout), as a crash with its traceback; neither is one. Every other error still shows."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _ResponseLost))
+        return not (record.exc_info and isinstance(record.exc_info[1], _ResponseLost | ClientDisconnect))
 
 
 logging.getLogger("uvicorn.error").addFilter(_InjectedFaultsAreQuiet())

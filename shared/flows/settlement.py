@@ -171,21 +171,27 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
         return claim.result_ref or "", False
     if not claim.acquired:
         raise RetriableError("JournalBusy", f"{journal.external_key} is being posted by another run")
-    document = ledger.find_journal(journal.external_key)
-    created = document is None
-    if document is None:
+    try:
+        document = ledger.find_journal(journal.external_key)
+        created = document is None
+        if document is None:
+            try:
+                document = ledger.create_journal(journal)
+            except UncertainOutcome:
+                # A write that timed out may still land: the next run, a retry delay later, looks again first.
+                document = ledger.find_journal(journal.external_key)
+                if document is None:
+                    raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost "
+                                         "and the journal is not there yet; the next run looks again") from None
+        if mapping.journal.posting_mode is PostingMode.AUTO:
+            ledger.post_journal(document)
+    except (FatalError, RetriableError) as error:
+        # The key goes back with the attempt counted, so the next run need not wait out the lease.
         try:
-            document = ledger.create_journal(journal)
-        except FatalError as error:
             keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
-            raise
-        except UncertainOutcome:
-            document = ledger.find_journal(journal.external_key)
-            if document is None:
-                raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost and "
-                                     "the journal is not there yet; the next run looks again") from None
-    if mapping.journal.posting_mode is PostingMode.AUTO:
-        ledger.post_journal(document)
+        except LeaseLost:
+            log.warning("lease on %s expired while posting; the successor asks the ERP", journal.external_key)
+        raise
     try:
         keys.complete(claim, document)
     except LeaseLost:

@@ -141,8 +141,9 @@ class EmbeddedBus:
         clock: Epoch seconds; every time decision uses it so tests can move time.
         queues: Options per queue name; other queues get ``default_options``.
         default_options: Options for queues not named in ``queues``.
-        schedule_speedup: Scheduled deliveries come due this many times sooner. A sandbox day runs its
-            retries on a faster clock this way; what is delayed, and by how much, stays the sender's policy.
+        speedup: The bus's own timers run this many times faster: scheduled deliveries come due sooner and
+            locks expire sooner. A sandbox day runs its retries and a dead worker's locks on a faster
+            clock this way; what is delayed, and by how much, stays the sender's policy.
     """
 
     def __init__(
@@ -152,11 +153,11 @@ class EmbeddedBus:
         clock: Callable[[], float] = time.time,
         queues: Mapping[str, QueueOptions] | None = None,
         default_options: QueueOptions = DEFAULT_QUEUE_OPTIONS,
-        schedule_speedup: float = 1.0,
+        speedup: float = 1.0,
     ) -> None:
-        if schedule_speedup < 1.0:
-            raise ValueError("schedule_speedup must be at least 1")
-        self._schedule_speedup = schedule_speedup
+        if speedup < 1.0:
+            raise ValueError("speedup must be at least 1")
+        self._speedup = speedup
         self._path = os.fspath(path)
         self._clock = clock
         self._options = dict(queues or {})
@@ -342,7 +343,7 @@ class EmbeddedBus:
         rows: list[tuple[Any, ...]] = []
         for offset, message in enumerate(messages):
             scheduled = message.scheduled_enqueue_time
-            due = now + (scheduled.timestamp() - now) / self._schedule_speedup if scheduled is not None else now
+            due = now + (scheduled.timestamp() - now) / self._speedup if scheduled is not None else now
             if due > now:
                 state, due_at, enqueued_at = _SCHEDULED, due, due
             else:
@@ -413,7 +414,7 @@ class EmbeddedBus:
             ).fetchall()
             if not rows:
                 return []
-            locked_until = now + self.options(queue).lock_duration.total_seconds()
+            locked_until = now + self.lock_seconds(queue)
             tokens = [str(uuid.uuid4()) for _ in rows]
             conn.executemany(
                 "UPDATE messages SET state = 2, lock_token = ?, locked_until = ?, due_at = ?, "
@@ -584,13 +585,17 @@ class EmbeddedBus:
         with self._write() as conn:
             now = self._clock()
             locked = self._locked(conn, message, now)
-            until = now + self._options_by_id(conn, locked.queue_id).lock_duration.total_seconds()
+            until = now + self._options_by_id(conn, locked.queue_id).lock_duration.total_seconds() / self._speedup
             conn.execute(
                 "UPDATE messages SET locked_until = ?, due_at = ? WHERE id = ?", (until, until, locked.row_id)
             )
         return _to_datetime(until)
 
     # -- monitoring --------------------------------------------------------------------------
+
+    def lock_seconds(self, queue: str) -> float:
+        """How long a received message stays locked on this bus's clock."""
+        return self.options(queue).lock_duration.total_seconds() / self._speedup
 
     def in_flight(self, queue: str) -> list[tuple[str, str]]:
         """``(message id, state)`` of every message not yet settled: ready, waiting, locked or scheduled."""
