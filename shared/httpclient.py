@@ -163,6 +163,8 @@ class ApiClient:
                 self._pause(attempt, None, f"{type(exc).__name__}")
                 continue
             action = self._action(response)
+            if read_only and response.status_code in GATEWAY_STATUSES and action is Action.FAIL:
+                action = Action.RETRY  # a gateway gave up on a read: nothing was written, asking again is safe
             if action is Action.RATE_LIMITED:
                 telemetry.count("throttled", flow=self.source)
             if action is Action.SUCCESS:

@@ -114,3 +114,14 @@ def test_a_write_answered_by_a_gateway_timeout_is_uncertain_not_repeated() -> No
     with pytest.raises(TransientApiError):
         api.request("GET", "/journals")
     assert len(calls) == 4
+
+
+def test_a_read_only_batch_answered_by_a_gateway_timeout_is_asked_again() -> None:
+    """A $batch of GETs goes out as a POST; a 504 on it wrote nothing, so it is retried, not dead-lettered,
+    even under F&O's policy that a gateway error on a write is never repeated."""
+    from shared.dynamics.fo import classify
+
+    answers = iter([httpx.Response(504, text="upstream timed out"), httpx.Response(200, json={"ok": True})])
+    api, sleeps = client(lambda _: next(answers), classify=classify)
+    assert api.request("POST", "/$batch", read_only=True).json() == {"ok": True}
+    assert len(sleeps) == 1
