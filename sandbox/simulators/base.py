@@ -104,6 +104,11 @@ class Simulated(Protocol):
 
     def restore(self, state: dict[str, Any]) -> None: ...
 
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """The body and headers this service sends with a 429 or 5xx it gives out: injected faults answer
+        exactly as the real service's own throttling and outages do."""
+        ...
+
 
 class _ResponseLost(Exception):
     """Raised after a fully applied request so the server drops the connection mid-response."""
@@ -147,13 +152,10 @@ class SimulatorApp:
         rule = self.faults.draw(method, path)
         if rule is None:
             await self._app(scope, receive, send)
-        elif rule.kind == "throttle":
-            response = JSONResponse({"error": "throttled", "message": "Too many requests"}, 429,
-                                    headers={"Retry-After": str(int(rule.retry_after))})
-            await response(scope, receive, send)
-        elif rule.kind == "error":
-            await JSONResponse({"error": "simulated", "message": "Service unavailable"}, rule.status)(
-                scope, receive, send)
+        elif rule.kind in ("throttle", "error"):
+            status = 429 if rule.kind == "throttle" else rule.status
+            body, headers = self.simulated.fault_answer(status, rule.retry_after)
+            await JSONResponse(body, status, headers=headers)(scope, receive, send)
         elif rule.kind in ("slow", "timeout"):
             await asyncio.sleep(rule.delay)
             await self._app(scope, receive, send)

@@ -84,6 +84,22 @@ NotifyMode = Literal["normal", "bad_signature", "duplicate"]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _given(request: Request) -> dict[str, str]:
+    """The query parameters a client gave: GP ignores one sent empty (``?from_time_created=``), as SDKs send them."""
+    return {k: v for k, v in request.query_params.items() if v != ""}
+
+
+def _brand_of(number: str) -> str:
+    """The card brand of a number by its leading digits (IIN ranges)."""
+    if number.startswith(("34", "37")):
+        return "AMEX"
+    if number.startswith("4"):
+        return "VISA"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4]) <= 2720:
+        return "MASTERCARD"
+    return "DISCOVER" if number.startswith(("6011", "65", "644", "645", "646", "647", "648", "649")) else "VISA"
+
+
 class GpError(Exception):
     """A GP API error answer; raised by the handlers and by the Python-side scenario API alike."""
 
@@ -270,6 +286,18 @@ class GpSimulator:
 
     # Routes ------------------------------------------------------------------------------------------------
 
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """GP API's error body (``error_code``, ``detailed_error_code``, ``detailed_error_description``)."""
+        if status == 429:
+            return ({"error_code": "SYSTEM_ERROR", "detailed_error_code": "50001",
+                     "detailed_error_description": "Too many requests; try again later"},
+                    {"Retry-After": str(max(1, round(retry_after)))})
+        downstream = status in (502, 504)
+        return ({"error_code": "SYSTEM_ERROR_DOWNSTREAM" if downstream else "SYSTEM_ERROR",
+                 "detailed_error_code": "50046" if downstream else "50000",
+                 "detailed_error_description": "Bad Gateway" if downstream else "Service unavailable"},
+                {"Retry-After": str(max(1, round(retry_after)))} if status == 503 else {})
+
     def routes(self) -> list[BaseRoute]:
         api = self._endpoint
         all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -377,6 +405,26 @@ class GpSimulator:
 
     # Transactions ------------------------------------------------------------------------------------------
 
+    def _tokenise_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A card-not-present sale may carry the card itself, as GP's own SDKs send it: the card becomes a
+        token, its brand and last four digits; the number, security code and expiry are dropped here and
+        never stored, answered or logged. Anything else that looks like card data is refused."""
+        card = _path(body, "payment_method", "card")
+        if body.get("channel") != "CNP" or not isinstance(card, Mapping) or not card.get("number"):
+            return body
+        number = "".join(ch for ch in str(card["number"]) if ch.isdigit())
+        if not 13 <= len(number) <= 19 or next(find_pans(number), None) is None:
+            raise GpError("INVALID_REQUEST_DATA", "payment_method.card.number contains unexpected data")
+        if any(card.get(f) not in (None, "") for f in ("track", "track_data", "tag")):
+            raise GpError("INVALID_REQUEST_DATA", "track data is not accepted for a card-not-present transaction")
+        digest = hashlib.sha256(f"{self.app_key}:{number}".encode()).digest()
+        token = "PMT_" + "".join(_LETTERS[b % len(_LETTERS)] for b in digest[:16])
+        brand = _brand_of(number)
+        with self._lock:
+            self._events["cards_tokenised"] += 1
+        method = {k: v for k, v in body["payment_method"].items() if k != "card"}
+        return {**body, "payment_method": {**method, "id": token}, "_card": (brand, number[-4:])}
+
     def _refuse_card_data(self, body: Mapping[str, Any]) -> None:
         """A raw card number, security code or track data is refused before anything is kept."""
         card = _path(body, "payment_method", "card")
@@ -406,7 +454,8 @@ class GpSimulator:
                                "replays": 0}
 
     async def _create_transaction(self, request: Request) -> Response:
-        body = await self._json(request)
+        body = self._tokenise_card(await self._json(request))
+        card_of_token = body.pop("_card", (None, None))
         self._refuse_card_data(body)
         key = request.headers.get("x-gp-idempotency")
         for field in ("type", "channel", "amount", "currency", "payment_method"):
@@ -440,7 +489,7 @@ class GpSimulator:
             record = self._create(kind=kind, amount=amount, currency=currency, token=token.strip(),
                                   capture_mode=capture_mode, channel=body["channel"], entry_mode=entry_mode,
                                   reference=reference, country=str(body.get("country") or self.country),
-                                  at=self.now(), status=None)
+                                  at=self.now(), status=None, brand=card_of_token[0], last4=card_of_token[1])
             self._remember_key(key, record["id"], "POST /transactions")
             answer = _public(record)
         return JSONResponse(answer)
@@ -742,7 +791,7 @@ class GpSimulator:
     }
 
     async def _list_transactions(self, request: Request) -> Response:
-        params = dict(request.query_params)
+        params = _given(request)
         with self._lock:
             envelope = self._page(params, list(self._transactions.values()), list_key="transactions",
                                   action="TRANSACTION_LIST", filters=self._TRANSACTION_FILTERS,
@@ -778,7 +827,7 @@ class GpSimulator:
                 "dba": self.merchant_name}
 
     async def _list_settlement(self, request: Request) -> Response:
-        params = dict(request.query_params)
+        params = _given(request)
         self._check_account(params, "DAA")
         filters = {**{k: v for k, v in self._TRANSACTION_FILTERS.items() if k not in ("account_name", "account_id")},
                    "deposit_id": lambda r: r["deposit_id"], "deposit_status": lambda r: r["deposit_status"],
@@ -804,7 +853,7 @@ class GpSimulator:
         return view
 
     async def _list_deposits(self, request: Request) -> Response:
-        params = dict(request.query_params)
+        params = _given(request)
         self._check_account(params, "DAA")
         filters: Mapping[str, Callable[[Mapping[str, Any]], Any]] = {
             "id": lambda r: r["id"], "status": lambda r: r["status"], "amount": lambda r: r["amount"],
@@ -820,7 +869,7 @@ class GpSimulator:
         return JSONResponse(envelope)
 
     async def _get_deposit(self, request: Request) -> Response:
-        self._check_account(dict(request.query_params), "DAA")
+        self._check_account(_given(request), "DAA")
         deposit_id = request.path_params["id"]
         with self._lock:
             deposit = self._deposits.get(deposit_id)
@@ -1200,6 +1249,7 @@ class GpSimulator:
                     "idempotency_keys": len(self._keys),
                     "duplicates_refused": self._events["duplicates_refused"],
                     "card_data_refused": self._events["card_data_refused"],
+                    "cards_tokenised": self._events["cards_tokenised"],
                     "notifications_sent": len(self._notifications),
                 },
             }
@@ -1224,7 +1274,8 @@ class GpSimulator:
             self._shuffles = int(sequence.get("shuffles", 0))
             counts = state.get("counts", {})
             self._tokens_issued = int(counts.get("tokens_issued", 0))
-            self._events = Counter({k: int(counts.get(k, 0)) for k in ("duplicates_refused", "card_data_refused")})
+            self._events = Counter({k: int(counts.get(k, 0)) for k in ("duplicates_refused", "card_data_refused",
+                                                                          "cards_tokenised")})
             self._ids = set(self._transactions) | set(self._deposits)
             self._tokens.clear()
 

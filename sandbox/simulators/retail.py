@@ -856,6 +856,12 @@ class RetailSimulator:
             self._next = {**_FIRST_IDS, **{k: int(v) for k, v in state.get("next_ids", {}).items()}}
             self._inventory = {(int(r["item_id"]), int(r["location_id"])): dict(r) for r in state.get("inventory", [])}
 
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """Retail's error body, ``{"message", "errors"}``; a 429 carries ``Retry-After``."""
+        message = "Too many requests" if status == 429 else "Service unavailable"
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if status in (429, 503) else {}
+        return {"message": message, "errors": {}}, headers
+
     def routes(self) -> list[BaseRoute]:
         read, write, show = ["GET"], ["GET", "POST"], ["GET", "PUT"]
         table: list[tuple[str, Handler, list[str]]] = [

@@ -105,6 +105,17 @@ class BusinessCentral(HttpApi):
 
     # -- Python-side API: identity and time --------------------------------------------------------------------
 
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """Business Central's error body; ``Retry-After`` comes with 429, 502 and 503, not with 504."""
+        codes = {429: ("Application_TooManyRequests", "The request was throttled: too many requests. Try again "
+                       "later."),
+                 502: ("BadGateway", "The service is temporarily unavailable. Try again later."),
+                 503: ("Unavailable", "The request waited too long in the queue. Try again later."),
+                 504: ("RequestTimeout", "The operation did not complete within the time allowed.")}
+        code, message = codes.get(status, ("InternalServerError", "An unexpected error occurred."))
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if status in (429, 502, 503) else {}
+        return {"error": {"code": code, "message": message}}, headers
+
     @property
     def company_id(self) -> str:
         """The first company's id (the demo company unless ``demo_data=False``)."""

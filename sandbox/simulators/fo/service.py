@@ -142,6 +142,14 @@ class FinanceOperations:
         self.events.publish(event_id, company, payload)
 
     # ================================================================================================ HTTP routes
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """F&O's OData error body; its service protection sends ``Retry-After`` with a 429."""
+        if status == 429:
+            return ({"error": {"code": "", "message": "Number of requests exceeded the limit of 6000 over the time "
+                               "window of 300 seconds."}}, {"Retry-After": str(max(1, round(retry_after)))})
+        return ({"error": {"code": "", "message": "The service is temporarily unavailable. Try again later."}},
+                {"Retry-After": str(max(1, round(retry_after)))} if status == 503 else {})
+
     def routes(self) -> list[BaseRoute]:
         methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
         return [

@@ -33,6 +33,9 @@ class Counter:
     def restore(self, state: dict[str, Any]) -> None:
         self.value = state["value"]
 
+    def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
+        return {"problem": status}, {"Retry-After": str(int(retry_after))} if status == 429 else {}
+
 
 @pytest.fixture
 def sim() -> Iterator[tuple[SimulatorApp, httpx.Client]]:

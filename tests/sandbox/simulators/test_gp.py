@@ -236,19 +236,46 @@ def test_a_replayed_idempotency_key_is_a_duplicate_action(gp: Gp) -> None:
     assert truth["transactions"][first.json()["id"]]["status"] == "CAPTURED"
 
 
-@pytest.mark.parametrize("payment_method", [
-    {"card": {"number": "4111111111111111", "expiry_month": "12", "expiry_year": "30", "cvv": "123"}},
-    {"id": "PMT_x", "card": {"cvv": "123"}},
-    {"id": "PMT_x", "note": "card 4111 1111 1111 1111"},
+@pytest.mark.parametrize(("channel", "payment_method"), [
+    ("CP", {"card": {"number": "4111111111111111", "expiry_month": "12", "expiry_year": "30", "cvv": "123"}}),
+    ("CNP", {"id": "PMT_x", "card": {"cvv": "123"}}),
+    ("CNP", {"id": "PMT_x", "note": "card 4111 1111 1111 1111"}),
 ])
-def test_card_data_is_refused_and_never_kept(gp: Gp, payment_method: dict[str, Any]) -> None:
+def test_card_data_is_refused_and_never_kept(gp: Gp, channel: str, payment_method: dict[str, Any]) -> None:
     answer = gp.http.post("/ucp/transactions", json={
-        "type": "SALE", "channel": "CNP", "amount": "100", "currency": "USD", "payment_method": payment_method})
+        "type": "SALE", "channel": channel, "amount": "100", "currency": "USD", "payment_method": payment_method})
     assert error(answer) == (400, "INVALID_REQUEST_DATA", "40213")
     assert "4111" not in answer.text and "123" not in answer.text
     truth = gp.sim.state()
     assert truth["counts"]["transactions"] == 0 and truth["counts"]["card_data_refused"] == 1
     assert next(find_pans(json.dumps(truth)), None) is None
+
+
+def test_a_card_not_present_sale_with_the_card_is_tokenised_and_the_number_never_kept(gp: Gp) -> None:
+    """GP's own SDKs send the card on a card-not-present sale; GP charges it and keeps only a token."""
+    answer = gp.http.post("/ucp/transactions", json={
+        "type": "SALE", "channel": "CNP", "amount": "2500", "currency": "USD",
+        "payment_method": {"entry_mode": "ECOM", "card": {"number": "5425 2334 3010 9903", "expiry_month": "04",
+                                                          "expiry_year": "28", "cvv": "321"}}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "CAPTURED" and body["payment_method"]["id"].startswith("PMT_")
+    assert body["payment_method"]["card"]["brand"] == "MASTERCARD"
+    assert body["payment_method"]["card"]["masked_number_last4"].endswith("9903")
+    truth = json.dumps(gp.sim.state())
+    assert next(find_pans(truth), None) is None and "5425233430109903" not in truth and "321" not in answer.text
+    assert gp.sim.state()["counts"]["cards_tokenised"] == 1
+    again = gp.http.post("/ucp/transactions", json={
+        "type": "SALE", "channel": "CNP", "amount": "100", "currency": "USD",
+        "payment_method": {"card": {"number": "5425233430109903", "expiry_month": "04", "expiry_year": "28"}}})
+    assert again.json()["payment_method"]["id"] == body["payment_method"]["id"], "one card, one token"
+
+
+def test_query_parameters_sent_empty_are_ignored(gp: Gp) -> None:
+    sale(gp.http, "100")
+    listed = gp.http.get("/ucp/transactions", params={"from_time_created": "", "status": "", "page_size": "5"})
+    assert listed.status_code == 200, listed.text
+    assert len(listed.json()["transactions"]) == 1
 
 
 def test_declines_are_transactions_with_a_non_approval_result(gp: Gp) -> None:
