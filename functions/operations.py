@@ -9,6 +9,7 @@ import azure.functions as func
 from functions.http import respond
 from shared import wiring
 from shared.flows import admin, operations, orders, payments, pipeline
+from shared.openapi import document_json
 
 bp = func.Blueprint()
 
@@ -23,6 +24,12 @@ def audit_verify(timer: func.TimerRequest) -> None:  # noqa: ARG001
 def dead_letter_sweep(timer: func.TimerRequest) -> None:  # noqa: ARG001
     """Every five minutes, move what the bus dead-lettered itself (poison messages) into DeadLetters."""
     pipeline.sweep(wiring.services(), payments.QUEUES + orders.QUEUES)
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:  # noqa: ARG001
+    """``GET /api/openapi.json``: the OpenAPI 3.1 document of every route."""
+    return func.HttpResponse(document_json(), status_code=200, mimetype="application/json")
 
 
 @bp.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
