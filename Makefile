@@ -1,16 +1,19 @@
-# hl365: make demo | make test | make bench | make serve | make lint
+# hl365: make demo | make test | make chaos | make bench | make serve | make lint
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench serve lint clean
+.PHONY: demo test chaos bench serve lint clean
 
 demo: $(STAMP)
 	$(BIN)/hl365 demo --out out
 
 test: $(STAMP) node_modules/.installed
 	$(BIN)/python -m pytest
+
+chaos: $(STAMP) node_modules/.installed
+	$(BIN)/hl365 chaos --days 10 --erp both --transactions 20000 --kill-workers --out out/chaos
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
