@@ -272,24 +272,30 @@ def _after_uncertain_outcome(services: Services, pending: list[_Pending],
                              error: UncertainOutcome) -> dict[str, IntegrationError]:
     """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
     payment's line is found and completed. If not, nothing is written again now: a write that timed out
-    may still land, so the keys are given back with the attempt counted and the retry, a retry delay
-    later, asks the ERP first."""
+    may still land, so the keys are held a while longer, then given back with the attempt counted; the
+    retry asks the ERP first."""
     first = services.ledger.find(pending[0].payment.external_key)
     failures: dict[str, IntegrationError] = {}
     for n, item in enumerate(pending):
         document = first if n == 0 else (services.ledger.find(item.payment.external_key) if first else None)
         if document is None:
-            _give_back(services, item, f"{error.reason}: {error.description}")
+            _give_back(services, item, f"{error.reason}: {error.description}", uncertain=True)
             failures[item.delivery.message_id] = error
         else:
             _complete(services, item, document, "found_after_uncertain_attempt")
     return failures
 
 
-def _give_back(services: Services, item: _Pending, reason: str) -> None:
+def _give_back(services: Services, item: _Pending, reason: str, *, uncertain: bool = False) -> None:
+    """Free the key for a later attempt. After an uncertain write it stays held for as long again as the
+    write was given, so nothing acts on the key (a reversal deciding to void its capture) before the
+    ERP has applied a write that was merely slow."""
     item.settled = True
     try:
-        services.keys.fail(item.claim, reason[:1000])
+        if uncertain:
+            services.keys.hold(item.claim, services.settings.http_timeout_seconds, reason[:1000])
+        else:
+            services.keys.fail(item.claim, reason[:1000])
     except LeaseLost:
         log.warning("lease on %s expired while posting; its successor asks the ERP", item.payment.external_key)
 

@@ -115,6 +115,7 @@ def close_day(
     foreign_currencies: tuple[str, ...] = (),
     deposit_window_days: int = 5,
     as_of: date | None = None,
+    uncertain_grace: float = 30.0,
 ) -> DayResult:
     """Build, post and reconcile one merchant's business day.
 
@@ -147,7 +148,8 @@ def close_day(
     result.journals = builder.journals()
     result.failed = dict(builder.failures)
     for journal in result.journals:
-        document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys)
+        document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys,
+                                      uncertain_grace=uncertain_grace)
         result.postings.append(Posting(journal.external_key, document, created))
     for journal in result.journals:
         bank = sum((line.amount for line in journal.lines if line.account == mapping.accounts.bank), Decimal(0))
@@ -159,11 +161,13 @@ def close_day(
     return result
 
 
-def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys) -> tuple[str, bool]:
+def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys,
+              uncertain_grace: float = 30.0) -> tuple[str, bool]:
     """Create (and in ``auto`` mode post) a journal exactly once in effect.
 
     Returns the ERP document id and whether this call created it. After an uncertain outcome the
-    journal is looked up by its external key before anything is written again.
+    journal is looked up by its external key before anything is written again; if it is not there yet,
+    the key stays held ``uncertain_grace`` seconds, the time a slow write may still take to land.
     """
     partition = f"journal-{journal.merchant_id}-{journal.business_date:%Y%m%d}"
     claim = keys.claim(partition, journal.external_key)
@@ -181,14 +185,17 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
                 # A write that timed out may still land: the next run, a retry delay later, looks again first.
                 document = ledger.find_journal(journal.external_key)
                 if document is None:
+                    keys.hold(claim, uncertain_grace, "the ERP's answer was lost and the journal was not there yet")
                     raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost "
                                          "and the journal is not there yet; the next run looks again") from None
         if mapping.journal.posting_mode is PostingMode.AUTO:
             ledger.post_journal(document)
     except (FatalError, RetriableError) as error:
-        # The key goes back with the attempt counted, so the next run need not wait out the lease.
+        # The key goes back with the attempt counted, so the next run need not wait out the lease (after an
+        # uncertain write, once the hold above has passed).
         try:
-            keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
+            if error.reason != "JournalUncertain":
+                keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
         except LeaseLost:
             log.warning("lease on %s expired while posting; the successor asks the ERP", journal.external_key)
         raise
@@ -250,7 +257,7 @@ def run_settlement(services: Services, business_date: date | None = None) -> Day
         tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
         ledger=services.journal_ledger, keys=services.keys,
         discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,
-        foreign_currencies=currencies,
+        foreign_currencies=currencies, uncertain_grace=settings.http_timeout_seconds,
     )
     for batch_id, error in sorted(result.failed.items()):
         body = json.dumps({"merchant": merchant, "date": day.isoformat(), "batch": batch_id}).encode()

@@ -119,6 +119,24 @@ class IdempotencyKeys:
         """Give the key back for a later attempt (a replay) and keep why it failed."""
         return self._settle(claim, KeyStatus.FAILED, reason)
 
+    def hold(self, claim: Claim, seconds: float, reason: str) -> Claim:
+        """Keep the key claimed ``seconds`` more, then let anyone take it over (the attempt counted).
+
+        For a write whose outcome is uncertain: it may still land, so nobody (a retry, a reversal deciding
+        whether its capture was posted) may act on the key before the ERP has had the time to apply it.
+        """
+        if not claim.acquired:
+            raise ValueError(f"key {claim.key!r} is not held by this worker (status {claim.status})")
+        now = self._clock()
+        row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts, now)
+        row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": reason,
+                                                     "LeasedUntil": now + timedelta(seconds=seconds)})
+        try:
+            stored = self._table.upsert(row, etag=claim.etag)
+        except (PreconditionFailed, EntityNotFound):
+            raise LeaseLost(f"key {claim.key!r} was taken over after its lease expired") from None
+        return self._claim(stored, acquired=False)
+
     def get(self, partition: str, key: str) -> Claim | None:
         row = self._table.get(safe_key(partition), safe_key(key))
         return None if row is None else self._claim(row, acquired=False)

@@ -33,6 +33,7 @@ from shared.storage.idempotency import TABLE, IdempotencyKeys
 from shared.wiring import Services
 
 LEASE = timedelta(minutes=5)
+SLOW_WRITE = timedelta(seconds=20)  # a write that timed out lands this much later: within the client's timeout again
 AT = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
 FAULTS = ("ok", "ok", "lost", "timeout", "throttle")
 
@@ -64,12 +65,13 @@ class Event:
 class Ledger:
     """The ERP's customer ledger behind the ``PaymentLedger`` port, with a fault per write."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.lines: list[tuple[str, Decimal]] = []
         self.plan: dict[str, str] = {}  # thread name → the fault of its next write
         self.hold: dict[str, threading.Event] = {}  # thread name → released when the held write may go on
         self.arrived = threading.Event()  # a held worker is inside its write
-        self.landing: list[list[tuple[str, Decimal]]] = []  # writes that timed out and land later
+        self.landing: list[tuple[datetime, list[tuple[str, Decimal]]]] = []  # timed out; land at that time
         self._lock = threading.Lock()
 
     def find(self, external_key: str) -> str | None:
@@ -87,7 +89,7 @@ class Ledger:
         if fault == "crash_before":
             raise WorkerCrashed
         if fault == "timeout":
-            self.landing.append([(p.external_key, p.received.amount) for p in payments])
+            self.landing.append((self.clock.now + SLOW_WRITE, [(p.external_key, p.received.amount) for p in payments]))
             raise UncertainOutcome("ResponseLost", "timed out; the write is still on its way", source="ERP")
         with self._lock:
             first = len(self.lines)
@@ -99,11 +101,12 @@ class Ledger:
         return {p.external_key: f"J/{first + n}" for n, p in enumerate(payments)}
 
     def land(self) -> None:
-        """A write that timed out lands before anyone retries it: a retry comes a retry delay later."""
+        """Writes that timed out land once their time has come, whoever looks meanwhile."""
         with self._lock:
-            for lines in self.landing:
+            due = [lines for at, lines in self.landing if at <= self.clock.now]
+            self.landing = [(at, lines) for at, lines in self.landing if at > self.clock.now]
+            for lines in due:
                 self.lines.extend(lines)
-            self.landing.clear()
 
 
 class Clock:
@@ -142,7 +145,7 @@ class OrderingMachine(RuleBasedStateMachine):
         self.services = Services(Settings(HL365_DATA_DIR=str(path), HL365_SETTINGS_FILE=str(path / "none.json"),
                                           HL365_MAPPING_FILE=str(Path(__file__).parents[2] / "mapping.yaml")))
         self.clock = Clock()
-        self.ledger = Ledger()
+        self.ledger = Ledger(self.clock)
         self.services.__dict__["keys"] = IdempotencyKeys(self.services.tables.table(TABLE), lease=LEASE,
                                                          clock=self.clock)
         self.services.__dict__["ledger"] = self.ledger
@@ -219,6 +222,13 @@ class OrderingMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.held is None)
     def leases_expire(self) -> None:
         self.clock.now += LEASE + timedelta(seconds=1)
+
+    @rule()
+    @precondition(lambda self: self.held is None)
+    def slow_writes_land(self) -> None:
+        """Time passes: long enough for a slow write to land, not for a lease to run out."""
+        self.clock.now += SLOW_WRITE
+        self.ledger.land()
 
     def _release(self) -> None:
         held, self.held = self.held, None

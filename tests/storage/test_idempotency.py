@@ -61,6 +61,19 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_settle(keys: I
     assert keys.get("p", "k").result_ref == "JRN-2"  # type: ignore[union-attr]
 
 
+def test_a_held_key_stays_out_of_reach_for_its_hold_then_is_taken_over_counted(keys: IdempotencyKeys,
+                                                                               clock: Clock) -> None:
+    """After an uncertain write nobody may act on the key until a slow write has had time to land."""
+    uncertain = keys.claim("p", "HPY-TRN_1")
+    keys.hold(uncertain, 30, "ResponseLost: timed out")
+    clock.now += timedelta(seconds=29)
+    early = keys.claim("p", "HPY-TRN_1")
+    assert not early.acquired and not early.duplicate and early.result_ref == "ResponseLost: timed out"
+    clock.now += timedelta(seconds=2)
+    later = keys.claim("p", "HPY-TRN_1")
+    assert later.acquired and later.attempts == 2, "the successor knows an earlier attempt may have written"
+
+
 def test_a_failed_key_can_be_claimed_again_for_a_replay(keys: IdempotencyKeys) -> None:
     claim = keys.claim("p", "k")
     failed = keys.fail(claim, "F&O said: account 999999 does not exist")
