@@ -859,7 +859,7 @@ class RetailSimulator:
     def fault_answer(self, status: int, retry_after: float) -> tuple[dict[str, Any], dict[str, str]]:
         """Retail's error body, ``{"message", "errors"}``; a 429 carries ``Retry-After``."""
         message = "Too many requests" if status == 429 else "Service unavailable"
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if status in (429, 503) else {}
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if status == 429 else {}
         return {"message": message, "errors": {}}, headers
 
     def routes(self) -> list[BaseRoute]:

@@ -199,7 +199,8 @@ class _Pending:
     envelope: Envelope
     payment: Payment
     claim: Claim
-    settled: bool = False
+    done: bool = False  # its line is in the ERP and its key is complete
+    released: bool = False  # its key was given back (or held) for a later attempt
 
 
 def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
@@ -248,11 +249,13 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
         left = _found_after_uncertain_attempt(services, pending)
         if left:
             failures.update(_post(services, left))
-    except RetriableError as error:  # the ERP could not be asked: every key still held goes back
+    except RetriableError as error:  # the ERP could not be asked: whatever is not done is tried again later
         for item in pending:
-            if not item.settled:
+            if item.done:
+                continue
+            if not item.released:
                 _give_back(services, item, f"{error.reason}: {error.description}")
-                failures[item.delivery.message_id] = error
+            failures[item.delivery.message_id] = error
     return failures
 
 
@@ -290,7 +293,7 @@ def _give_back(services: Services, item: _Pending, reason: str, *, uncertain: bo
     """Free the key for a later attempt. After an uncertain write it stays held for as long again as the
     write was given, so nothing acts on the key (a reversal deciding to void its capture) before the
     ERP has applied a write that was merely slow."""
-    item.settled = True
+    item.released = True
     try:
         if uncertain:
             services.keys.hold(item.claim, services.settings.http_timeout_seconds, reason[:1000])
@@ -334,7 +337,7 @@ def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationE
 
 
 def _complete(services: Services, item: _Pending, document: str, outcome: str) -> None:
-    item.settled = True
+    item.done = True
     try:
         services.keys.complete(item.claim, document)
     except LeaseLost:

@@ -35,7 +35,7 @@ from shared.wiring import Services
 LEASE = timedelta(minutes=5)
 SLOW_WRITE = timedelta(seconds=20)  # a write that timed out lands this much later: within the client's timeout again
 AT = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
-FAULTS = ("ok", "ok", "lost", "timeout", "throttle")
+FAULTS = ("ok", "ok", "lost", "timeout", "throttle", "split_lost_then_lookups_throttled")
 
 
 class WorkerCrashed(BaseException):
@@ -71,10 +71,16 @@ class Ledger:
         self.plan: dict[str, str] = {}  # thread name → the fault of its next write
         self.hold: dict[str, threading.Event] = {}  # thread name → released when the held write may go on
         self.arrived = threading.Event()  # a held worker is inside its write
+        self.throttled_lookups: dict[str, int] = {}  # thread name → the n-th look-up from now is throttled
         self.landing: list[tuple[datetime, list[tuple[str, Decimal]]]] = []  # timed out; land at that time
         self._lock = threading.Lock()
 
     def find(self, external_key: str) -> str | None:
+        me = threading.current_thread().name
+        if self.throttled_lookups.get(me, 0) > 0:
+            self.throttled_lookups[me] -= 1
+            if self.throttled_lookups[me] == 0:
+                raise TransientApiError("Throttled", "429 on a look-up", source="ERP", status=429)
         with self._lock:
             return next((f"J/{n}" for n, (key, _) in enumerate(self.lines) if key == external_key), None)
 
@@ -91,6 +97,13 @@ class Ledger:
         if fault == "timeout":
             self.landing.append((self.clock.now + SLOW_WRITE, [(p.external_key, p.received.amount) for p in payments]))
             raise UncertainOutcome("ResponseLost", "timed out; the write is still on its way", source="ERP")
+        if fault == "split_lost_then_lookups_throttled":
+            # Sent in parts, as Business Central's 100-line $batches are: the first part landed, the second's
+            # answer was lost before it was applied, and the look-ups that follow meet throttling.
+            with self._lock:
+                self.lines.extend((p.external_key, p.received.amount) for p in payments[:2])
+            self.throttled_lookups[me] = 4
+            raise UncertainOutcome("ResponseLost", "the second part's answer was lost", source="ERP")
         with self._lock:
             first = len(self.lines)
             self.lines.extend((p.external_key, p.received.amount) for p in payments)
@@ -160,7 +173,7 @@ class OrderingMachine(RuleBasedStateMachine):
     @initialize(data=st.data())
     def gateway(self, data: st.DataObject) -> None:
         """What GP did: 1 to 3 sales, each maybe reversed, maybe refunded."""
-        for n in range(data.draw(st.integers(1, 2), label="sales")):
+        for n in range(data.draw(st.integers(1, 3), label="sales")):
             sale, cents = f"TRN_S{n}", data.draw(st.integers(1, 50_000), label="cents")
             self.events.append(Event(sale, PaymentKind.SALE, PaymentStatus.CAPTURED, cents))
             fate = data.draw(st.sampled_from(["kept", "reversed", "refunded"]), label=f"{sale} fate")
@@ -182,7 +195,7 @@ class OrderingMachine(RuleBasedStateMachine):
 
     def _take(self, data: st.DataObject) -> list[Delivery]:
         """Any few of the waiting messages: a broker hands them out in any order across workers."""
-        picked = data.draw(st.lists(st.integers(0, len(self.queue) - 1), min_size=1, max_size=4, unique=True),
+        picked = data.draw(st.lists(st.integers(0, len(self.queue) - 1), min_size=1, max_size=5, unique=True),
                            label="messages")
         batch = [self.queue[n] for n in picked]
         self.queue = [m for n, m in enumerate(self.queue) if n not in picked]
@@ -314,4 +327,19 @@ def test_a_reversal_after_a_crashed_capture_write_that_landed_posts_the_reverse_
     machine.leases_expire()
     reversal = machine.events[1].delivery(2)
     machine._settle([reversal], post_payments(machine.services, [reversal]))
+    machine.teardown()
+
+
+def test_a_payment_held_after_an_uncertain_part_is_retried_even_when_the_look_ups_fail() -> None:
+    """Four payments go out in parts; the first part lands, the second's answer is lost, and a look-up
+    is throttled: every payment not found must come back for a retry, held or not."""
+    machine = OrderingMachine()
+    machine.events = [Event(f"TRN_S{n}", PaymentKind.SALE, PaymentStatus.CAPTURED, 1000 + n) for n in range(4)]
+    machine.expected = {f"TRN_S{n}": Decimal(1000 + n).scaleb(-2) for n in range(4)}
+    machine.sent = {0, 1, 2, 3}
+    batch = [event.delivery(n) for n, event in enumerate(machine.events)]
+    machine.ledger.plan[threading.current_thread().name] = "split_lost_then_lookups_throttled"
+    failures = post_payments(machine.services, batch)
+    assert {d.message_id for d in batch[2:]} <= set(failures), "a payment not in the ERP was let go"
+    machine._settle(batch, failures)
     machine.teardown()

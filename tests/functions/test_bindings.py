@@ -42,6 +42,11 @@ EXPECTED = {
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */5 * * * *",
          "runOnStartup": False, "useMonitor": False},
     ],
+    "openapi": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ANONYMOUS",
+         "route": "openapi.json"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
     "dead_letters_list": [
         {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ADMIN",
          "route": "admin/deadletters"},
