@@ -79,7 +79,7 @@ class Options:
     faults: float = 0.0
     out: Path = Path("out")
     speedup: float = 30.0  # the embedded bus's timers (retries, locks) run this many times faster
-    drain_timeout: float = 600.0
+    drain_timeout: float = 900.0
     lease_seconds: int = 60  # idempotency leases; longer than any one post, shorter than the retries
     http_timeout: float = 30.0
     every_fault: bool = False  # also timeouts, gateway 502/504s and simulators restarted from their snapshot
