@@ -1,7 +1,7 @@
 """The local host, driven with a small FunctionApp of its own over a real HTTP server."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
-from sandbox.host import LocalHost, index, resolve, route_pattern, run_in_background, stop_background
+from sandbox.host import LocalHost, Undrained, index, resolve, route_pattern, run_in_background, stop_background
 from shared.messaging.embedded import EmbeddedBus
 from shared.messaging.port import OutgoingMessage
 from shared.settings import Settings
@@ -164,3 +164,29 @@ def test_timers_run_on_demand_and_on_their_schedule(host: LocalHost) -> None:
     assert first.second % 2 == 0 and first > datetime.now(UTC).replace(microsecond=0)
     with pytest.raises(KeyError, match="tick"):
         host.run_timer("tock")
+
+
+def test_a_day_is_drained_only_when_scheduled_retries_have_run_too(tmp_path: Path) -> None:
+    """A message rescheduled for a later retry is still the day's: drain waits for it (on the embedded bus's
+    faster clock) instead of calling the queues empty and the message lost."""
+    received.clear()
+    bus = EmbeddedBus(tmp_path / "bus.sqlite", speedup=60)
+    local = LocalHost(build_app(), bus=bus, settings=Settings(), app_settings={"JOBS_QUEUE": "jobs"})
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    bus.send("jobs", [OutgoingMessage(body=b"retry", message_id="m-1", scheduled_enqueue_time=later)])
+    assert local.drain(timeout=10) == 1
+    assert [m.get_body() for m in received] == [b"retry"]
+    bus.close()
+
+
+def test_a_day_not_drained_in_time_names_what_is_still_in_flight(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite")
+    local = LocalHost(build_app(), bus=bus, settings=Settings(), app_settings={"JOBS_QUEUE": "jobs"})
+    later = datetime.now(UTC) + timedelta(hours=1)
+    bus.send("jobs", [OutgoingMessage(body=b"retry", message_id="gp:TRN_A:REVERSED:attempt:1",
+                                      scheduled_enqueue_time=later)])
+    with pytest.raises(Undrained) as caught:
+        local.drain(timeout=0.3)
+    assert caught.value.messages == [("jobs", "gp:TRN_A:REVERSED:attempt:1", "scheduled")]
+    assert "gp:TRN_A:REVERSED:attempt:1 (scheduled)" in str(caught.value)
+    bus.close()
