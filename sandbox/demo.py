@@ -215,7 +215,8 @@ def _inject_faults(sims: Simulators, options: Options) -> None:
     """Throttling, 5xx and lost answers on the data routes; token endpoints stay clean, as Entra's does.
 
     With ``every_fault``, also reads and writes that outlast the client's timeout (a write that times out
-    still lands, a moment later) and writes answered by a gateway's 502 or 504 after they were applied.
+    still lands, a moment later), answers held back, gateway 502s and 504s (on a write the client cannot tell
+    whether it landed) and GP's 500s.
     """
     rate = options.faults
     gp_reads, retail_reads = "GET /ucp/settlement/*", "GET /api/*"
