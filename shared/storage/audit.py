@@ -116,9 +116,16 @@ class AuditTrail:
                 yield row
 
     def verify(self, day: date) -> VerifyReport:
-        """Recompute the day's chain and name every record that was edited, inserted or deleted."""
+        """Recompute the day's chain and name every record that was edited, inserted or deleted.
+
+        The seal is read first: records appended while the day is being read are newer than it, and
+        they must chain like every other, but the seal cannot name them.
+        """
         partition = _partition(day)
         problems: list[str] = []
+        head = self._table.get(partition, HEAD)
+        sealed_seq = int(head["Seq"]) if head is not None else 0
+        sealed_mac: str | None = None
         expected_seq, prev, count = 1, GENESIS, 0
         for row in self.records(day):
             count += 1
@@ -141,16 +148,16 @@ class AuditTrail:
             elif row["Prev"] != prev and not gap:
                 problems.append(f"{name}: inserted or out of order (it does not chain to the record before)")
             expected_seq, prev = seq + 1, str(row.get("Mac", ""))
-        head = self._table.get(partition, HEAD)
+            if seq == sealed_seq:
+                sealed_mac = prev
         if head is None:
             if count:
                 problems.append(f"record {partition}/{HEAD}: the seal was deleted")
         elif not hmac.compare_digest(str(head["Seal"]), self._seal(partition, int(head["Seq"]), str(head["Mac"]))):
             problems.append(f"record {partition}/{HEAD}: the seal was edited")
-        elif int(head["Seq"]) != expected_seq - 1 or head["Mac"] != prev:
-            last = int(head["Seq"])
-            gone = ", ".join(_row_key(s) for s in range(expected_seq, last + 1)) or _row_key(last)
-            problems.append(f"record {partition}/{gone}: deleted (the seal names record {_row_key(last)} last)")
+        elif expected_seq - 1 < sealed_seq or head["Mac"] != sealed_mac:
+            gone = ", ".join(_row_key(s) for s in range(expected_seq, sealed_seq + 1)) or _row_key(sealed_seq)
+            problems.append(f"record {partition}/{gone}: deleted (the seal names record {_row_key(sealed_seq)} last)")
         return VerifyReport(day, count, problems)
 
     def _mac(self, partition: str, seq: int, prev: str, body: Mapping[str, str]) -> str:

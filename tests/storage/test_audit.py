@@ -110,3 +110,22 @@ def test_concurrent_appenders_keep_one_unbroken_chain(table: Table) -> None:
     report = trails[0].verify(DAY)
     assert report.ok, report.problems
     assert report.records == 80
+
+
+def test_records_appended_while_the_day_is_verified_are_no_deletion(trail: AuditTrail, table: Table,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app keeps writing while a day is verified: a record appended after the seal was read chains like
+    every other, and the seal not naming it is no tampering."""
+    original = AuditTrail.records
+
+    def records_then_an_append(self: AuditTrail, day: date) -> Iterator[Entity]:
+        yield from original(self, day)  # the day as the query read it; then, before the seal is checked:
+        self.record(step="post.payment", event_id="gp:TRN_6:CAPTURED", correlation_id="c6", outcome="posted")
+
+    monkeypatch.setattr(AuditTrail, "records", records_then_an_append)
+    report = trail.verify(DAY)
+    assert report.ok, report.problems
+    assert report.records == 5
+    monkeypatch.undo()
+    table.delete("20261127", f"{6:012d}")
+    assert any("deleted" in p for p in trail.verify(DAY).problems), "the newest record, deleted, is still named"
