@@ -78,9 +78,9 @@ class Options:
     duplicates: float = 0.2
     faults: float = 0.0
     out: Path = Path("out")
-    speedup: float = 30.0  # the embedded bus's timers (retries, locks) run this many times faster
+    speedup: float = 10.0  # the embedded bus's timers (retries, locks) run this many times faster
     drain_timeout: float = 900.0
-    lease_seconds: int = 60  # idempotency leases; longer than any one post, shorter than the retries
+    lease_seconds: int = 300  # idempotency leases (the product's own): longer than any one post
     http_timeout: float = 30.0
     every_fault: bool = False  # also timeouts, gateway 502/504s and simulators restarted from their snapshot
     worker_processes: int = 0  # 0: queue triggers as threads here; N: N trigger processes
