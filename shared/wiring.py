@@ -71,7 +71,8 @@ class Services:
     @cached_property
     def keys(self) -> idempotency.IdempotencyKeys:
         lease = timedelta(seconds=self.settings.idempotency_lease_seconds)
-        return idempotency.IdempotencyKeys(self.tables.table(idempotency.TABLE), lease=lease)
+        # Renewed three times a lease, so a claim survives two missed beats (a storage hiccup, a busy CPU).
+        return idempotency.IdempotencyKeys(self.tables.table(idempotency.TABLE), lease=lease, renew_every=lease / 3)
 
     @cached_property
     def audit(self) -> audit.AuditTrail:

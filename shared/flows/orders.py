@@ -37,7 +37,7 @@ from shared.messaging.port import OutgoingMessage
 from shared.ops.alerts import Alert
 from shared.security.pan import find_pans
 from shared.settings import ConfigError
-from shared.storage.idempotency import Claim, LeaseLost
+from shared.storage.idempotency import Claim, IdempotencyKeys, LeaseLost
 from shared.storage.keys import safe_key
 from shared.storage.port import Entity
 from shared.wiring import Services
@@ -241,7 +241,12 @@ def charge_order(services: Services, body: bytes) -> str:
         order = Order.model_validate(envelope.data)
     except ValueError as exc:
         raise FatalError("InvalidOrder", str(exc)) from None
-    claim = services.keys.claim(f"charge-{order.erp}-{order.company}", order.external_key)
+    with services.keys.renewing() as keys:  # a slow gateway keeps the claim: only a dead worker's is taken over
+        return _charge_once(services, keys, envelope, order)
+
+
+def _charge_once(services: Services, keys: IdempotencyKeys, envelope: Envelope, order: Order) -> str:
+    claim = keys.claim(f"charge-{order.erp}-{order.company}", order.external_key)
     if claim.duplicate:
         _audit(services, envelope, "charge.order", "already_charged", order=order.number,
                transaction=claim.result_ref)
@@ -256,19 +261,19 @@ def charge_order(services: Services, body: bytes) -> str:
         else:
             _declined(services, envelope, order, transaction)
     except IntegrationError as error:
-        _give_back(services, claim, error)
+        _give_back(keys, claim, error)
         raise
     try:
-        services.keys.complete(claim, transaction.id)
+        keys.complete(claim, transaction.id)
     except LeaseLost:
         log.warning("lease on %s expired while charging; the successor will get %s back from GP",
                     order.external_key, transaction.id)
     return transaction.id
 
 
-def _give_back(services: Services, claim: Claim, error: IntegrationError) -> None:
+def _give_back(keys: IdempotencyKeys, claim: Claim, error: IntegrationError) -> None:
     try:
-        services.keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
+        keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
     except LeaseLost:
         log.warning("lease on %s expired before it could be given back", claim.key)
 

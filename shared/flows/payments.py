@@ -28,7 +28,7 @@ from shared.ops.alerts import Alert
 from shared.security.pan import PanFinding, scan_json
 from shared.security.signatures import verify_gp_signature
 from shared.settings import ConfigError
-from shared.storage.idempotency import Claim, KeyStatus, LeaseLost
+from shared.storage.idempotency import Claim, IdempotencyKeys, KeyStatus, LeaseLost
 from shared.storage.port import Entity
 from shared.wiring import Services
 
@@ -212,6 +212,12 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
     payment, so only the culprit is dead-lettered, with the ERP's text. Which key is claimed, and whether a
     reversal posts, is the ordering rule's (``shared.flows.ordering``).
     """
+    with services.keys.renewing() as keys:  # a slow post keeps its claims: only a dead worker's are taken over
+        return _post_batch(services, keys, deliveries)
+
+
+def _post_batch(services: Services, keys: IdempotencyKeys,
+                deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     pending: list[_Pending] = []
     rules = services.mapping.customer_payments
@@ -234,7 +240,7 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
                    reference=payment.reference or "")
             continue
         try:
-            claim = claim_to_post(services.keys, services.ledger, payment,
+            claim = claim_to_post(keys, services.ledger, payment,
                                   {p.payment.external_key for p in pending})
         except RetriableError as error:
             failures[delivery.message_id] = error
@@ -246,20 +252,21 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
             continue
         pending.append(_Pending(delivery, envelope, payment, claim))
     try:
-        left = _found_after_uncertain_attempt(services, pending)
+        left = _found_after_uncertain_attempt(services, keys, pending)
         if left:
-            failures.update(_post(services, left))
+            failures.update(_post(services, keys, left))
     except RetriableError as error:  # the ERP could not be asked: whatever is not done is tried again later
         for item in pending:
             if item.done:
                 continue
             if not item.released:
-                _give_back(services, item, f"{error.reason}: {error.description}")
+                _give_back(keys, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
     return failures
 
 
-def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) -> list[_Pending]:
+def _found_after_uncertain_attempt(services: Services, keys: IdempotencyKeys,
+                                   pending: list[_Pending]) -> list[_Pending]:
     """Ask the ERP about keys an earlier attempt may have written (a crash, a lost answer)."""
     left = []
     for item in pending:
@@ -267,11 +274,11 @@ def _found_after_uncertain_attempt(services: Services, pending: list[_Pending]) 
         if document is None:
             left.append(item)
             continue
-        _complete(services, item, document, "found_after_uncertain_attempt")
+        _complete(services, keys, item, document, "found_after_uncertain_attempt")
     return left
 
 
-def _after_uncertain_outcome(services: Services, pending: list[_Pending],
+def _after_uncertain_outcome(services: Services, keys: IdempotencyKeys, pending: list[_Pending],
                              error: UncertainOutcome) -> dict[str, IntegrationError]:
     """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
     payment's line is found and completed. If not, nothing is written again now: a write that timed out
@@ -282,28 +289,29 @@ def _after_uncertain_outcome(services: Services, pending: list[_Pending],
     for n, item in enumerate(pending):
         document = first if n == 0 else (services.ledger.find(item.payment.external_key) if first else None)
         if document is None:
-            _give_back(services, item, f"{error.reason}: {error.description}", uncertain=True)
+            _give_back(keys, item, f"{error.reason}: {error.description}",
+                       hold_for=services.settings.http_timeout_seconds)
             failures[item.delivery.message_id] = error
         else:
-            _complete(services, item, document, "found_after_uncertain_attempt")
+            _complete(services, keys, item, document, "found_after_uncertain_attempt")
     return failures
 
 
-def _give_back(services: Services, item: _Pending, reason: str, *, uncertain: bool = False) -> None:
-    """Free the key for a later attempt. After an uncertain write it stays held for as long again as the
-    write was given, so nothing acts on the key (a reversal deciding to void its capture) before the
+def _give_back(keys: IdempotencyKeys, item: _Pending, reason: str, *, hold_for: float | None = None) -> None:
+    """Free the key for a later attempt. After an uncertain write it stays held ``hold_for`` seconds, as
+    long again as the write was given, so nothing acts on the key (a reversal deciding to void its capture) before the
     ERP has applied a write that was merely slow."""
     item.released = True
     try:
-        if uncertain:
-            services.keys.hold(item.claim, services.settings.http_timeout_seconds, reason[:1000])
+        if hold_for is not None:
+            keys.hold(item.claim, hold_for, reason[:1000])
         else:
-            services.keys.fail(item.claim, reason[:1000])
+            keys.fail(item.claim, reason[:1000])
     except LeaseLost:
         log.warning("lease on %s expired while posting; its successor asks the ERP", item.payment.external_key)
 
 
-def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationError]:
+def _post(services: Services, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     try:
         results = dict(services.ledger.post([p.payment for p in pending]))
@@ -315,31 +323,31 @@ def _post(services: Services, pending: list[_Pending]) -> dict[str, IntegrationE
                         error.reason)
             results = {}
             for item in pending:
-                failures.update(_post(services, [item]))
+                failures.update(_post(services, keys, [item]))
             return failures
     except UncertainOutcome as error:
-        return _after_uncertain_outcome(services, pending, error)
+        return _after_uncertain_outcome(services, keys, pending, error)
     except RetriableError as error:
         for item in pending:
-            _give_back(services, item, f"{error.reason}: {error.description}")
+            _give_back(keys, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
         return failures
     for item in pending:
         result = results.get(item.payment.external_key)
         if isinstance(result, str):
-            _complete(services, item, result, "posted")
+            _complete(services, keys, item, result, "posted")
             continue
         refusal = result if isinstance(result, FatalError) else FatalError(
             "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
-        _give_back(services, item, f"{refusal.reason}: {refusal.description}")
+        _give_back(keys, item, f"{refusal.reason}: {refusal.description}")
         failures[item.delivery.message_id] = refusal
     return failures
 
 
-def _complete(services: Services, item: _Pending, document: str, outcome: str) -> None:
+def _complete(services: Services, keys: IdempotencyKeys, item: _Pending, document: str, outcome: str) -> None:
     item.done = True
     try:
-        services.keys.complete(item.claim, document)
+        keys.complete(item.claim, document)
     except LeaseLost:
         log.warning("lease on %s expired while posting; the successor will find %s", item.payment.external_key,
                     document)

@@ -169,6 +169,12 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
     journal is looked up by its external key before anything is written again; if it is not there yet,
     the key stays held ``uncertain_grace`` seconds, the time a slow write may still take to land.
     """
+    with keys.renewing() as renewing:  # a large journal may take longer than a lease to create and post
+        return _post_once(journal, mapping=mapping, ledger=ledger, keys=renewing, uncertain_grace=uncertain_grace)
+
+
+def _post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys,
+               uncertain_grace: float) -> tuple[str, bool]:
     partition = f"journal-{journal.merchant_id}-{journal.business_date:%Y%m%d}"
     claim = keys.claim(partition, journal.external_key)
     if claim.duplicate:

@@ -1,13 +1,18 @@
 """Idempotency keys: claim once, with a lease a crashed worker's successor can take over.
 
 Insert-if-absent is the atomic claim; the ETag-conditioned replace is the takeover, so two workers
-never both believe they hold a key.
+never both believe they hold a key. A live worker renews its claims while it works, as the bus renews a
+message's lock, so a slow write never outlives its lease: only a dead worker's claim is taken over.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +22,8 @@ from shared.storage.keys import safe_key
 from shared.storage.port import Entity, Table
 
 TABLE = "IdempotencyKeys"
+
+log = logging.getLogger(__name__)
 
 
 class KeyStatus(StrEnum):
@@ -58,10 +65,91 @@ class IdempotencyKeys:
         *,
         lease: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        renew_every: timedelta | None = None,
     ) -> None:
         self._table = table
         self._lease = lease
         self._clock = clock
+        self._renew_every = renew_every
+        self._held: dict[tuple[str, str], Claim] | None = None  # a renewing view's live claims, newest version
+        self._held_lock = threading.Lock()
+        self._views: list[IdempotencyKeys] = []
+        self._views_lock = threading.Lock()
+        self._heart: threading.Thread | None = None
+
+    @contextmanager
+    def renewing(self) -> Iterator[IdempotencyKeys]:
+        """Keys whose claims stay leased while the block runs, renewed every ``renew_every``.
+
+        Claims this view acquires are renewed until it settles them (complete, fail, hold) or the block
+        ends; a worker that dies stops renewing, and its claims are taken over once their lease runs out.
+        """
+        if self._held is not None:
+            yield self
+            return
+        view = IdempotencyKeys(self._table, lease=self._lease, clock=self._clock)
+        view._held = {}
+        with self._views_lock:
+            self._views.append(view)
+            if self._renew_every is not None and self._heart is None:
+                self._heart = threading.Thread(target=self._beat, name="idempotency-renewal", daemon=True)
+                self._heart.start()
+        try:
+            yield view
+        finally:
+            with self._views_lock:
+                self._views.remove(view)
+            with view._held_lock:
+                view._held.clear()
+
+    def heartbeat(self) -> int:
+        """Renew every claim held in a live renewing view; returns how many were renewed.
+
+        A claim taken over meanwhile (its lease ran out before a renewal) is dropped and named in the log;
+        its holder finds out when it settles it (``LeaseLost``).
+        """
+        with self._views_lock:
+            views = list(self._views)
+        return sum(view._renew_held() for view in views)
+
+    def _beat(self) -> None:
+        assert self._renew_every is not None
+        while True:
+            time.sleep(self._renew_every.total_seconds())
+            try:
+                self.heartbeat()
+            except Exception:  # a storage hiccup: the next beat, well within the lease, tries again
+                log.warning("could not renew idempotency leases; trying again in %s", self._renew_every,
+                            exc_info=True)
+
+    def _renew_held(self) -> int:
+        renewed = 0
+        with self._held_lock:
+            assert self._held is not None
+            for ref, claim in list(self._held.items()):
+                row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts,
+                                self._clock())
+                try:
+                    self._held[ref] = self._claim(self._table.upsert(row, etag=claim.etag), acquired=True)
+                    renewed += 1
+                except (PreconditionFailed, EntityNotFound):
+                    del self._held[ref]
+                    log.warning("lease on %s ran out before it was renewed; its successor took it over", claim.key)
+        return renewed
+
+    def _acquired(self, claim: Claim) -> Claim:
+        if self._held is not None and claim.acquired:
+            with self._held_lock:
+                self._held[(claim.partition, claim.key)] = claim
+        return claim
+
+    def _latest(self, claim: Claim) -> Claim:
+        """The newest version of a held claim (renewals change its ETag), no longer renewed from now on."""
+        if self._held is None:
+            return claim
+        with self._held_lock:
+            latest = self._held.pop((claim.partition, claim.key), None)
+        return latest if latest is not None and latest.owner == claim.owner else claim
 
     def claim(self, partition: str, key: str) -> Claim:
         """Take the key unless it is done, or held under a live lease by someone else.
@@ -73,7 +161,7 @@ class IdempotencyKeys:
         row = self._row(partition, key, owner, KeyStatus.CLAIMED, attempts=1, now=now)
         try:
             stored = self._table.insert(row)
-            return self._claim(stored, acquired=True)
+            return self._acquired(self._claim(stored, acquired=True))
         except EntityExists:
             pass
         current = self._table.get(row.partition_key, row.row_key)
@@ -92,7 +180,7 @@ class IdempotencyKeys:
             if latest is None:
                 return self.claim(partition, key)
             return self._claim(latest, acquired=False)
-        return self._claim(stored, acquired=True)
+        return self._acquired(self._claim(stored, acquired=True))
 
     def remember(self, partition: str, key: str, result_ref: str) -> Claim:
         """Record a key as done in one write, for effects that are idempotent by themselves.
@@ -127,6 +215,7 @@ class IdempotencyKeys:
         """
         if not claim.acquired:
             raise ValueError(f"key {claim.key!r} is not held by this worker (status {claim.status})")
+        claim = self._latest(claim)
         now = self._clock()
         row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts, now)
         row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": reason,
@@ -144,6 +233,7 @@ class IdempotencyKeys:
     def _settle(self, claim: Claim, status: KeyStatus, result_ref: str) -> Claim:
         if not claim.acquired:
             raise ValueError(f"key {claim.key!r} is not held by this worker (status {claim.status})")
+        claim = self._latest(claim)
         row = self._row(claim.partition, claim.key, claim.owner, status, claim.attempts, self._clock())
         row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref, "LeasedUntil": ""})
         try:

@@ -1,6 +1,7 @@
 """The ordering rule, proven over interleavings: captures, reversals and refunds delivered in any order and
 twice, to two workers, one of which can be held mid-write while the other runs, with lost answers,
-throttling, lease expiries and crashed workers whose write may or may not have landed.
+throttling, lease expiries, a live worker slower than a lease, and crashed workers whose write may or may
+not have landed.
 
 After every step no key is in the ledger twice; whenever everything has been delivered and drained the
 ledger nets, per transaction, to what the gateway did.
@@ -232,6 +233,16 @@ class OrderingMachine(RuleBasedStateMachine):
         self._release()
 
     @rule()
+    @precondition(lambda self: self.held is not None)
+    def time_passes_while_worker_0_writes(self) -> None:
+        """Worker 0 is alive but slow (throttled, retrying): its claims are renewed as time passes, so
+        nobody takes them over however long its write takes, while everyone else's leases run out."""
+        for _ in range(3):
+            self.clock.now += LEASE / 2
+            self.services.keys.heartbeat()
+            self.ledger.land()
+
+    @rule()
     @precondition(lambda self: self.held is None)
     def leases_expire(self) -> None:
         self.clock.now += LEASE + timedelta(seconds=1)
@@ -342,4 +353,23 @@ def test_a_payment_held_after_an_uncertain_part_is_retried_even_when_the_look_up
     failures = post_payments(machine.services, batch)
     assert {d.message_id for d in batch[2:]} <= set(failures), "a payment not in the ERP was let go"
     machine._settle(batch, failures)
+    machine.teardown()
+
+
+def test_a_reversal_waits_for_a_live_capture_write_slower_than_a_lease() -> None:
+    """The capture's worker is alive but slowed (throttled, retrying) past its lease; the reversal must
+    not take its claim over and void the capture that is about to land."""
+    machine = OrderingMachine()
+    capture = Event("TRN_S0", PaymentKind.SALE, PaymentStatus.CAPTURED, 1250)
+    machine.events = [capture, Event("TRN_S0", PaymentKind.SALE, PaymentStatus.REVERSED, 1250)]
+    machine.expected = {"TRN_S0": Decimal(0)}
+    machine.sent = {0, 1}
+    machine.ledger.plan["worker-0"] = "ok"
+    machine.held = Held(machine, [capture.delivery(1)])
+    machine.time_passes_while_worker_0_writes()
+    reversal = machine.events[1].delivery(2)
+    failures = post_payments(machine.services, [reversal])
+    assert isinstance(failures.get(reversal.message_id), RetriableError), "the reversal acted on a live claim"
+    machine._settle([reversal], failures)
+    machine.worker_0_finishes()
     machine.teardown()

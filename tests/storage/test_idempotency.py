@@ -1,3 +1,4 @@
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -117,3 +118,60 @@ def test_remember_records_done_once_and_reports_the_first(keys: IdempotencyKeys)
     twin = keys.remember("p", "gp:TRN_1:CAPTURED", "corr-2")
     assert not twin.acquired and twin.result_ref == "corr-1"
     assert keys.claim("p", "gp:TRN_1:CAPTURED").duplicate
+
+
+def test_a_live_worker_keeps_its_claim_past_its_lease_and_settles_it(keys: IdempotencyKeys, clock: Clock) -> None:
+    with keys.renewing() as mine:
+        claim = mine.claim("p", "k")
+        for _ in range(4):  # twenty minutes of a write slowed by throttling, renewed every few minutes
+            clock.now += timedelta(minutes=4)
+            assert keys.heartbeat() == 1
+            assert not keys.claim("p", "k").acquired, "a live worker's claim was taken over"
+        mine.complete(claim, "JRN-1")
+    assert keys.claim("p", "k").duplicate
+
+
+def test_a_settled_or_held_claim_is_no_longer_renewed(keys: IdempotencyKeys, clock: Clock) -> None:
+    with keys.renewing() as mine:
+        done, held = mine.claim("p", "done"), mine.claim("p", "held")
+        mine.complete(done, "JRN-1")
+        mine.hold(held, 30, "the answer was lost")
+        assert keys.heartbeat() == 0
+        clock.now += timedelta(seconds=31)
+        successor = keys.claim("p", "held")
+        assert successor.acquired and successor.attempts == 2
+
+
+def test_a_dead_workers_claims_stop_being_renewed_and_are_taken_over(keys: IdempotencyKeys, clock: Clock) -> None:
+    class Crash(BaseException):
+        pass
+
+    with pytest.raises(Crash), keys.renewing() as mine:
+        mine.claim("p", "k")
+        raise Crash
+    assert keys.heartbeat() == 0
+    clock.now += timedelta(minutes=5, seconds=1)
+    assert keys.claim("p", "k").acquired
+
+
+def test_a_claim_taken_over_before_its_renewal_is_dropped_and_cannot_be_settled(keys: IdempotencyKeys,
+                                                                                clock: Clock) -> None:
+    with keys.renewing() as mine:
+        stalled = mine.claim("p", "k")
+        clock.now += timedelta(minutes=5, seconds=1)  # every beat missed
+        successor = keys.claim("p", "k")
+        assert successor.acquired
+        assert keys.heartbeat() == 0
+        with pytest.raises(LeaseLost):
+            mine.complete(stalled, "late")
+    keys.complete(successor, "JRN-2")
+
+
+def test_the_heartbeat_renews_on_its_own_while_the_block_runs(table: Table) -> None:
+    keys = IdempotencyKeys(table, lease=timedelta(seconds=0.6), renew_every=timedelta(seconds=0.1))
+    with keys.renewing() as mine:
+        claim = mine.claim("p", "k")
+        time.sleep(1.5)
+        assert not keys.claim("p", "k").acquired, "the claim ran out while its worker was alive"
+        mine.complete(claim, "JRN-1")
+    assert keys.claim("p", "k").duplicate
