@@ -32,15 +32,13 @@ DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104}
 
 
 def _host() -> LocalHost:
-    from sandbox.host import LocalHost, load_app
-    from shared import wiring
-    from shared.messaging.embedded import EmbeddedBus
+    from sandbox.host import LocalHost, NotEmbedded
 
-    services = wiring.services()
-    if not isinstance(services.bus, EmbeddedBus):
-        console.print("[red]the local host runs on the embedded bus: set HL365_BUS=sqlite[/red]")
-        raise typer.Exit(2)
-    return LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    try:
+        return LocalHost.from_wiring()
+    except NotEmbedded as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()

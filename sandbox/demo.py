@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from sandbox.day import Truth, seed
-from sandbox.host import LocalHost, TriggerProcesses, Undrained, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, TriggerProcesses, Undrained, run_in_background, stop_background
 from sandbox.orders import (
     PaymentTruth,
     customer_ledger,
@@ -42,7 +42,6 @@ from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
 from shared.canonical.money import Money
-from shared.messaging.embedded import EmbeddedBus
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "00000000-0000-0000-0000-000000000365"
@@ -265,9 +264,8 @@ class OrderPayments:
 
 def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, started: float,
              phases: dict[str, float], progress: Progress) -> dict[str, Any]:
+    host = LocalHost.from_wiring()
     services = wiring.services()
-    assert isinstance(services.bus, EmbeddedBus)
-    host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
     server, thread, port = run_in_background(host.asgi())
     workers = TriggerProcesses(options.worker_processes) if options.worker_processes else None
     if workers is not None:

@@ -208,6 +208,10 @@ class HostStats:
     errors: list[str] = field(default_factory=list)
 
 
+class NotEmbedded(RuntimeError):
+    """The settings name a real Service Bus: the local host drives the embedded bus only."""
+
+
 class LocalHost:
     """Hosts a FunctionApp on the embedded bus and a real HTTP server."""
 
@@ -234,6 +238,20 @@ class LocalHost:
         self._held: dict[str, tuple[ReceivedMessage, float]] = {}
         self._held_lock = threading.Lock()
         self._renewer: threading.Thread | None = None
+
+    @classmethod
+    def from_wiring(cls) -> LocalHost:
+        """The host of ``function_app.py`` over the services its functions use (``shared.wiring``).
+
+        Raises:
+            NotEmbedded: the settings name a Service Bus namespace; this host runs the embedded bus only.
+        """
+        from shared import wiring
+
+        services = wiring.services()
+        if not isinstance(services.bus, EmbeddedBus):
+            raise NotEmbedded("the local host runs on the embedded bus: set HL365_BUS=sqlite")
+        return cls(load_app(), bus=services.bus, settings=services.settings)
 
     # HTTP -------------------------------------------------------------------------------------------------
 
@@ -536,12 +554,7 @@ def run_triggers(with_timers: bool = True) -> None:
     """A trigger process: queue workers (and timers, in one process only) until terminated."""
     import signal
 
-    from shared import wiring
-
-    services = wiring.services()
-    if not isinstance(services.bus, EmbeddedBus):
-        raise RuntimeError("the local host runs on the embedded bus (HL365_BUS=sqlite)")
-    local = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    local = LocalHost.from_wiring()
     if not with_timers:
         local.timers.clear()
     stopped = threading.Event()

@@ -15,7 +15,6 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from sandbox.host import LocalHost, index, load_app, run_in_background, stop_background
 from sandbox.simulators import create
 from shared import wiring
-from shared.messaging.embedded import EmbeddedBus
 from shared.openapi import document
 
 MASTER_KEY = "openapi-master-key"
@@ -79,9 +78,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                      "HL365_FUNCTION_KEY"):
             env.delenv(name, raising=False)
         wiring.reset()
-        services = wiring.services()
-        assert isinstance(services.bus, EmbeddedBus)
-        host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+        host = LocalHost.from_wiring()
         server, thread, port = run_in_background(host.asgi())
         try:
             yield f"http://127.0.0.1:{port}/api"

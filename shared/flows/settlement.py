@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -185,31 +185,38 @@ def _post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, key
         document = ledger.find_journal(journal.external_key)
         created = document is None
         if document is None:
-            try:
-                document = ledger.create_journal(journal)
-            except UncertainOutcome:
-                # A write that timed out may still land: the next run, a retry delay later, looks again first.
-                document = ledger.find_journal(journal.external_key)
-                if document is None:
-                    keys.hold(claim, uncertain_grace, "the ERP's answer was lost and the journal was not there yet")
-                    raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost "
-                                         "and the journal is not there yet; the next run looks again") from None
-        if mapping.journal.posting_mode is PostingMode.AUTO:
+            document = _create(ledger, journal)
+        if document is not None and mapping.journal.posting_mode is PostingMode.AUTO:
             ledger.post_journal(document)
     except (FatalError, RetriableError) as error:
-        # The key goes back with the attempt counted, so the next run need not wait out the lease (after an
-        # uncertain write, once the hold above has passed).
-        try:
-            if error.reason != "JournalUncertain":
-                keys.fail(claim, f"{error.reason}: {error.description}"[:1000])
-        except LeaseLost:
-            log.warning("lease on %s expired while posting; the successor asks the ERP", journal.external_key)
+        # The key goes back with the attempt counted, so the next run need not wait out the lease.
+        reason = f"{error.reason}: {error.description}"[:1000]
+        _settle(journal, lambda: keys.fail(claim, reason))
         raise
-    try:
-        keys.complete(claim, document)
-    except LeaseLost:
-        log.warning("lease on %s expired while posting; the successor will find %s", journal.external_key, document)
+    if document is None:
+        # A write that timed out may still land: nobody writes again before it could have, and the next run,
+        # a retry delay later, looks again first.
+        _settle(journal, lambda: keys.hold(claim, uncertain_grace,
+                                           "the ERP's answer was lost and the journal was not there yet"))
+        raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost and the "
+                             "journal is not there yet; the next run looks again")
+    _settle(journal, lambda: keys.complete(claim, document))
     return document, created
+
+
+def _create(ledger: JournalLedger, journal: Journal) -> str | None:
+    """Create the journal; ``None`` when the answer was lost and a look-up does not find it (yet)."""
+    try:
+        return ledger.create_journal(journal)
+    except UncertainOutcome:
+        return ledger.find_journal(journal.external_key)
+
+
+def _settle(journal: Journal, settle: Callable[[], object]) -> None:
+    try:
+        settle()
+    except LeaseLost:
+        log.warning("lease on %s ran out while posting; its successor asks the ERP", journal.external_key)
 
 
 def record_discrepancies(table: Table, merchant_id: str, business_date: date, found: list[Discrepancy],

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, run_in_background, stop_background
 from shared import wiring
 from shared.messaging.embedded import EmbeddedBus
 
@@ -67,8 +67,7 @@ def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alert_receiver: Aler
         monkeypatch.delenv(name, raising=False)
     wiring.reset()
     services = wiring.services()
-    assert isinstance(services.bus, EmbeddedBus)
-    host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    host = LocalHost.from_wiring()
     server, thread, port = run_in_background(host.asgi())
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         yield System(host, http, services, alert_receiver)

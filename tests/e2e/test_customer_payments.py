@@ -75,9 +75,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     _configure(Options(day=DAY, erp="fo", out=tmp_path), sims, tmp_path / "data")
     os.environ["HL365_MAPPING_FILE"] = str(mapping_file)
     wiring.reset()
-    services = wiring.services()
-    assert isinstance(services.bus, EmbeddedBus)
-    host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    host = LocalHost.from_wiring()
     server, thread, port = run_in_background(host.asgi())
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as http:

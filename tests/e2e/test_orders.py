@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, run_in_background, stop_background
 from sandbox.simulators import bc as bc_sim
 from sandbox.simulators import fo as fo_sim
 from sandbox.simulators import gp as gp_sim
@@ -128,8 +128,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             monkeypatch.setenv(name, value)
         wiring.reset()
         services = wiring.services()
-        assert isinstance(services.bus, EmbeddedBus)
-        host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+        host = LocalHost.from_wiring()
         host_swap.app = host.asgi()
         http = httpx.Client(base_url=url, timeout=10)
         return Stack(host, http, services, alert_receiver, gp_app, erp_app, url)

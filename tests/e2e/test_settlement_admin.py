@@ -12,9 +12,8 @@ import pytest
 
 from sandbox.day import seed
 from sandbox.demo import MASTER_KEY, TIMEZONE, Options, Simulators, _configure, _prepare_erp
-from sandbox.host import LocalHost, load_app, run_in_background, stop_background
+from sandbox.host import LocalHost, run_in_background, stop_background
 from shared import wiring
-from shared.messaging.embedded import EmbeddedBus
 
 DAY = date(2026, 11, 26)
 
@@ -28,9 +27,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Simulators, httpx.Client, Path]]:
          locations=2, seed=3, timezone=TIMEZONE)
     _prepare_erp("fo", sims.apps["fo"])
     _configure(options, sims, tmp_path / "data")
-    services = wiring.services()
-    assert isinstance(services.bus, EmbeddedBus)
-    host = LocalHost(load_app(), bus=services.bus, settings=services.settings)
+    host = LocalHost.from_wiring()
     server, thread, port = run_in_background(host.asgi())
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
         yield sims, client, tmp_path

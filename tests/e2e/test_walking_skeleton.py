@@ -14,6 +14,7 @@ from shared.flows.payments import POST_QUEUE, TRANSFORM_QUEUE, post_payments
 from shared.flows.pipeline import Delivery
 from shared.messaging.port import OutgoingMessage
 from shared.security.signatures import gp_signature
+from shared.storage.idempotency import IdempotencyKeys
 from tests.e2e.conftest import APP_KEY, System
 
 PAN = "4111111111111111"
@@ -87,10 +88,10 @@ def test_a_worker_that_died_after_the_erp_write_is_not_repeated(
     keys = system.services.keys
     monkeypatch.setattr(keys, "_lease", timedelta(milliseconds=50))
 
-    def crash(claim: object, ref: str) -> None:
+    def crash(keys: object, claim: object, ref: str) -> None:
         raise SystemExit("worker killed after the ERP write")
 
-    monkeypatch.setattr(keys, "complete", crash)
+    monkeypatch.setattr(IdempotencyKeys, "complete", crash)
     [message] = system.bus.receive(POST_QUEUE)
     with pytest.raises(SystemExit):
         post_payments(system.services, [Delivery(message.message_id, message.body)])

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from shared.canonical.journals import Journal
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
 from shared.dynamics.embedded import EmbeddedJournals
-from shared.errors import RetriableError, UncertainOutcome
+from shared.errors import FatalError, RetriableError, UncertainOutcome
 from shared.flows.settlement import DayResult, close_day, stored_discrepancies
 from shared.mapping.schema import PostingMode
 from shared.ops.alerts import Alert
@@ -122,6 +122,42 @@ def test_an_uncertain_answer_not_yet_visible_is_retried_later(tmp_path: Path, da
         world.close(day_with_one_batch, ledger=Vanishing(world.ledger))
     world.now += timedelta(minutes=6)  # the lease of the run that lost its answer has expired
     result = world.close(day_with_one_batch)
+    assert len(result.created) == len(world.ledger.recorded()) == 1
+
+
+def test_a_timed_out_journal_that_lands_late_is_held_then_found_not_written_twice(
+        tmp_path: Path, day_with_one_batch: Day) -> None:
+    world = World(tmp_path)
+    late: list[Journal] = []
+
+    class Slow(LosingLedger):
+        def create_journal(self, journal: Journal) -> str:
+            self.creates += 1
+            late.append(journal)  # still on its way when the client gave up
+            raise UncertainOutcome("ResponseLost", "timeout", source="test")
+
+    slow = Slow(world.ledger)
+    with pytest.raises(RetriableError, match="next run looks again"):
+        world.close(day_with_one_batch, ledger=slow)
+    world.now += timedelta(seconds=10)  # a retry inside the hold must not write again
+    with pytest.raises(RetriableError, match="being posted"):
+        world.close(day_with_one_batch)
+    world.ledger.create_journal(late.pop())  # the slow write lands
+    world.now += timedelta(seconds=30)
+    result = world.close(day_with_one_batch)
+    assert result.created == [] and len(world.ledger.recorded()) == slow.creates == 1
+
+
+def test_a_refused_journal_gives_its_key_back_at_once(tmp_path: Path, day_with_one_batch: Day) -> None:
+    world = World(tmp_path)
+
+    class Refusing(LosingLedger):
+        def create_journal(self, journal: Journal) -> str:
+            raise FatalError("ValidationFailed", "account 999999 does not exist")
+
+    with pytest.raises(FatalError, match="999999"):
+        world.close(day_with_one_batch, ledger=Refusing(world.ledger))
+    result = world.close(day_with_one_batch)  # fixed and replayed at once, without waiting out a lease
     assert len(result.created) == len(world.ledger.recorded()) == 1
 
 

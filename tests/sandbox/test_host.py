@@ -190,3 +190,19 @@ def test_a_day_not_drained_in_time_names_what_is_still_in_flight(tmp_path: Path)
     assert caught.value.messages == [("jobs", "gp:TRN_A:REVERSED:attempt:1", "scheduled")]
     assert "gp:TRN_A:REVERSED:attempt:1 (scheduled)" in str(caught.value)
     bus.close()
+
+
+def test_the_host_refuses_settings_that_name_a_real_service_bus(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.host import NotEmbedded
+    from shared import wiring
+
+    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HL365_BUS", "servicebus")
+    monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "hl365-test.servicebus.windows.net")
+    wiring.reset()
+    try:
+        with pytest.raises(NotEmbedded, match="HL365_BUS=sqlite"):
+            LocalHost.from_wiring()
+    finally:
+        wiring.reset()
