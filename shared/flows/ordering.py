@@ -14,8 +14,9 @@ net to what the gateway did (its amount; zero once reversed; a refund minus its 
 and no key is written twice. It holds because a key is written only under a claim its writer holds,
 after asking the ERP whenever an earlier attempt may have written it; and because a void is decided
 under the capture's own claim, and, when that claim was taken over from an earlier attempt, only after
-the ERP has said the capture is not there. It assumes what the lease is sized for: a worker's write
-resolves (lands or fails) within its lease. ``tests/flows/test_ordering.py`` proves it over
+the ERP has said the capture is not there. A live worker renews its claims while it works
+(``IdempotencyKeys.renewing``), so only a dead worker's claim is taken over; the rule assumes what the
+lease is sized for: a dead worker's last write lands, if at all, within its lease. ``tests/flows/test_ordering.py`` proves it over
 interleavings of deliveries, duplicates, lost answers, lease expiries and crashes across two workers.
 """
 
