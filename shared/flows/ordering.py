@@ -16,8 +16,9 @@ after asking the ERP whenever an earlier attempt may have written it; and becaus
 under the capture's own claim, and, when that claim was taken over from an earlier attempt, only after
 the ERP has said the capture is not there. A live worker renews its claims while it works
 (``IdempotencyKeys.renewing``), so only a dead worker's claim is taken over; the rule assumes what the
-lease is sized for: a dead worker's last write lands, if at all, within its lease. ``tests/flows/test_ordering.py`` proves it over
-interleavings of deliveries, duplicates, lost answers, lease expiries and crashes across two workers.
+lease is sized for: a dead worker's last write lands, if at all, within its lease.
+``tests/flows/test_ordering.py`` proves it over interleavings of deliveries, duplicates, lost answers,
+lease expiries, slow live workers and crashes across two workers.
 """
 
 from __future__ import annotations
