@@ -13,6 +13,7 @@ import html
 import json
 import os
 import random
+import secrets
 import threading
 import time
 from collections import Counter
@@ -42,6 +43,7 @@ from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
 from shared.canonical.money import Money
+from shared.settings import SANDBOX_AUDIT_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "00000000-0000-0000-0000-000000000365"
@@ -167,6 +169,9 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "HL365_SETTINGS_FILE": str(data_dir / "no-local-settings.json"),
         "HL365_DATA_DIR": str(data_dir), "HL365_BUS": "sqlite",
         "HL365_STORAGE": "azure" if options.storage_connection else "sqlite",
+        # Table Storage is outside the sandbox's published audit key: each day seals its chain with its own.
+        "HL365_AUDIT_KEY": (secrets.token_hex(32) if options.storage_connection
+                            else SANDBOX_AUDIT_KEY.get_secret_value()),
         "HL365_IDEMPOTENCY_LEASE_SECONDS": str(options.lease_seconds),
         "HL365_HTTP_TIMEOUT_SECONDS": str(options.http_timeout),
         "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "HL365_MASTER_KEY": MASTER_KEY,

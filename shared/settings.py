@@ -18,6 +18,9 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SETTINGS_FILE_VARIABLE = "HL365_SETTINGS_FILE"
+# Published, so it seals the sandbox's audit chain only: with Azure storage or Service Bus configured the
+# chain would be forgeable, and a missing HL365_AUDIT_KEY stops the app instead.
+SANDBOX_AUDIT_KEY = SecretStr("hl365-local-audit-key")
 
 
 class ConfigError(Exception):
@@ -97,9 +100,7 @@ class Settings(BaseSettings):
     appinsights_connection_string: SecretStr | None = _alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     alert_webhook_url: str | None = _alias("HL365_ALERT_WEBHOOK_URL")
 
-    audit_key: SecretStr = Field(
-        SecretStr("hl365-local-audit-key"), validation_alias=AliasChoices("HL365_AUDIT_KEY")
-    )
+    audit_key: SecretStr = Field(SANDBOX_AUDIT_KEY, validation_alias=AliasChoices("HL365_AUDIT_KEY"))
     idempotency_lease_seconds: int = Field(
         300, ge=1, le=86_400, validation_alias=AliasChoices("HL365_IDEMPOTENCY_LEASE_SECONDS")
     )
@@ -178,6 +179,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HL365_BUS=servicebus needs ServiceBusConnection (connection string) "
                 "or ServiceBusConnection__fullyQualifiedNamespace (managed identity)"
+            )
+        outside_sandbox = self.storage == "azure" or self.bus == "servicebus"
+        key = self.audit_key.get_secret_value()
+        if outside_sandbox and (key == SANDBOX_AUDIT_KEY.get_secret_value() or len(key) < 32):
+            raise ValueError(
+                "HL365_AUDIT_KEY must be set to a random secret of 32 characters or more (from Key Vault) when "
+                "HL365_STORAGE=azure or HL365_BUS=servicebus: a missing or short key would make the audit "
+                "chain forgeable"
             )
         return self
 

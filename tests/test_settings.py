@@ -8,7 +8,8 @@ from shared.settings import ConfigError, Settings, get_settings
 
 @pytest.fixture
 def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("HL365_STORAGE", "HL365_BUS", "GP_APP_KEY", "HL365_DATA_DIR", "D365_TARGET", "AzureWebJobsStorage"):
+    for name in ("HL365_STORAGE", "HL365_BUS", "GP_APP_KEY", "HL365_DATA_DIR", "D365_TARGET", "AzureWebJobsStorage",
+                 "HL365_AUDIT_KEY"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "local.settings.json"
     monkeypatch.setenv("HL365_SETTINGS_FILE", str(path))
@@ -56,6 +57,17 @@ def test_azure_storage_without_a_connection_is_refused(settings_file: Path) -> N
     write(settings_file, {"HL365_STORAGE": "azure"})
     with pytest.raises(ConfigError, match="AzureWebJobsStorage"):
         get_settings()
+
+
+@pytest.mark.parametrize("key", [None, "hl365-local-audit-key", "short"])
+def test_outside_the_sandbox_the_audit_key_must_be_set_and_strong(settings_file: Path, key: str | None) -> None:
+    values = {"HL365_BUS": "servicebus", "ServiceBusConnection__fullyQualifiedNamespace": "hl.servicebus.windows.net"}
+    write(settings_file, values if key is None else {**values, "HL365_AUDIT_KEY": key})
+    with pytest.raises(ConfigError, match="HL365_AUDIT_KEY must be set"):
+        get_settings()
+    write(settings_file, {**values, "HL365_AUDIT_KEY": "k" * 32})
+    get_settings.cache_clear()
+    assert get_settings().audit_key.get_secret_value() == "k" * 32
 
 
 def test_invalid_value_names_the_setting(settings_file: Path) -> None:
