@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -43,6 +43,7 @@ from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from shared import wiring
 from shared.canonical.money import Money
+from shared.dynamics.journals import FO_SEGMENTS
 from shared.settings import SANDBOX_AUDIT_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -390,6 +391,20 @@ def _close(port: int, day: date, speedup: float = 1.0, attempts: int = 12) -> di
     return document
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
+    return str(value)
+
+
+def _account_and_dimensions(display: str) -> tuple[str, str]:
+    """``401100-001-022`` is the main account, then F&O's dimension segments in structure order."""
+    account, *segments = display.split("-")
+    return account, ", ".join(f"{name} {value}" for name, value in zip(FO_SEGMENTS, segments, strict=False) if value)
+
+
 def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
     """Every settlement journal the ERP holds, as (key, lines, balanced, totals), from its ground truth."""
     sim: Any = app.simulated
@@ -515,16 +530,22 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
                     and all(r["created"] == 0 for r in report["settlement_runs"][1:]))
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (options.out / "report.html").write_text(render_html(report, journals), encoding="utf-8")
+    (options.out / "report.html").write_text(render_html(report, journals, mapping.account_names()),
+                                             encoding="utf-8")
     return report
 
 
-def render_html(report: dict[str, Any], journals: list[dict[str, Any]]) -> str:
-    """A page a finance user can read: totals, journals with their lines, discrepancies."""
-    def table(headers: list[str], rows: list[list[Any]]) -> str:
+def render_html(report: dict[str, Any], journals: list[dict[str, Any]], account_names: dict[str, str]) -> str:
+    """A page an accountant can read: totals, each journal in debit and credit with its accounts named,
+    discrepancies, and the keys the ERP got wrong."""
+    def table(headers: list[str], rows: list[list[Any]], foot: list[Any] | None = None) -> str:
+        def cells(tag: str, row: list[Any]) -> str:
+            return "".join(f"<{tag}{' class=num' if isinstance(c, Decimal) else ''}>{html.escape(_cell(c))}</{tag}>"
+                           for c in row)
         head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+        tail = f"<tfoot><tr>{cells('th', foot)}</tr></tfoot>" if foot else ""
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>{tail}</table>"
 
     verdict = "all invariants hold" if report["ok"] else "AN INVARIANT FAILED"
     summary = table(["measure", "value"], [[k, report[k]] for k in (
@@ -550,8 +571,16 @@ def render_html(report: dict[str, Any], journals: list[dict[str, Any]]) -> str:
     for journal in journals:
         sections.append(f"<h3>{html.escape(journal['key'])} (ERP document {html.escape(str(journal['document']))}, "
                         f"{'balanced' if journal['balanced'] else 'UNBALANCED'})</h3>")
-        sections.append(table(["account", "amount", "currency"], [list(a) for a in journal["amounts"]]))
+        rows, debits, credits = [], Decimal(0), Decimal(0)
+        for display, amount, currency in journal["amounts"]:
+            account, dimensions = _account_and_dimensions(display)
+            debit, credit = (amount, None) if amount >= 0 else (None, -amount)
+            debits, credits = debits + (debit or 0), credits + (credit or 0)
+            rows.append([account, account_names.get(account, ""), dimensions, debit, credit, currency])
+        sections.append(table(["account", "name", "dimensions", "debit", "credit", "currency"], rows,
+                              ["total", "", "", debits, credits, ""]))
     style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.ok{color:#060}.bad{color:#a00}")
+             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.num{text-align:right}"
+             "tfoot th{border-top:2px solid #333}.ok{color:#060}.bad{color:#a00}")
     return f"<!doctype html><html><head><meta charset=utf-8><title>hl365 demo</title><style>{style}</style></head>" \
            f"<body>{''.join(sections)}</body></html>\n"

@@ -134,6 +134,28 @@ class Mapping(_Strict):
             raise ValueError("every department must set the same dimension names")
         return self
 
+    def account_names(self) -> dict[str, str]:
+        """What each mapped account is for, in words an accountant reads beside the number."""
+        uses: dict[str, list[str]] = {}
+
+        def use(account: str, what: str) -> None:
+            if what not in uses.setdefault(account, []):
+                uses[account].append(what)
+
+        roles = {"undeposited": "Card receivable, undeposited", "suspense": "Suspense between split journals"}
+        for role, account in self.accounts.model_dump().items():
+            use(account, roles.get(role, role.replace("_", " ").capitalize()))
+        clearing: dict[str, list[str]] = {}
+        for name, rule in self.payment_types.items():
+            clearing.setdefault(rule.clearing_account, []).append(name.replace("_", " ").title())
+        for account, names in clearing.items():
+            use(account, f"Clearing: {', '.join(names)}")
+        for name, tax in self.tax_components.items():
+            use(tax.account, f"{name.title()} tax payable")
+        for name, department in self.departments.items():
+            use(department.revenue_account, f"{name.title()} revenue")
+        return {account: "; ".join(names) for account, names in uses.items()}
+
     def payment_type(self, name: str) -> PaymentTypeRule:
         """Raises:
         UnmappedError: ``name`` has no rule; the batch must not be guessed at.

@@ -1,6 +1,7 @@
 """``hl365 demo`` end to end: simulators, the local host, settlement and reconciliation, against ground truth."""
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -27,3 +28,7 @@ def test_a_day_with_duplicates_and_faults_posts_once_and_reconciles(
     assert json.loads((tmp_path / "report.json").read_text()) == report
     page = (tmp_path / "report.html").read_text()
     assert "all invariants hold" in page and "HL-MER_demo-" in page
+    assert "<th>debit</th><th>credit</th>" in page and "Clearing: Visa" in page and "Card receivable" in page
+    totals = re.findall(r"<tfoot><tr><th>total</th><th></th><th></th><th class=num>([\d,.]+)</th>"
+                        r"<th class=num>([\d,.]+)</th>", page)
+    assert len(totals) == report["journals_posted"] and all(debit == credit for debit, credit in totals), totals
