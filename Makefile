@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV := $(VENV)/tools/checkov/bin/checkov  # its own venv: its pins clash with the app's
 
 .PHONY: demo test chaos bench serve lint clean
 
 demo: $(STAMP)
 	$(BIN)/hl365 demo --out out
 
-test: $(STAMP) node_modules/.installed
+test: $(STAMP) node_modules/.installed $(CHECKOV)
 	$(BIN)/python -m pytest
 
 chaos: $(STAMP) node_modules/.installed
@@ -33,6 +34,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+$(CHECKOV): | $(STAMP)
+	test -x $(VENV)/tools/checkov/bin/python || $(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
