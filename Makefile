@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/tools/checkov/bin/checkov  # its own venv: its pins clash with the app's
 
-.PHONY: demo test chaos bench serve lint clean
+.PHONY: demo test chaos bench serve lint clean browser
 
 demo: $(STAMP)
 	$(BIN)/hl365 demo --out out
 
-test: $(STAMP) node_modules/.installed $(CHECKOV)
+test: $(STAMP) node_modules/.installed $(CHECKOV) browser
 	$(BIN)/python -m pytest
 
 chaos: $(STAMP) node_modules/.installed
@@ -38,6 +38,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 $(CHECKOV): | $(STAMP)
 	test -x $(VENV)/tools/checkov/bin/python || $(PYTHON) -m venv $(VENV)/tools/checkov
 	$(VENV)/tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+
+browser:  # Debian's Chromium, for the console's browser tests
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -10,6 +10,7 @@ from functions.http import respond
 from shared import wiring
 from shared.flows import admin, operations, orders, payments, pipeline
 from shared.openapi import document_json
+from shared.ops import console
 
 bp = func.Blueprint()
 
@@ -42,3 +43,20 @@ def dead_letters_list(req: func.HttpRequest) -> func.HttpResponse:
 def dead_letters_replay(req: func.HttpRequest) -> func.HttpResponse:
     """``POST /api/admin/deadletters/replay?id=ID`` or ``?reason=R``: send them back, keys unchanged."""
     return respond(admin.replay_answer(wiring.services(), req.params.get("id"), req.params.get("reason")))
+
+
+@bp.route(route="admin/console", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def operations_console(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/admin/console``: the page a person on call reads first (flows, dead letters, closes)."""
+    return _html(console.page(wiring.services(), req.params, req.headers))
+
+
+@bp.route(route="admin/console/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def operations_console_replay(req: func.HttpRequest) -> func.HttpResponse:
+    """``POST /api/admin/console/replay``: the console's Replay button, the replay ``hl365 dlq replay`` runs."""
+    return _html(console.replay(wiring.services(), req.params, req.form, req.headers))
+
+
+def _html(page: console.Page) -> func.HttpResponse:
+    return func.HttpResponse(page.html, status_code=page.status, mimetype="text/html", charset="utf-8",
+                             headers=dict(page.headers))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -25,6 +26,58 @@ class DiscrepancyType(StrEnum):
     DEPOSIT_LATE = "deposit_late"
     FEE_MISMATCH = "fee_mismatch"
     NOT_POSTED = "not_posted"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A discrepancy in plain words: what it means, what to check, what to do."""
+
+    meaning: str
+    check: str
+    do: str
+
+
+EXPLANATIONS: dict[DiscrepancyType, Explanation] = {
+    DiscrepancyType.MISSING_IN_POS: Explanation(
+        "The processor settled a card payment that no POS ticket tendered.",
+        "Look the reference (the GP transaction id) up in the GP portal and find the sale at the store: a ticket "
+        "rung up offline, voided after the card was charged, or a charge taken on a terminal outside the POS.",
+        "If the sale was real, enter or correct the ticket in Heartland Retail; if the charge was a mistake, "
+        "refund it in GP. The next close clears the line."),
+    DiscrepancyType.MISSING_IN_SETTLEMENT: Explanation(
+        "A POS ticket took a card tender that never settled at the processor.",
+        "Find the transaction in GP: declined, reversed, still in an open batch, or taken on a terminal not "
+        "linked to this merchant.",
+        "If it was declined, collect the payment again or void the ticket; if the batch is still open, close it. "
+        "The next close clears the line."),
+    DiscrepancyType.AMOUNT_MISMATCH: Explanation(
+        "The amount settled differs from what the ticket tendered (tip included).",
+        "Compare the ticket with the transaction: a tip adjusted after the ticket closed, a partial capture, "
+        "or a ticket rung up again with another total.",
+        "Correct the ticket or adjust the transaction; if the money moved as settled, post the difference as a "
+        "manual adjustment in the ERP."),
+    DiscrepancyType.DEPOSIT_SHORT: Explanation(
+        "The bank deposit is less than the batch's settled total less its fees.",
+        "Open the deposit in the Heartland portal: a chargeback, a reserve or an adjustment withheld from it.",
+        "Book what was withheld (chargeback, reserve) against the deposit in the ERP; if nothing explains it, "
+        "ask Heartland."),
+    DiscrepancyType.DEPOSIT_LATE: Explanation(
+        "A settled batch has no deposit several days after its business date.",
+        "Check the deposit schedule and the bank account: a bank holiday, a batch held by the processor, "
+        "or changed banking details.",
+        "If a holiday explains it, wait a business day; otherwise ask Heartland where the funds are."),
+    DiscrepancyType.FEE_MISMATCH: Explanation(
+        "The processing fees on the deposit differ from the agreed rate times the amount settled.",
+        "Compare the fee lines of the merchant statement with the contract's rate.",
+        "Post the fee actually charged; if the rate is wrong, dispute the pricing with Heartland."),
+    DiscrepancyType.NOT_POSTED: Explanation(
+        "A journal hl365 built for the day is not in the ERP.",
+        "Look in the dead letters for the batch (an unmapped name, a rejected journal) and in the ERP for "
+        "the external key.",
+        "Fix the cause (a mapping entry, an account, a closed period), then Replay the dead letter or close the "
+        "day again: a journal already posted is found by its key and not posted twice."),
+}
+"""What each discrepancy type the reconciliation produces means, and what a person checks and does."""
 
 
 class Discrepancy(BaseModel):

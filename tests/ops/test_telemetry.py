@@ -103,7 +103,8 @@ def json_lines() -> Iterator[io.StringIO]:
     handler.setFormatter(telemetry.JsonFormatter())
     handler.addFilter(telemetry.CorrelationFilter())
     logger = logging.getLogger("hl365")
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     yield stream
     logger.removeHandler(handler)
