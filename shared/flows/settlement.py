@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -219,6 +219,11 @@ def _settle(journal: Journal, settle: Callable[[], object]) -> None:
         log.warning("lease on %s ran out while posting; its successor asks the ERP", journal.external_key)
 
 
+def journal_totals(journals: Iterable[Journal]) -> dict[str, dict[str, list[str]]]:
+    """Debit and credit per currency of each journal, as the close records them for people to read later."""
+    return {j.external_key: {c: [str(d), str(k)] for c, (d, k) in sorted(j.totals().items())} for j in journals}
+
+
 def record_discrepancies(table: Table, merchant_id: str, business_date: date, found: list[Discrepancy],
                          alerts: Notifier) -> None:
     """Make the day's stored discrepancies exactly ``found`` and alert a summary.
@@ -283,5 +288,6 @@ def run_settlement(services: Services, business_date: date | None = None) -> Day
     services.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
                           outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
                                                     "failed_batches": len(result.failed),
-                                                    "discrepancies": len(result.discrepancies)})
+                                                    "discrepancies": len(result.discrepancies),
+                                                    "totals": journal_totals(result.journals)})
     return result

@@ -39,8 +39,6 @@ MAX_QUERY = 200
 MAX_ROWS = 500
 """Rows shown per table; a page a browser renders in a blink even on a bad day."""
 CLOSE_STEP = "settlement.close"
-POSTINGS_TABLE = "Postings"
-JOURNALS_PARTITION = "journals"
 CENT = Decimal("0.01")
 EARLIEST, LATEST = date(2000, 1, 1), date(9999, 12, 1)
 
@@ -133,7 +131,7 @@ class StoredDiscrepancy:
 
 @dataclass(frozen=True)
 class ClosedJournal:
-    """One journal of a close; ``totals`` (debit, credit per currency) only where storage holds them."""
+    """One journal of a close; ``totals`` (debit, credit per currency) as the close recorded them."""
 
     external_key: str
     document: str
@@ -186,7 +184,7 @@ class Console:
 
 @dataclass(frozen=True)
 class Sources:
-    """The stores the console reads; ``journals`` is the embedded ledger's table when that is the target."""
+    """The stores the console reads."""
 
     audit: AuditTrail
     audit_table: Table
@@ -194,14 +192,12 @@ class Sources:
     dead_letters: DeadLetters
     discrepancies: Table
     keys: Table
-    journals: Table | None = None
 
     @classmethod
     def of(cls, services: Services) -> Sources:
         tables = services.tables
-        embedded = services.settings.d365_target not in ("fo", "bc")
         return cls(services.audit, tables.table(audit.TABLE), services.dead_letters, tables.table(DISCREPANCIES_TABLE),
-                   tables.table(idempotency.TABLE), tables.table(POSTINGS_TABLE) if embedded else None)
+                   tables.table(idempotency.TABLE))
 
 
 def gather(sources: Sources, *, day: date, query: str = "", view: str = "") -> Console:
@@ -298,7 +294,7 @@ def _close(sources: Sources, merchant: str, business_date: date, record: AuditRe
         external_key = str(key.get("Key", key.row_key))
         status = str(key.get("Status", ""))
         document = str(key.get("ResultRef") or "") if status == idempotency.KeyStatus.DONE else ""
-        journals.append(ClosedJournal(external_key, document, status, _totals(sources.journals, external_key)))
+        journals.append(ClosedJournal(external_key, document, status, _totals(record.details(), external_key)))
     failed = []
     for row in sources.dead_letters.list(days=LOOKBACK_DAYS, status=None, today=record.at.date() if record.at
                                          else business_date):
@@ -310,17 +306,17 @@ def _close(sources: Sources, merchant: str, business_date: date, record: AuditRe
             continue
         if isinstance(body, dict) and (body.get("merchant"), body.get("date")) == (merchant, business_date.isoformat()):
             failed.append(Parked.of(row))
-    return Close(merchant, business_date, record.at, record.details(), journals, failed)
+    counts = {name: value for name, value in record.details().items() if name != "totals"}
+    return Close(merchant, business_date, record.at, counts, journals, failed)
 
 
-def _totals(table: Table | None, external_key: str) -> dict[str, tuple[Decimal, Decimal]] | None:
-    if table is None:
-        return None
-    row = table.get(JOURNALS_PARTITION, safe_key(external_key))
-    if row is None:
+def _totals(details: Mapping[str, object], external_key: str) -> dict[str, tuple[Decimal, Decimal]] | None:
+    """The journal's debit and credit per currency, as its close recorded them."""
+    recorded = details.get("totals")
+    stored = recorded.get(external_key) if isinstance(recorded, dict) else None
+    if not isinstance(stored, dict):
         return None
     try:
-        stored = json.loads(str(row.get("Totals", "{}")))
         return {str(c): (Decimal(str(d)), Decimal(str(k))) for c, (d, k) in stored.items()}
     except (ValueError, TypeError, InvalidOperation):
         return None
@@ -705,7 +701,7 @@ def _closes(console: Console) -> str:
         rows = []
         for j in close.journals:
             if j.totals is None:
-                totals = "<span class=note>not stored</span>"
+                totals = "<span class=note>not recorded</span>"
                 balanced = ("<span class=ok>yes</span> <span class=note>(proved before posting)</span>"
                             if j.status == idempotency.KeyStatus.DONE else "<span class=note>-</span>")
             else:

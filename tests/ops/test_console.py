@@ -24,7 +24,7 @@ from shared.canonical.journals import Journal, JournalLine
 from shared.dynamics.embedded import EmbeddedJournals
 from shared.flows.payments import POST_QUEUE
 from shared.flows.reconcile import EXPLANATIONS, Discrepancy, DiscrepancyType
-from shared.flows.settlement import DISCREPANCIES_TABLE, SETTLEMENT_QUEUE, record_discrepancies
+from shared.flows.settlement import DISCREPANCIES_TABLE, SETTLEMENT_QUEUE, journal_totals, record_discrepancies
 from shared.messaging.envelope import to_message
 from shared.ops import console
 from shared.ops.alerts import Alert
@@ -98,13 +98,13 @@ def plant(services: wiring.Services) -> Planted:
                      detail={"document": f"PAY-{n}"})
     trail.record(step="intake.gp", event_id="TRN_card", correlation_id="TRN_card", outcome="rejected_card_data",
                  detail={"fields": "$.card (411111******1111)"})
-    trail.record(step="settlement.close", event_id=f"{MERCHANT}-{CLOSED}", correlation_id=f"{MERCHANT}-{CLOSED}",
-                 outcome="closed", detail={"journals": 1, "created": 1, "failed_batches": 1, "discrepancies": 2})
-
     journal = Journal(external_key=f"HL-{MERCHANT}-B1", merchant_id=MERCHANT, batch_id="B1", business_date=CLOSED,
                       description="batch B1", lines=(
                           JournalLine(account="110100", currency="USD", debit=Decimal("1234.50")),
                           JournalLine(account="400100", currency="USD", credit=Decimal("1234.50"))))
+    trail.record(step="settlement.close", event_id=f"{MERCHANT}-{CLOSED}", correlation_id=f"{MERCHANT}-{CLOSED}",
+                 outcome="closed", detail={"journals": 1, "created": 1, "failed_batches": 1, "discrepancies": 2,
+                                           "totals": journal_totals([journal])})
     document = EmbeddedJournals(services.tables.table("Postings")).create_journal(journal)
     claim = services.keys.claim(f"journal-{MERCHANT}-{CLOSED:%Y%m%d}", journal.external_key)
     services.keys.complete(claim, document)
