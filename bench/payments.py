@@ -22,10 +22,11 @@ import orjson
 from bench import load
 from bench.__main__ import _wait_for, free_port
 from sandbox.demo import FO_COMPANY, TENANT, _prepare_erp
-from sandbox.host import run_in_background, stop_background
 from sandbox.orders import prepare_customer_ledger, seed_orders
 from sandbox.scenario import transaction
 from sandbox.simulators import create
+from sandbox.simulators.base import serve
+from sandbox.simulators.tls import SandboxCA
 from shared.mapping.loader import load as load_mapping
 from shared.security.signatures import gp_signature
 
@@ -40,8 +41,9 @@ def bench_payments(count: int = 3_000) -> None:
     prepare_customer_ledger("fo", simulated, load_mapping(ROOT / "mapping.yaml"), bank="110110")
     rng = random.Random(42)
     orders = seed_orders("fo", simulated, rng, count, customers=200)
-    server, thread, fo_port = run_in_background(fo)
-    fo_url = f"http://127.0.0.1:{fo_port}"
+    tls = SandboxCA()  # the ERP and its Entra tenant over HTTPS, as azure-identity requires
+    served = serve(fo, tls=tls)
+    fo_url = served.url
     started_at = datetime.now(UTC) - timedelta(minutes=5)
     requests = []
     for number, order in enumerate(orders):
@@ -58,7 +60,8 @@ def bench_payments(count: int = 3_000) -> None:
            "HL365_BUS": "sqlite", "HL365_SETTINGS_FILE": str(data / "none.json"), "D365_TARGET": "fo",
            "D365_FO_URL": fo_url, "D365_AUTHORITY_URL": fo_url, "D365_TENANT_ID": TENANT,
            "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
-           "D365_LEGAL_ENTITY": FO_COMPANY, "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml")}
+           "D365_LEGAL_ENTITY": FO_COMPANY, "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"),
+           "D365_CA_BUNDLE": str(tls.ca_bundle)}
     hl365 = shutil.which("hl365", path=str(Path(sys.executable).parent)) or "hl365"
     process = subprocess.Popen([hl365, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
     try:
@@ -77,7 +80,8 @@ def bench_payments(count: int = 3_000) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
-        stop_background(server, thread)
+        served.stop()
+        tls.close()
         shutil.rmtree(data, ignore_errors=True)
     lines = simulated.rows("CustomerPaymentJournalLines")
     journals = len({line["JournalBatchNumber"] for line in lines})

@@ -74,8 +74,17 @@ def sim(
         raise typer.Exit(2)
     port = port if port is not None else DEFAULT_PORTS[name]
     app_ = create(name, seed=seed, snapshot=state)
-    console.print(f"simulator {name} on http://127.0.0.1:{port} (ground truth at /_sim/state)")
-    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    certfile = keyfile = None
+    if name in ("fo", "bc"):  # Dynamics and its Entra tenant answer over HTTPS, as azure-identity requires
+        from sandbox.simulators.tls import SandboxCA
+
+        tls = SandboxCA(Path(".hl365/tls"))
+        certfile, keyfile = str(tls.server_cert), str(tls.server_key)
+        console.print(f"trust {tls.ca_bundle} (D365_CA_BUNDLE in local.settings.example.json)")
+    scheme = "https" if certfile else "http"
+    console.print(f"simulator {name} on {scheme}://127.0.0.1:{port} (ground truth at /_sim/state)")
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning", access_log=False, ssl_certfile=certfile,
+                ssl_keyfile=keyfile)
 
 
 @app.command()

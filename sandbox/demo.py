@@ -40,10 +40,12 @@ from sandbox.orders import (
     seed_orders,
 )
 from sandbox.simulators import create
-from sandbox.simulators.base import FaultRule, SimulatorApp
+from sandbox.simulators.base import FaultRule, Served, SimulatorApp, serve
+from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.canonical.money import Money
 from shared.dynamics.journals import FO_SEGMENTS
+from shared.flows.reconcile import EXPLANATIONS, DiscrepancyType
 from shared.settings import SANDBOX_AUDIT_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,39 +93,50 @@ class Options:
 
 
 class Simulators:
-    """The three simulators of a run, each on its own loopback port."""
+    """The three simulators of a run, each on its own loopback port. The ERP, which is also the sandbox's Entra
+    tenant, serves HTTPS with a certificate from an authority made for the run (azure-identity talks to an https
+    authority only; the app trusts it through ``D365_CA_BUNDLE``); the Heartland simulators stay plain HTTP."""
 
     def __init__(self, options: Options) -> None:
         self._seed = options.seed
         self.restarts = 0
+        self.tls = SandboxCA()
+        self._erp = options.erp
         self.apps: dict[str, SimulatorApp] = {
             "retail": create("retail", seed=options.seed),
             "gp": create("gp", seed=options.seed),
             options.erp: create(options.erp, seed=options.seed),
         }
-        self._servers = {name: run_in_background(app) for name, app in self.apps.items()}
-        self.urls = {name: f"http://127.0.0.1:{port}" for name, (_, _, port) in self._servers.items()}
+        self._servers: dict[str, Served] = {name: self._serve(name, app) for name, app in self.apps.items()}
+        self.urls = {name: served.url for name, served in self._servers.items()}
+
+    def _serve(self, name: str, app: SimulatorApp, port: int = 0) -> Served:
+        return serve(app, tls=self.tls if name == self._erp else None, port=port)
 
     def stop(self) -> None:
-        for server, thread, _ in self._servers.values():
-            stop_background(server, thread)
+        for served in self._servers.values():
+            served.stop()
+        self.tls.close()
 
     def restart(self, name: str) -> None:
         """Stop one simulator and start it again on its port from a snapshot of its state, as a service
         comes back after a restart; access tokens stay valid, as signed tokens do."""
         old = self.apps[name]
         state = json.loads(json.dumps(old.simulated.state(), default=str))
-        server, thread, port = self._servers[name]
-        stop_background(server, thread)
+        served = self._servers[name]
+        served.stop()
         fresh = create(name, seed=self._seed)
         fresh.simulated.restore(state)
+        directory = getattr(old.simulated, "directory", None)
+        if directory is not None:  # Entra is not restarted with the ERP: its key and tokens carry on
+            fresh.simulated.directory.adopt(directory)  # type: ignore[attr-defined]
         for attribute in ("_tokens", "tokens"):
             if isinstance(getattr(old.simulated, attribute, None), dict):
                 getattr(fresh.simulated, attribute).update(getattr(old.simulated, attribute))
         fresh.faults.rules, fresh.faults.injected = old.faults.rules, old.faults.injected
         fresh.requests.update(old.requests)
         self.apps[name] = fresh
-        self._servers[name] = run_in_background(fresh, port=port)
+        self._servers[name] = self._serve(name, fresh, port=served.port)
         self.restarts += 1
 
     def requests(self, name: str) -> int:
@@ -180,13 +193,15 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "GP_API_URL": sims.urls["gp"] + "/ucp", "GP_APP_ID": gp.app_id, "GP_APP_KEY": gp.app_key,  # type: ignore[attr-defined]
         "RETAIL_API_URL": sims.urls["retail"] + "/api", "RETAIL_API_TOKEN": "hl365-local-retail-token",
         "D365_TARGET": options.erp, "D365_AUTHORITY_URL": erp_url, "D365_TENANT_ID": TENANT,
+        "D365_CREDENTIAL": "secret", "D365_CA_BUNDLE": str(sims.tls.ca_bundle),
         "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
         "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
     if options.storage_connection:
         os.environ["AzureWebJobsStorage"] = options.storage_connection
-    for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY") + (() if options.storage_connection
+    for name in ("HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY", "D365_CLIENT_CERTIFICATE_PATH",
+                 "D365_MANAGED_IDENTITY_CLIENT_ID") + (() if options.storage_connection
                                                                    else ("AzureWebJobsStorage",)):
         os.environ.pop(name, None)
     wiring.reset()
@@ -564,10 +579,16 @@ def render_html(report: dict[str, Any], journals: list[dict[str, Any]], account_
         sections += ["<h2 class=bad>Still in flight when the day ended</h2>",
                      table(["queue", "message", "state"],
                            [[m["queue"], m["message_id"], m["state"]] for m in report["in_flight"]])]
-    sections += ["<h2>Discrepancies</h2>",
-                table(["type", "amount", "currency", "reference"],
-                      [[d["type"], d["amount"], d["currency"], d["reference"]] for d in report["discrepancies"]]),
-                "<h2>Journals</h2>"]
+    sections.append("<h2>Discrepancies</h2>")
+    for kind in sorted({d["type"] for d in report["discrepancies"]}):
+        explained = EXPLANATIONS[DiscrepancyType(kind)]
+        sections += [f"<h3>{html.escape(kind)}</h3><p>{html.escape(explained.meaning)}</p>"
+                     f"<p><b>Check:</b> {html.escape(explained.check)}</p>"
+                     f"<p><b>Do:</b> {html.escape(explained.do)}</p>",
+                     table(["reference", "amount", "currency"],
+                           [[d["reference"], Decimal(d["amount"]), d["currency"]]
+                            for d in report["discrepancies"] if d["type"] == kind])]
+    sections.append("<h2>Journals</h2>")
     for journal in journals:
         sections.append(f"<h3>{html.escape(journal['key'])} (ERP document {html.escape(str(journal['document']))}, "
                         f"{'balanced' if journal['balanced'] else 'UNBALANCED'})</h3>")

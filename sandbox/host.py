@@ -613,11 +613,15 @@ class TriggerProcesses:
         self._processes.clear()
 
 
-def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, threading.Thread, int]:
-    """Serve an ASGI app from a thread on a free loopback port; returns (server, thread, port)."""
+def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0,
+                      tls: tuple[str, str] | None = None) -> tuple[Any, threading.Thread, int]:
+    """Serve an ASGI app from a thread on a free loopback port, over HTTPS with ``tls`` (certificate and key
+    files); returns (server, thread, port)."""
     import uvicorn
 
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+                            ssl_certfile=certfile, ssl_keyfile=keyfile)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="uvicorn")
     thread.start()

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     d365_tenant_id: str | None = _alias("D365_TENANT_ID")
     d365_client_id: str | None = _alias("D365_CLIENT_ID")
     d365_client_secret: SecretStr | None = _alias("D365_CLIENT_SECRET")
+    d365_credential: Literal["secret", "certificate", "managed_identity", "federated"] = Field(
+        "secret", validation_alias=AliasChoices("D365_CREDENTIAL")
+    )
+    d365_client_certificate_path: Path | None = _alias("D365_CLIENT_CERTIFICATE_PATH")
+    d365_client_certificate_password: SecretStr | None = _alias("D365_CLIENT_CERTIFICATE_PASSWORD")
+    d365_managed_identity_client_id: str | None = _alias("D365_MANAGED_IDENTITY_CLIENT_ID")
+    d365_ca_bundle: Path | None = _alias("D365_CA_BUNDLE")
     d365_legal_entity: str | None = _alias("D365_LEGAL_ENTITY")
     d365_bc_environment: str = Field("production", validation_alias=AliasChoices("D365_BC_ENVIRONMENT"))
     d365_bc_company: str | None = _alias("D365_BC_COMPANY")

@@ -23,7 +23,7 @@ from shared.storage.port import TableStore
 
 if TYPE_CHECKING:
     from shared.dynamics.bc import BusinessCentralClient
-    from shared.dynamics.entra import ClientCredentials
+    from shared.dynamics.credentials import EntraAuth
     from shared.dynamics.fo import FinanceOperationsClient
     from shared.flows.settlement import JournalLedger
     from shared.heartland.gp import GpApiClient
@@ -132,13 +132,17 @@ class Services:
         """How long a call to Heartland or Dynamics may take before its outcome counts as uncertain."""
         return httpx.Timeout(self.settings.http_timeout_seconds, connect=min(5.0, self.settings.http_timeout_seconds))
 
-    def _entra(self, scope: str) -> ClientCredentials:
-        from shared.dynamics.entra import ClientCredentials
+    def _entra(self, scope: str) -> EntraAuth:
+        """Entra tokens for ``scope`` from the credential ``D365_CREDENTIAL`` picks (``dynamics/credentials.py``)."""
+        from shared.dynamics.credentials import EntraAuth, credential_factory
 
-        return ClientCredentials(authority=self.settings.d365_authority_url,
-                                 tenant=self.settings.require("d365_tenant_id"),
-                                 client_id=self.settings.require("d365_client_id"),
-                                 client_secret=self.settings.require("d365_client_secret"), scope=scope)
+        return EntraAuth(credential_factory(self.settings), scope)
+
+    @property
+    def _d365_trust(self) -> str | bool:
+        """``D365_CA_BUNDLE`` (the sandbox's certificate authority), else the system's authorities."""
+        bundle = self.settings.d365_ca_bundle
+        return str(bundle) if bundle is not None else True
 
     @cached_property
     def fo(self) -> FinanceOperationsClient:
@@ -146,7 +150,8 @@ class Services:
 
         url = str(self.settings.require("d365_fo_url")).rstrip("/")
         return FinanceOperationsClient(url, credentials=self._entra(f"{url}/.default"),
-                                       legal_entity=self.settings.require("d365_legal_entity"), timeout=self._timeout)
+                                       legal_entity=self.settings.require("d365_legal_entity"), timeout=self._timeout,
+                                       verify=self._d365_trust)
 
     @cached_property
     def bc(self) -> BusinessCentralClient:
@@ -156,7 +161,8 @@ class Services:
                                              tenant=self.settings.require("d365_tenant_id"),
                                              environment=self.settings.d365_bc_environment,
                                              credentials=self._entra(SCOPE),
-                                             company=self.settings.d365_bc_company, timeout=self._timeout)
+                                             company=self.settings.d365_bc_company, timeout=self._timeout,
+                                             verify=self._d365_trust)
 
     @cached_property
     def journal_ledger(self) -> JournalLedger:

@@ -27,12 +27,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+
+if TYPE_CHECKING:
+    from sandbox.simulators.tls import SandboxCA
 
 FaultKind = Literal["throttle", "error", "slow", "timeout", "lost", "hang"]
 KINDS = ("throttle", "error", "slow", "timeout", "lost", "hang")
@@ -211,3 +214,26 @@ class SimulatorApp:
             return JSONResponse({"error": "started without --state FILE"}, 409)
         self.snapshot.write_text(json.dumps(self.simulated.state(), indent=1, default=str), encoding="utf-8")
         return JSONResponse({"written": str(self.snapshot)})
+
+
+@dataclass
+class Served:
+    """A simulator served from a thread on a loopback port, over HTTPS when started with a ``SandboxCA``."""
+
+    url: str
+    port: int
+    server: Any
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(app: Any, *, tls: SandboxCA | None = None, host: str = "127.0.0.1", port: int = 0) -> Served:
+    """Serve an ASGI app from a thread on ``port`` (0: a free one); HTTPS with ``tls``'s server certificate."""
+    from sandbox.host import run_in_background
+
+    files = None if tls is None else (str(tls.server_cert), str(tls.server_key))
+    server, thread, bound = run_in_background(app, host=host, port=port, tls=files)
+    return Served(f"{'https' if tls else 'http'}://{host}:{bound}", bound, server, thread)

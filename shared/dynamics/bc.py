@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from shared.dynamics.entra import ClientCredentials
+from shared.dynamics.credentials import trusting
 from shared.dynamics.odata import dumps, error_text
 from shared.errors import PermanentApiError, TransientApiError
 from shared.httpclient import ApiClient, RetryPolicy
@@ -98,29 +99,33 @@ class BusinessCentralClient:
 
     Args:
         base_url: the API root, ``https://api.businesscentral.dynamics.com/v2.0/{tenant}/{environment}/api/v2.0``.
-        credentials: an Entra client-credentials token provider for scope ``SCOPE``.
+        credentials: the ``auth`` callable (``EntraAuth`` for scope ``SCOPE``): ``credentials(refresh)`` returns
+            the Authorization header; called with True after a 401.
         company_id: the company (GUID) every company-scoped call addresses.
         transport: an httpx transport for tests.
+        verify: the TLS trust (a CA bundle path or an ``ssl.SSLContext``; True: the system's authorities).
     """
 
     def __init__(
         self,
         base_url: str,
         *,
-        credentials: ClientCredentials,
+        credentials: Callable[[bool], Mapping[str, str]],
         company_id: str,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.company_id = company_id
         self.api = ApiClient(SOURCE, base_url.rstrip("/") + "/", auth=credentials, retry=retry, timeout=timeout,
-                             headers={"Accept": "application/json"}, describe_error=error_text, transport=transport,
-                             sleep=sleep)
+                             headers={"Accept": "application/json"}, describe_error=error_text,
+                             transport=transport or trusting(verify), sleep=sleep)
 
     @classmethod
-    def connect(cls, service_url: str, *, tenant: str, credentials: ClientCredentials, environment: str = "production",
+    def connect(cls, service_url: str, *, tenant: str, credentials: Callable[[bool], Mapping[str, str]],
+                environment: str = "production",
                 company: str | None = None, transport: httpx.BaseTransport | None = None,
                 **options: Any) -> BusinessCentralClient:
         """A client for ``company`` (its GUID or its name; None takes the environment's first company).

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared.dynamics.credentials import trusting
 from shared.dynamics.fo_batch import (
     BatchFormatError,
     BatchRequest,
@@ -141,10 +143,12 @@ class FinanceOperationsClient:
 
     Args:
         base_url: the environment URL, e.g. ``https://contoso.operations.dynamics.com`` (no ``/data``).
-        credentials: the ``auth`` callable (``ClientCredentials`` for scope ``{base_url}/.default``):
+        credentials: the ``auth`` callable (``EntraAuth`` for scope ``{base_url}/.default``):
             ``credentials(refresh)`` returns the Authorization header; called with True after a 401.
         legal_entity: the ``dataAreaId`` every write targets and every read is narrowed to.
         transport: an httpx transport (tests route to an in-process app with it).
+        verify: the TLS trust for the environment (a CA bundle path or an ``ssl.SSLContext``; ``D365_CA_BUNDLE``
+            in the sandbox); True trusts the system's authorities.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class FinanceOperationsClient:
         credentials: Callable[[bool], Mapping[str, str]],
         legal_entity: str,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
@@ -164,7 +169,8 @@ class FinanceOperationsClient:
         self._api = ApiClient(SOURCE, self.base_url + "/data/", auth=credentials, retry=retry, timeout=timeout,
                               headers={"Accept": "application/json", "OData-Version": "4.0",
                                        "OData-MaxVersion": "4.0"},
-                              describe_error=error_text, classify=classify, transport=transport, sleep=sleep)
+                              describe_error=error_text, classify=classify,
+                              transport=transport or trusting(verify), sleep=sleep)
 
     @property
     def requests_sent(self) -> int:

@@ -10,16 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from azure.identity import ClientSecretCredential
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sandbox.host import run_in_background, stop_background
-from sandbox.simulators.base import FaultRule, SimulatorApp
+from sandbox.simulators.base import FaultRule, Served, SimulatorApp
 from sandbox.simulators.bc import BusinessCentral, create
+from sandbox.simulators.tls import SandboxCA
 from shared.dynamics.bc import SCOPE, AlreadyPosted, BatchError, BusinessCentralClient, JournalNotEmpty, dumps, loads
-from shared.dynamics.entra import ClientCredentials
+from shared.dynamics.credentials import EntraAuth
 from shared.errors import PermanentApiError, UncertainOutcome
 from shared.httpclient import RetryPolicy
 from tests.loopback import Swap, wait_for
@@ -39,25 +41,32 @@ class Env:
     app: SimulatorApp
     sim: BusinessCentral
     client: BusinessCentralClient
-    credentials: ClientCredentials
+    credentials: EntraAuth
+    base: str
+    ca_bundle: str
 
     def requests_to(self, suffix: str, method: str = "POST") -> int:
         return sum(n for key, n in self.app.requests.items() if key.startswith(method) and key.endswith(suffix))
 
 
 @pytest.fixture
-def env(served: tuple[Swap, int]) -> Iterator[Env]:
-    swap, port = served
+def env(served_https: tuple[Swap, Served], tls: SandboxCA) -> Iterator[Env]:
+    swap, served = served_https
     app = create(seed=11, notification_delay=0.05, notification_retry_interval=0.05, handshake_timeout=1.0)
     swap.app = app
     sim = app.simulated
     assert isinstance(sim, BusinessCentral)
-    base = f"http://127.0.0.1:{port}"
-    credentials = ClientCredentials(authority=base, tenant=sim.options.tenant, client_id="hl365-local-client",
-                                    client_secret="hl365-local-secret", scope=SCOPE)
+    base, ca_bundle = served.url, str(tls.ca_bundle)
+
+    def credential() -> ClientSecretCredential:
+        return ClientSecretCredential(sim.options.tenant, "hl365-local-client", "hl365-local-secret", authority=base,
+                                      disable_instance_discovery=True, connection_verify=ca_bundle)
+
+    credentials = EntraAuth(credential, SCOPE)
     client = BusinessCentralClient(sim.api_root(base), credentials=credentials, company_id=sim.company_id,
+                                   verify=ca_bundle,
                                    retry=RetryPolicy(jitter=lambda _: 0.0), sleep=lambda _: None)
-    yield Env(app, sim, client, credentials)
+    yield Env(app, sim, client, credentials, base, ca_bundle)
     client.close()
     credentials.close()
     sim.close()
@@ -144,7 +153,7 @@ def test_token_is_renewed_mid_run_after_expiry(env: Env) -> None:
     assert len(list(env.client.iter("customers"))) == 5
     env.sim.advance(timedelta(hours=2))
     assert len(list(env.client.iter("customers"))) == 5
-    assert env.credentials.tokens_issued == 2
+    assert env.credentials.tokens_fetched == 2
     assert env.sim.tokens_issued == 2
 
 
@@ -233,15 +242,14 @@ def test_a_subscription_made_through_the_handshake_survives_renewal_and_keeps_no
     assert env.client.list_subscriptions() == []
 
 
-def test_connect_finds_the_company_by_name_under_the_standard_api_root(env: Env, served: tuple[Swap, int]) -> None:
-    _, port = served
-    client = BusinessCentralClient.connect(f"http://127.0.0.1:{port}", tenant=env.sim.options.tenant,
-                                           credentials=env.credentials, company="CRONUS USA, Inc.")
+def test_connect_finds_the_company_by_name_under_the_standard_api_root(env: Env) -> None:
+    client = BusinessCentralClient.connect(env.base, tenant=env.sim.options.tenant, credentials=env.credentials,
+                                           company="CRONUS USA, Inc.", verify=env.ca_bundle)
     try:
         assert client.company_id == env.sim.company_id
         assert [c["number"] for c in client.iter("customers", "number eq '10000'")] == ["10000"]
     finally:
         client.close()
     with pytest.raises(PermanentApiError, match="no company 'USMF'"):
-        BusinessCentralClient.connect(f"http://127.0.0.1:{port}", tenant=env.sim.options.tenant,
-                                      credentials=env.credentials, company="USMF")
+        BusinessCentralClient.connect(env.base, tenant=env.sim.options.tenant, credentials=env.credentials,
+                                      company="USMF", verify=env.ca_bundle)

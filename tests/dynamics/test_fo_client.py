@@ -4,7 +4,6 @@ lost answers, token renewal, paging, Decimal money."""
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -13,12 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.identity import ClientSecretCredential
 
-from sandbox.host import run_in_background, stop_background
-from sandbox.simulators.base import FaultRule, SimulatorApp
+from sandbox.simulators.base import FaultRule, Served, SimulatorApp, serve
 from sandbox.simulators.fo import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT, FinanceOperations, create
 from sandbox.simulators.fo import simulator as fo_simulator
-from shared.dynamics.entra import ClientCredentials
+from sandbox.simulators.tls import SandboxCA
+from shared.dynamics.credentials import EntraAuth
 from shared.dynamics.fo import FinanceOperationsClient, classify, escape_account
 from shared.errors import PermanentApiError, TransientApiError, UncertainOutcome
 from shared.httpclient import Action, RetryPolicy
@@ -39,8 +39,9 @@ class Env:
     app: SimulatorApp
     sim: FinanceOperations
     base: str
-    credentials: ClientCredentials
+    credentials: EntraAuth
     fo: FinanceOperationsClient
+    tls: SandboxCA
 
     def batches(self) -> int:
         return self.app.requests["POST /data/$batch"]
@@ -50,27 +51,33 @@ class Env:
 
 
 @pytest.fixture
-def start() -> Iterator[Callable[..., Env]]:
-    running: list[tuple[Any, threading.Thread, ClientCredentials, FinanceOperationsClient]] = []
+def start(tls: SandboxCA) -> Iterator[Callable[..., Env]]:
+    """An F&O simulator over HTTPS and a client whose tokens come from ``ClientSecretCredential``."""
+    running: list[tuple[Served, EntraAuth, FinanceOperationsClient]] = []
 
     def _start(scope: str | None = None, **options: Any) -> Env:
         options.setdefault("event_interval", None)
         app = create(seed=11, **options)
-        server, thread, port = run_in_background(app)
-        base = f"http://127.0.0.1:{port}"
-        credentials = ClientCredentials(authority=base, tenant=DEFAULT_TENANT, client_id=DEFAULT_CLIENT_ID,
-                                        client_secret=DEFAULT_CLIENT_SECRET, scope=scope or f"{base}/.default")
+        served = serve(app, tls=tls)
+        base = served.url
+
+        def credential() -> ClientSecretCredential:
+            return ClientSecretCredential(DEFAULT_TENANT, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, authority=base,
+                                          disable_instance_discovery=True, connection_verify=str(tls.ca_bundle))
+
+        credentials = EntraAuth(credential, scope or f"{base}/.default")
         client = FinanceOperationsClient(base, credentials=credentials, legal_entity="USMF",
                                          retry=RetryPolicy(max_attempts=3, jitter=lambda _: 0.0),
-                                         timeout=httpx.Timeout(10.0, connect=2.0), sleep=lambda _: None)
-        running.append((server, thread, credentials, client))
-        return Env(app, fo_simulator(app), base, credentials, client)
+                                         timeout=httpx.Timeout(10.0, connect=2.0), sleep=lambda _: None,
+                                         verify=str(tls.ca_bundle))
+        running.append((served, credentials, client))
+        return Env(app, fo_simulator(app), base, credentials, client, tls)
 
     yield _start
-    for server, thread, credentials, client in running:
+    for served, credentials, client in running:
         client.close()
         credentials.close()
-        stop_background(server, thread)
+        served.stop()
 
 
 @pytest.fixture
@@ -122,7 +129,8 @@ def test_a_lost_answer_raises_uncertain_outcome_and_find_journal_prevents_a_seco
 
 def test_find_journal_looks_only_in_the_clients_legal_entity(env: Env) -> None:
     env.fo.create_journal(HEADER, LINES, external_key="HL-CO")
-    other = FinanceOperationsClient(env.base, credentials=env.credentials, legal_entity="usrt")
+    other = FinanceOperationsClient(env.base, credentials=env.credentials, legal_entity="usrt",
+                                    verify=str(env.tls.ca_bundle))
     try:
         assert other.find_journal("HL-CO") is None
     finally:
@@ -152,7 +160,7 @@ def test_a_token_expiring_mid_run_is_renewed(start: Callable[..., Env]) -> None:
         if len(seen) == 1:
             env.sim.expire_tokens()
     assert len(seen) == 15 and len(set(seen)) == 15
-    assert env.credentials.tokens_issued == 2
+    assert env.credentials.tokens_fetched == 2 and env.sim.tokens_issued == 2
 
 
 def test_paging_25000_rows_streams_every_row_once(start: Callable[..., Env]) -> None:

@@ -31,4 +31,5 @@ def test_a_day_with_duplicates_and_faults_posts_once_and_reconciles(
     assert "<th>debit</th><th>credit</th>" in page and "Clearing: Visa" in page and "Card receivable" in page
     totals = re.findall(r"<tfoot><tr><th>total</th><th></th><th></th><th class=num>([\d,.]+)</th>"
                         r"<th class=num>([\d,.]+)</th>", page)
+    assert "<b>Check:</b>" in page and all(f"<h3>{d['type']}</h3>" in page for d in report["discrepancies"])
     assert len(totals) == report["journals_posted"] and all(debit == credit for debit, credit in totals), totals

@@ -18,14 +18,15 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.host import LocalHost, run_in_background, stop_background
+from sandbox.host import LocalHost
 from sandbox.simulators import bc as bc_sim
 from sandbox.simulators import fo as fo_sim
 from sandbox.simulators import gp as gp_sim
-from sandbox.simulators.base import FaultRule, SimulatorApp
+from sandbox.simulators.base import FaultRule, Served, SimulatorApp, serve
 from sandbox.simulators.bc import BusinessCentral
 from sandbox.simulators.fo import FinanceOperations
 from sandbox.simulators.gp import GpSimulator
+from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment
@@ -98,7 +99,8 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           alert_receiver: AlertReceiver) -> Iterator[Callable[..., Stack]]:
-    running: list[tuple[Any, Any]] = []
+    running: list[Served] = []
+    authorities: list[SandboxCA] = []
     sims: list[SimulatorApp] = []
 
     def start(erp: str, *, bc_options: dict[str, Any] | None = None, **gp_options: Any) -> Stack:
@@ -107,23 +109,25 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             bc_sim.create(seed=11, **{"notification_delay": 0.05, "notification_retry_interval": 0.05,
                                       "handshake_timeout": 3.0, **(bc_options or {})})
         sims.append(erp_app)
-        servers = {name: run_in_background(app) for name, app in (("gp", gp_app), ("erp", erp_app))}
+        tls = SandboxCA()  # azure-identity asks an HTTPS authority only
+        authorities.append(tls)
+        servers = {"gp": serve(gp_app), "erp": serve(erp_app, tls=tls)}
         host_swap = Swap()
-        host_server = run_in_background(host_swap)
-        running.extend([(s, t) for s, t, _ in servers.values()] + [host_server[:2]])
-        erp_url = f"http://127.0.0.1:{servers['erp'][2]}"
-        url = f"http://127.0.0.1:{host_server[2]}"
+        host_server = serve(host_swap)
+        running.extend([*servers.values(), host_server])
+        erp_url = servers["erp"].url
+        url = host_server.url
         for name in ("HL365_STORAGE", "HL365_BUS", "D365_BC_COMPANY", "HL365_MERCHANT_ID", "HL365_ORDER_CAPTURE"):
             monkeypatch.delenv(name, raising=False)
         for name, value in {
             "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "data"),
             "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "HL365_ALERT_WEBHOOK_URL": alert_receiver.url,
             "HL365_FUNCTION_KEY": FUNCTION_KEY, "HL365_MASTER_KEY": MASTER_KEY, "HL365_PUBLIC_URL": url,
-            "BC_WEBHOOK_CLIENT_STATE": CLIENT_STATE, "GP_API_URL": f"http://127.0.0.1:{servers['gp'][2]}/ucp",
+            "BC_WEBHOOK_CLIENT_STATE": CLIENT_STATE, "GP_API_URL": f"{servers['gp'].url}/ucp",
             "GP_APP_ID": "hl365-local-app", "GP_APP_KEY": "hl365-local-app-key", "D365_TARGET": erp,
             "D365_FO_URL": erp_url, "D365_BC_URL": erp_url, "D365_AUTHORITY_URL": erp_url, "D365_TENANT_ID": TENANT,
             "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
-            "D365_LEGAL_ENTITY": "USMF",
+            "D365_LEGAL_ENTITY": "USMF", "D365_CA_BUNDLE": str(tls.ca_bundle),
         }.items():
             monkeypatch.setenv(name, value)
         wiring.reset()
@@ -134,8 +138,10 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         return Stack(host, http, services, alert_receiver, gp_app, erp_app, url)
 
     yield start
-    for server, thread in reversed(running):
-        stop_background(server, thread)
+    for served in reversed(running):
+        served.stop()
+    for tls in authorities:
+        tls.close()
     for app in sims:
         if isinstance(app.simulated, BusinessCentral):
             app.simulated.close()

@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox.host import run_in_background, stop_background
 from sandbox.simulators import bc as bc_sim
 from sandbox.simulators import fo as fo_sim
 from sandbox.simulators import gp as gp_sim
-from sandbox.simulators.base import FaultRule, SimulatorApp
+from sandbox.simulators.base import FaultRule, SimulatorApp, serve
 from sandbox.simulators.bc import BusinessCentral
 from sandbox.simulators.fo import FinanceOperations
 from sandbox.simulators.gp import GpSimulator
+from sandbox.simulators.tls import SandboxCA
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment, PaymentStatus
 from shared.dynamics.subscriptions import SubscriptionKeeper
@@ -75,12 +75,20 @@ class Hook:
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, tuple[Swap, int]]]:
+def tls() -> Iterator[SandboxCA]:
+    """The ERP's certificate authority: azure-identity asks an HTTPS authority only."""
+    ca = SandboxCA()
+    yield ca
+    ca.close()
+
+
+@pytest.fixture(scope="module")
+def servers(tls: SandboxCA) -> Iterator[dict[str, tuple[Swap, int]]]:
     swaps = {name: Swap() for name in ("gp", "erp", "hook")}
-    running = {name: run_in_background(swap) for name, swap in swaps.items()}
-    yield {name: (swaps[name], running[name][2]) for name in swaps}
-    for server, thread, _ in running.values():
-        stop_background(server, thread)
+    running = {name: serve(swap, tls=tls if name == "erp" else None) for name, swap in swaps.items()}
+    yield {name: (swaps[name], running[name].port) for name in swaps}
+    for served in running.values():
+        served.stop()
 
 
 @dataclass
@@ -140,7 +148,7 @@ class World:
 
 
 @pytest.fixture
-def make_world(servers: dict[str, tuple[Swap, int]], tmp_path: Path,
+def make_world(servers: dict[str, tuple[Swap, int]], tls: SandboxCA, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., World]]:
     built: list[World] = []
 
@@ -152,7 +160,7 @@ def make_world(servers: dict[str, tuple[Swap, int]], tmp_path: Path,
         servers["gp"][0].app = gp_app
         servers["erp"][0].app = erp_app
         servers["hook"][0].app = Starlette(routes=[Route("/api/webhooks/bc", hook.endpoint, methods=["POST"])])
-        erp_url = f"http://127.0.0.1:{servers['erp'][1]}"
+        erp_url = f"https://127.0.0.1:{servers['erp'][1]}"
         hook.url = f"http://127.0.0.1:{servers['hook'][1]}"
         for name in ("HL365_STORAGE", "HL365_BUS", "HL365_ALERT_WEBHOOK_URL", "D365_BC_COMPANY", "HL365_MERCHANT_ID"):
             monkeypatch.delenv(name, raising=False)
@@ -162,7 +170,8 @@ def make_world(servers: dict[str, tuple[Swap, int]], tmp_path: Path,
             GP_API_URL=f"http://127.0.0.1:{servers['gp'][1]}/ucp", GP_APP_ID="hl365-local-app",
             GP_APP_KEY="hl365-local-app-key", D365_TARGET=erp, D365_FO_URL=erp_url, D365_BC_URL=erp_url,
             D365_AUTHORITY_URL=erp_url, D365_TENANT_ID=TENANT, D365_CLIENT_ID="hl365-local-client",
-            D365_CLIENT_SECRET="hl365-local-secret", D365_LEGAL_ENTITY="USMF", HL365_PUBLIC_URL=hook.url,
+            D365_CLIENT_SECRET="hl365-local-secret", D365_CA_BUNDLE=str(tls.ca_bundle), D365_LEGAL_ENTITY="USMF",
+            HL365_PUBLIC_URL=hook.url,
             BC_WEBHOOK_CLIENT_STATE=CLIENT_STATE, HL365_ORDER_CAPTURE=capture)
         services = Services(settings)
         alerts = Alerts()

@@ -4,15 +4,12 @@ under ``/v2.0/{tenant}/{environment}/api/v2.0``, ETag rules, paging, ``$metadata
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import re
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -24,6 +21,7 @@ from sandbox.simulators.bc import jsonio, query
 from sandbox.simulators.bc.errors import BcError, not_found
 from sandbox.simulators.bc.schema import COMPANY_SETS, SETS, EntitySet, edmx
 from sandbox.simulators.bc.store import Company, Record
+from sandbox.simulators.entra import Directory, TokenRejected
 
 if TYPE_CHECKING:
     from sandbox.simulators.bc.books import Books
@@ -32,7 +30,8 @@ if TYPE_CHECKING:
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 _API_PATH = re.compile(r"^/v2\.0/(?:(?P<tenant>[^/]+)/)?(?P<env>[^/]+)/api/v2\.0(?P<rest>/.*)?$")
-_TOKEN_PATH = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
+RESOURCE = "https://api.businesscentral.dynamics.com"
+"""Business Central's application ID URI: the audience of every token it accepts."""
 _SEGMENT = re.compile(r"^(?P<name>[^()]+)(?:\((?P<key>[^()]*)\))?$")
 _CONCURRENCY = ("Could not validate the client concurrency token required by the service. Please provide a valid "
                 "token in the client request.")
@@ -85,12 +84,12 @@ class HttpApi:
     options: Options
     store: Books
     webhooks: Webhooks
-    tokens: dict[str, tuple[str, datetime]]
-    tokens_issued: int
+    directory: Directory
     _calls: deque[float]
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])]
+        return [*self.directory.routes(),
+                Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])]
 
     # -- entry -------------------------------------------------------------------------------------------------
 
@@ -98,9 +97,6 @@ class HttpApi:
         correlation = str(uuid.uuid4())
         raw = await request.body()
         path = request.url.path
-        token = _TOKEN_PATH.match(path)
-        if token is not None and request.method == "POST":
-            return self._token(token.group("tenant"), raw)
         match = _API_PATH.match(path)
         try:
             if match is None:
@@ -145,49 +141,6 @@ class HttpApi:
 
     # -- Entra ID and the gate ---------------------------------------------------------------------------------
 
-    def _token(self, tenant: str, raw: bytes) -> Response:
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        options = self.options
-
-        def refuse(status: int, error: str, code: int, text: str) -> Response:
-            body = {"error": error, "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
-                    "timestamp": self.store.now(), "trace_id": str(uuid.uuid4()),
-                    "correlation_id": str(uuid.uuid4())}
-            return Response(json.dumps(body), status, media_type="application/json")
-
-        if tenant.lower() != options.tenant.lower():
-            return refuse(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
-            return refuse(400, "unsupported_grant_type", 70003,
-                          f"The app requested an unsupported grant type '{form.get('grant_type', '')}'.")
-        if form.get("client_id") != options.client_id:
-            return refuse(400, "unauthorized_client", 700016,
-                          f"Application with identifier '{form.get('client_id', '')}' was not found in the "
-                          f"directory '{tenant}'.")
-        if form.get("client_secret") != options.client_secret:
-            return refuse(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being "
-                          "sent in the request is the client secret value, not the client secret ID.")
-        if form.get("scope") != options.scope:
-            return refuse(400, "invalid_scope", 70011,
-                          f"The provided value for the input parameter 'scope' is not valid. The scope "
-                          f"{form.get('scope', '')} is not valid.")
-        now = self.store.clock.now()
-        expires = now + timedelta(seconds=options.token_lifetime)
-        claims = {"aud": "https://api.businesscentral.dynamics.com", "iss": f"https://sts.windows.net/{tenant}/",
-                  "iat": int(now.timestamp()), "exp": int(expires.timestamp()), "appid": options.client_id,
-                  "tid": options.tenant, "roles": ["API.ReadWrite.All"], "jti": str(uuid.uuid4())}
-
-        def part(document: dict[str, Any]) -> str:
-            return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
-
-        access_token = f"{part({'typ': 'JWT', 'alg': 'none'})}.{part(claims)}.{uuid.uuid4().hex}"
-        with self.store.lock:
-            self.tokens[access_token] = (options.tenant.lower(), expires)
-            self.tokens_issued += 1
-        lifetime = int(options.token_lifetime)
-        return Response(json.dumps({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                                    "access_token": access_token}), 200, media_type="application/json")
-
     def _check_route(self, tenant: str | None, environment: str) -> None:
         if environment.lower() != self.options.environment.lower():
             raise BcError(404, "BadRequest_NotFound", f"The environment '{environment}' does not exist.")
@@ -195,14 +148,16 @@ class HttpApi:
             raise BcError(404, "BadRequest_NotFound", f"The tenant '{tenant}' does not exist.")
 
     def _authenticate(self, header: str) -> None:
-        scheme, _, token = header.partition(" ")
-        entry = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if entry is None or entry[1] <= self.store.clock.now():
+        """Business Central's answer to a missing, expired or foreign token: 401 ``Authentication_InvalidCredentials``
+        with a challenge naming the authority and the resource."""
+        try:
+            self.directory.authenticate(header, RESOURCE)
+        except TokenRejected as rejected:
             challenge = (f'Bearer authorization_uri="https://login.microsoftonline.com/{self.options.tenant}/'
-                         f'oauth2/authorize", resource_id="https://api.businesscentral.dynamics.com"'
-                         + (', error="invalid_token"' if entry is not None else ""))
+                         f'oauth2/authorize", resource_id="{RESOURCE}"'
+                         + (', error="invalid_token"' if rejected.presented else ""))
             raise BcError(401, "Authentication_InvalidCredentials", "The server has rejected the client credentials.",
-                          headers={"WWW-Authenticate": challenge})
+                          headers={"WWW-Authenticate": challenge}) from None
 
     def _throttle(self) -> None:
         limit = self.options.requests_per_minute

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.simulators.bc.api import HttpApi, api_root
+from sandbox.simulators.bc.api import RESOURCE, HttpApi, api_root
 from sandbox.simulators.bc.books import Books
 from sandbox.simulators.bc.errors import BcError
 from sandbox.simulators.bc.schema import SETS
 from sandbox.simulators.bc.store import Clock, Company, Record, Store, iso
 from sandbox.simulators.bc.webhooks import Webhooks
+from sandbox.simulators.entra import Directory
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-000000000365"
 
@@ -32,7 +33,6 @@ class Options:
     environment: str = "production"
     client_id: str = "hl365-local-client"
     client_secret: str = "hl365-local-secret"  # noqa: S105 - the sandbox's documented local secret
-    scope: str = "https://api.businesscentral.dynamics.com/.default"
     token_lifetime: float = 3599.0
     max_page_size: int = 20_000
     max_batch_operations: int = 100
@@ -97,8 +97,10 @@ class BusinessCentral(HttpApi):
         self.seed = seed
         self.store = Books(seed=seed, clock=Clock(self.options.start))
         self.webhooks = Webhooks(self.store, self.options)
-        self.tokens: dict[str, tuple[str, datetime]] = {}
-        self.tokens_issued = 0
+        self.directory = Directory(self.options.tenant, resources=lambda _base: [RESOURCE],
+                                   clock=lambda: self.store.clock.now().timestamp(),
+                                   token_lifetime=self.options.token_lifetime)
+        self.directory.register(self.options.client_id, secret=self.options.client_secret)
         self._calls: deque[float] = deque()
         if self.options.demo_data:
             self.add_company(self.options.company_name, demo_data=True)
@@ -126,6 +128,10 @@ class BusinessCentral(HttpApi):
     def api_root(self, base_url: str) -> str:
         """The API root for a server at ``base_url``: ``{base}/v2.0/{tenant}/{environment}/api/v2.0``."""
         return api_root(base_url, self.options.tenant, self.options.environment)
+
+    @property
+    def tokens_issued(self) -> int:
+        return self.directory.tokens_issued
 
     def now(self) -> datetime:
         return self.store.clock.now()

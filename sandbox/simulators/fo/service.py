@@ -8,8 +8,6 @@ journals, emit events and read the ground truth.
 from __future__ import annotations
 
 import json
-import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +17,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.simulators.entra import Directory, TokenRejected
 from sandbox.simulators.fo import demo
 from sandbox.simulators.fo.events import BusinessEvents, DeliveryMode, Endpoint
 from sandbox.simulators.fo.model import HEADER_SETS, LINE_SETS, NAMESPACE, POST_ACTION, SPECS, EntitySpec, metadata
@@ -79,16 +78,17 @@ class FinanceOperations:
         seed: drives ETag versions, ControlNumber gaps and EventIds (reproducible runs).
         page_size: server-driven page size (F&O: 10,000).
         token_lifetime: seconds a token lives (``expires_in``); ``expire_tokens()`` ends them at once.
-        tenant, clients: the Entra directory and its app registrations (client id → secret).
-        registered_apps: client ids listed under "Microsoft Entra ID applications" in F&O (default: all);
-            a valid token of any other app gets 401 on ``/data``.
-        resource: the environment URL a token's scope must name (default: the URL the request came to).
+        tenant, clients: the Entra directory and its app registrations (client id → secret); certificates and
+            federated credentials are added through ``directory.register`` (``sandbox/simulators/entra.py``).
+        registered_apps: client ids listed under "Microsoft Entra ID applications" in F&O (default: every
+            app registration and the managed identity); a valid token of any other app gets 401 on ``/data``.
+        resource: the environment URL, a token's audience (default: the URL the request came to).
         default_company: the caller's default legal entity; reads without ``cross-company=true`` see only it.
         companies: legal entity → accounting currency (default: usmf, usrt USD; demf EUR; gbsi GBP).
         demo_data: seed the Contoso-like master data of ``demo.py``.
         event_mode, event_interval, event_retries, event_retry_delay: business-event delivery (``events.py``).
         event_endpoints: URLs that receive every business event.
-        clock: monotonic seconds, for token expiry; today: the business date/time (default: now, UTC).
+        clock: epoch seconds, by which tokens are issued and expire; today: the business date/time (default: now, UTC).
     """
 
     name = "fo"
@@ -111,15 +111,16 @@ class FinanceOperations:
         event_interval: float | None = 0.5,
         event_retries: int = 3,
         event_retry_delay: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         today: Callable[[], datetime] = lambda: datetime.now(UTC),
         journal_number_format: str = "{n:05d}",
     ) -> None:
         self.page_size = page_size
-        self.token_lifetime = token_lifetime
         self.tenant = tenant
-        self.clients = dict(clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
-        self.registered_apps = set(registered_apps) if registered_apps is not None else set(self.clients)
+        self.directory = Directory(tenant, resources=self._resources, clock=clock, token_lifetime=token_lifetime)
+        for client_id, secret in (clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}).items():
+            self.directory.register(client_id, secret=secret)
+        self._registered_apps = set(registered_apps) if registered_apps is not None else None
         self.resource = resource.rstrip("/") if resource else None
         self.store = Store(companies=dict(companies or {"usmf": "USD", "usrt": "USD", "demf": "EUR", "gbsi": "GBP"}),
                            default_company=default_company, seed=seed, today=today,
@@ -129,10 +130,6 @@ class FinanceOperations:
         self.store.on_event = self._publish
         for url in event_endpoints:
             self.add_event_endpoint(url)
-        self._clock = clock
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._tokens_lock = threading.Lock()
-        self.tokens_issued = 0
         for company in self.store.companies:
             demo.setup_company(self, company)
         if demo_data:
@@ -153,67 +150,40 @@ class FinanceOperations:
     def routes(self) -> list[BaseRoute]:
         methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
         return [
-            Route("/{tenant}/oauth2/v2.0/token", self._token, methods=["POST"]),
+            *self.directory.routes(),
             Route("/data", self._data, methods=methods),
             Route("/data/{rest:path}", self._data, methods=methods),
         ]
 
-    async def _token(self, request: Request) -> Response:
-        """Entra's client-credentials grant, with its AADSTS errors for the mistakes integrators make."""
-        tenant = request.path_params["tenant"]
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-        client_id, secret, scope = form.get("client_id", ""), form.get("client_secret"), form.get("scope", "")
-        resource = self.resource or f"{request.url.scheme}://{request.url.netloc}"
-        if tenant.lower() != self.tenant.lower():
-            return _aad(400, "invalid_request", 90002, f"Tenant '{tenant}' not found. Check to make sure you have the "
-                        "correct tenant ID and are signing into the correct cloud.")
-        if form.get("grant_type") != "client_credentials":
-            return _aad(400, "unsupported_grant_type", 70003,
-                        f"The app requested an unsupported grant type '{form.get('grant_type', '')}'.")
-        if client_id not in self.clients:
-            return _aad(400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found "
-                        f"in the directory '{tenant}'.")
-        if secret is None:
-            return _aad(401, "invalid_client", 7000218, "The request body must contain the following parameter: "
-                        "'client_assertion' or 'client_secret'.")
-        if not secrets.compare_digest(secret, self.clients[client_id]):
-            return _aad(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent "
-                        "in the request is the client secret value, not the client secret ID, for a secret added to "
-                        f"app '{client_id}'.")
-        if not scope:
-            return _aad(400, "invalid_request", 900144, "The request body must contain the following parameter: "
-                        "'scope'.")
-        if not scope.endswith("/.default"):
-            return _aad(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid. Client "
-                        "credential flows must have a scope value with /.default suffixed to the resource identifier "
-                        "(application ID URI).")
-        if scope.removesuffix("/.default") != resource:
-            return _aad(400, "invalid_resource", 500011, f"The resource principal named "
-                        f"{scope.removesuffix('/.default')} was not found in the tenant named {tenant}. This can "
-                        "happen if the application has not been installed by the administrator of the tenant or "
-                        "consented to by any user in the tenant. You might have sent your authentication request to "
-                        f"the wrong tenant. (this environment is {resource}; its scope is {resource}/.default)")
-        token = "fo-sim." + secrets.token_urlsafe(24)
-        with self._tokens_lock:
-            self._tokens[token] = (client_id, self._clock() + self.token_lifetime)
-            self.tokens_issued += 1
-        lifetime = int(self.token_lifetime)
-        return JSONResponse({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                             "access_token": token})
+    def _resources(self, base: str) -> list[str]:
+        return [self.resource or base]
+
+    @property
+    def registered_apps(self) -> set[str]:
+        """Client ids listed under System administration > Setup > Microsoft Entra ID applications."""
+        if self._registered_apps is not None:
+            return self._registered_apps
+        return set(self.directory.apps) | {m.client_id for m in self.directory.managed_identities}
+
+    @registered_apps.setter
+    def registered_apps(self, client_ids: Iterable[str]) -> None:
+        self._registered_apps = set(client_ids)
+
+    @property
+    def tokens_issued(self) -> int:
+        return self.directory.tokens_issued
 
     def _authenticate(self, request: Request) -> Reply | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        with self._tokens_lock:
-            found = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if found is None:
-            problem = "The request has no valid bearer token." if token else "The request has no bearer token."
-        elif self._clock() >= found[1]:
-            problem = "The access token has expired."
-        elif found[0] not in self.registered_apps:
-            problem = (f"The application '{found[0]}' is not registered in Microsoft Entra ID applications "
-                       "(System administration > Setup).")
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        try:
+            caller = self.directory.authenticate(request.headers.get("authorization", ""), self.resource or base)
+        except TokenRejected as rejected:
+            problem = rejected.problem
         else:
-            return None
+            if caller.app_id in self.registered_apps:
+                return None
+            problem = (f"The application '{caller.app_id}' is not registered in Microsoft Entra ID applications "
+                       "(System administration > Setup).")
         return Reply.json(401, {"error": {"code": "", "message": problem}},
                           {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{problem}"'})
 
@@ -669,8 +639,7 @@ class FinanceOperations:
 
     def expire_tokens(self) -> None:
         """End every issued token now: the next ``/data`` call with one gets 401."""
-        with self._tokens_lock:
-            self._tokens = {token: (client, self._clock() - 1) for token, (client, _) in self._tokens.items()}
+        self.directory.expire_tokens()
 
 
 def _entity_segment(segment: str) -> tuple[str, str | None]:
@@ -708,14 +677,3 @@ def _datetime_text(value: date | str) -> str:
         return f"{value.isoformat()}T12:00:00Z"
     return value
 
-
-def _aad(status: int, error: str, code: int, description: str) -> JSONResponse:
-    """An Entra (AADSTS) error body, as ``login.microsoftonline.com`` answers."""
-    trace, correlation = secrets.token_hex(16), secrets.token_hex(16)
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    return JSONResponse({
-        "error": error,
-        "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation} "
-                             f"Timestamp: {now}",
-        "error_codes": [code], "timestamp": now, "trace_id": trace, "correlation_id": correlation,
-        "error_uri": f"https://login.microsoftonline.com/error?code={code}"}, status)

@@ -166,7 +166,7 @@ def test_token_handshake_issues_a_bearer_that_the_api_accepts(bc: Bc) -> None:
 
 
 @pytest.mark.parametrize(("change", "status", "error", "code"), [
-    ({"scope": "https://contoso.operations.dynamics.com/.default"}, 400, "invalid_scope", "AADSTS70011"),
+    ({"scope": "https://contoso.operations.dynamics.com/.default"}, 400, "invalid_resource", "AADSTS500011"),
     ({"client_secret": "guess"}, 401, "invalid_client", "AADSTS7000215"),
     ({"client_id": "someone-else"}, 400, "unauthorized_client", "AADSTS700016"),
     ({"grant_type": "password"}, 400, "unsupported_grant_type", "AADSTS70003"),
