@@ -36,6 +36,14 @@ param d365TenantId string = ''
 @description('Client id of the Dynamics app registration (D365_CLIENT_ID); its secret is in Key Vault.')
 param d365ClientId string = ''
 
+@description('How the app gets Entra tokens for Dynamics (D365_CREDENTIAL): secret (the Key Vault secret d365-client-secret), managed_identity (the app\'s own identity, listed in Dynamics), federated (the app registration trusts the app\'s identity: no secret at all).')
+@allowed([
+  'secret'
+  'managed_identity'
+  'federated'
+])
+param d365Credential string = 'secret'
+
 @description('F&O legal entity (D365_LEGAL_ENTITY).')
 param d365LegalEntity string = ''
 
@@ -156,6 +164,7 @@ var appSettings = {
   D365_BC_URL: d365BcUrl
   D365_TENANT_ID: d365TenantId
   D365_CLIENT_ID: d365ClientId
+  D365_CREDENTIAL: d365Credential
   D365_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=d365-client-secret)'
   D365_LEGAL_ENTITY: d365LegalEntity
   D365_BC_ENVIRONMENT: d365BcEnvironment
@@ -289,6 +298,7 @@ module alerts 'modules/alerts.bicep' = {
 
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
