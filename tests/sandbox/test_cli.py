@@ -92,6 +92,7 @@ def test_run_timer_runs_the_audit_check_and_refuses_unknown_names(tmp_path: Path
 @pytest.mark.parametrize("name", ["retail", "gp", "fo", "bc"])
 def test_sim_runs_one_simulator_as_a_process(name: str, tmp_path: Path) -> None:
     import socket
+    import ssl
     import time
 
     import httpx
@@ -101,18 +102,23 @@ def test_sim_runs_one_simulator_as_a_process(name: str, tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     snapshot = tmp_path / "state.json"
     process = subprocess.Popen([HL365, "sim", name, "--port", str(port), "--state", str(snapshot)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bare_env())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bare_env(), cwd=tmp_path)
+    # Dynamics and its Entra tenant answer over HTTPS, trusting the authority the command writes beside it.
+    ca = tmp_path / ".hl365" / "tls" / "ca.pem"
+    url = f"{'https' if name in ('fo', 'bc') else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
+            assert process.poll() is None, process.communicate()[1].decode()
+            assert time.monotonic() < deadline, f"hl365 sim {name} did not answer within 30 s"
             try:
-                state = httpx.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1)
+                verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else True
+                state = httpx.get(f"{url}/_sim/state", timeout=1, verify=verify)
                 break
             except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
                 time.sleep(0.2)
         assert state.status_code == 200 and isinstance(state.json(), dict)
-        assert httpx.post(f"http://127.0.0.1:{port}/_sim/snapshot", timeout=5).status_code == 200
+        assert httpx.post(f"{url}/_sim/snapshot", timeout=5, verify=verify).status_code == 200
         assert snapshot.is_file() and snapshot.stat().st_size > 2
     finally:
         process.terminate()
