@@ -388,9 +388,13 @@ class BusinessCentralClient:
         """``Microsoft.NAV.post``: posts every line of the batch (204), or raises with BC's reason."""
         self.call("POST", f"journals({journal_id})/Microsoft.NAV.post")
 
-    def find_gl_entries(self, document_number: str) -> list[Entity]:
-        """Posted G/L entries of one document number: the evidence that a journal was posted."""
-        return list(self.iter("generalLedgerEntries", f"documentNumber eq {literal(document_number.upper())}"))
+    def find_gl_entries(self, *document_numbers: str) -> list[Entity]:
+        """Posted G/L entries of these document numbers (a few dozen at most, in one ``$filter``): the evidence
+        that a journal was posted."""
+        if not document_numbers:
+            return []
+        return list(self.iter("generalLedgerEntries", " or ".join(f"documentNumber eq {literal(n.upper())}"
+                                                                   for n in document_numbers)))
 
     # -- customer payments and sales documents -----------------------------------------------------------------
 
@@ -411,8 +415,11 @@ class BusinessCentralClient:
         body.update({k: v for k, v in optional.items() if v is not None})
         return self.create(f"customerPaymentJournals({journal_id})/customerPayments", body)
 
-    def find_customer_payments(self, journal_id: str, external_document_number: str) -> list[Entity]:
-        flt = f"externalDocumentNumber eq {literal(external_document_number.upper())}"
+    def find_customer_payments(self, journal_id: str, *external_document_numbers: str) -> list[Entity]:
+        """Lines of a customer-payment journal with these external document numbers (a few dozen at most)."""
+        if not external_document_numbers:
+            return []
+        flt = " or ".join(f"externalDocumentNumber eq {literal(n.upper())}" for n in external_document_numbers)
         return list(self.iter(f"customerPaymentJournals({journal_id})/customerPayments", flt))
 
     def get_sales_order(self, order_id: str) -> Entity:

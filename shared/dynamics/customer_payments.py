@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from shared.canonical.payments import Payment, PaymentKind
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.bc import literal as bc_literal
 from shared.dynamics.fo import FinanceOperationsClient
+from shared.dynamics.port import chunks
 from shared.errors import FatalError, PermanentApiError
 from shared.mapping.schema import Mapping, PostingMode
 
@@ -54,9 +55,13 @@ class FoCustomerPayments:
     def _mapping(self) -> Mapping:
         return self._current_mapping()
 
-    def find(self, external_key: str) -> str | None:
-        line = self._client.find_customer_payment(external_key)
-        return None if line is None else f"{line['JournalBatchNumber']}/{int(line['LineNumber'])}"
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in chunks(external_keys):
+            for line in self._client.find_customer_payments(chunk):
+                document = f"{line['JournalBatchNumber']}/{int(line['LineNumber'])}"
+                found.setdefault(str(line["PaymentReference"]), document)
+        return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         results: dict[str, str | FatalError] = {}
@@ -160,12 +165,23 @@ class BcCustomerPayments:
             self._journal_id = str(found["id"])
         return self._journal_id
 
-    def find(self, external_key: str) -> str | None:
-        lines = self._client.find_customer_payments(self.journal_id(), external_key)
-        if lines:
-            return str(lines[0]["documentNumber"])
-        document = bc_document_number(external_key)
-        return document if self._client.find_gl_entries(document) else None
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
+        """A line still in the journal is found by its key; once posted, only its document number survives, on
+        the G/L entries."""
+        found: dict[str, str] = {}
+        by_upper = {key.upper(): key for key in external_keys}
+        for chunk in chunks(external_keys):
+            for line in self._client.find_customer_payments(self.journal_id(), *chunk):
+                key = by_upper.get(str(line["externalDocumentNumber"]).upper())
+                if key is not None:
+                    found.setdefault(key, str(line["documentNumber"]))
+        documents = {bc_document_number(key): key for key in external_keys if key not in found}
+        for chunk in chunks(documents):
+            for entry in self._client.find_gl_entries(*chunk):
+                key = documents.get(str(entry["documentNumber"]).upper())
+                if key is not None:
+                    found.setdefault(key, str(entry["documentNumber"]).upper())
+        return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         results: dict[str, str | FatalError] = {}

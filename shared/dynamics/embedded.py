@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -24,9 +24,13 @@ class EmbeddedLedger:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def find(self, external_key: str) -> str | None:
-        row = self._table.get(PARTITION, external_key)
-        return None if row is None else str(row["DocumentNo"])
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
+        found = {}
+        for key in external_keys:
+            row = self._table.get(PARTITION, key)
+            if row is not None:
+                found[key] = str(row["DocumentNo"])
+        return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         """A capture books the payment; a reversal books its reverse entry under its own key."""
@@ -52,7 +56,7 @@ class EmbeddedLedger:
         try:
             self._table.insert(row)
         except EntityExists:
-            return self.find(payment.external_key) or document
+            return self.find([payment.external_key]).get(payment.external_key, document)
         return document
 
     def postings(self) -> list[Entity]:

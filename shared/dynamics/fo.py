@@ -211,7 +211,7 @@ class FinanceOperationsClient:
                                         order_updates: Mapping[str, Mapping[str, Any]] | None = None) -> Journal:
         """Create a customer payment journal (header + lines) as one atomic changeset.
 
-        Put each payment's external key in the line's ``PaymentReference``; ``find_customer_payment``
+        Put each payment's external key in the line's ``PaymentReference``; ``find_customer_payments``
         finds it again. ``order_updates`` (sales order number → changed fields) are PATCHed in the same
         changeset, so the orders' status moves with their payments or not at all. Errors as ``create_journal``.
         """
@@ -237,12 +237,14 @@ class FinanceOperationsClient:
         header = next((h for h in headers if h.get("IsPosted") == "Yes"), headers[0])
         return self._with_lines("ledger", header)
 
-    def find_customer_payment(self, payment_reference: str) -> dict[str, Any] | None:
-        """The customer payment journal line whose ``PaymentReference`` is ``payment_reference``, or None."""
-        _check_key(payment_reference)
-        for line in self.iter("CustomerPaymentJournalLines", f"PaymentReference eq {literal(payment_reference)}"):
-            return line
-        return None
+    def find_customer_payments(self, payment_references: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The customer payment journal lines whose ``PaymentReference`` is one of ``payment_references``, in one
+        ``$filter`` (keep the list to a few dozen: the URL carries it)."""
+        for reference in payment_references:
+            _check_key(reference)
+        if payment_references:
+            yield from self.iter("CustomerPaymentJournalLines",
+                                 " or ".join(f"PaymentReference eq {literal(r)}" for r in payment_references))
 
     def get_many(self, entity_set: str, keys: Sequence[Mapping[str, str]]) -> list[dict[str, Any] | None]:
         """Entities by key (without ``dataAreaId``), None where absent, read in ONE ``$batch`` of independent

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from shared.canonical.payments import Payment
 from shared.errors import FatalError
 
+LOOKUP_CHUNK = 40
+"""External keys asked in one ``$filter``: a few requests for a whole micro-batch, each URL well under limits."""
+
 
 class PaymentLedger(Protocol):
-    def find(self, external_key: str) -> str | None:
-        """The ERP's reference of what was posted under ``external_key``, or None.
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
+        """The ERP's reference of each of ``external_keys`` that was posted; absent keys are left out.
 
-        Asked after an uncertain outcome, before writing again.
+        Asked after an uncertain outcome, before writing again: a few requests for a whole micro-batch, so a
+        throttled ERP is asked little while it recovers.
         """
         ...
 
@@ -29,3 +33,10 @@ class PaymentLedger(Protocol):
             RetriableError: throttled or unavailable (nothing was posted), or ``UncertainOutcome``.
         """
         ...
+
+
+def chunks(keys: Collection[str], size: int = LOOKUP_CHUNK) -> Iterator[list[str]]:
+    """``keys`` sorted and cut into ``$filter``-sized lists."""
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]

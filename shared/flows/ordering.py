@@ -75,7 +75,7 @@ def claim_to_post(keys: IdempotencyKeys, ledger: PaymentLedger, payment: Payment
     if sale_claim.attempts > 1:
         # An earlier attempt at the capture may have landed with its answer lost: only the ERP knows.
         try:
-            landed = ledger.find(sale_key)
+            landed = ledger.find([sale_key]).get(sale_key)
         except RetriableError:
             keys.fail(sale_claim, "its reversal could not ask the ERP")
             keys.fail(claim, "could not ask the ERP whether the capture landed")

@@ -267,10 +267,13 @@ def _post_batch(services: Services, keys: IdempotencyKeys,
 
 def _found_after_uncertain_attempt(services: Services, keys: IdempotencyKeys,
                                    pending: list[_Pending]) -> list[_Pending]:
-    """Ask the ERP about keys an earlier attempt may have written (a crash, a lost answer)."""
+    """Ask the ERP, in one look-up for the batch, about keys an earlier attempt may have written (a crash, a
+    lost answer)."""
+    asked = [item.payment.external_key for item in pending if item.claim.attempts > 1]
+    found = services.ledger.find(asked) if asked else {}
     left = []
     for item in pending:
-        document = services.ledger.find(item.payment.external_key) if item.claim.attempts > 1 else None
+        document = found.get(item.payment.external_key)
         if document is None:
             left.append(item)
             continue
@@ -280,14 +283,19 @@ def _found_after_uncertain_attempt(services: Services, keys: IdempotencyKeys,
 
 def _after_uncertain_outcome(services: Services, keys: IdempotencyKeys, pending: list[_Pending],
                              error: UncertainOutcome) -> dict[str, IntegrationError]:
-    """A journal is all or nothing, so one look-up says whether the lost write landed: if it did, each
-    payment's line is found and completed. If not, nothing is written again now: a write that timed out
-    may still land, so the keys are held a while longer, then given back with the attempt counted; the
-    retry asks the ERP first."""
-    first = services.ledger.find(pending[0].payment.external_key)
+    """One look-up for the batch says which payments the lost write landed (all, none, or the parts sent
+    before it was lost): those are completed. Nothing is written again now: a write that timed out may still
+    land, so every other key, and every key when the look-up itself fails, is held a while longer, then given
+    back with the attempt counted; the retry asks the ERP first."""
+    try:
+        found = services.ledger.find([item.payment.external_key for item in pending])
+    except RetriableError as lookup:
+        log.warning("could not ask the ERP after a lost answer (%s); %d payments are held", lookup.reason,
+                    len(pending))
+        found = {}
     failures: dict[str, IntegrationError] = {}
-    for n, item in enumerate(pending):
-        document = first if n == 0 else (services.ledger.find(item.payment.external_key) if first else None)
+    for item in pending:
+        document = found.get(item.payment.external_key)
         if document is None:
             _give_back(keys, item, f"{error.reason}: {error.description}",
                        hold_for=services.settings.http_timeout_seconds)

@@ -205,13 +205,13 @@ def test_a_customer_payment_journal_escapes_the_account_and_is_found_by_payment_
           "TransactionDate": "2025-03-31T12:00:00Z", "PaymentMethodName": "ELECTRONIC",
           "PaymentReference": "HPY-TXN-88412093", "TransactionText": "Card payment"}])
     assert journal.kind == "customer_payment" and journal.lines[0]["AccountDisplayValue"] == "US\\-002"
-    found = env.fo.find_customer_payment("HPY-TXN-88412093")
-    assert found is not None and found["CreditAmount"] == Decimal("245.10")
+    [found] = env.fo.find_customer_payments(["HPY-TXN-88412093", "HPY-TXN-00000001"])
+    assert found["CreditAmount"] == Decimal("245.10")
     assert found["OffsetAccountDisplayValue"] == "USMF OPER" and found["CustomerName"] == "Contoso Retail Los Angeles"
     assert env.fo.post_customer_payment_journal(journal.batch_number).posted
     [payment] = env.sim.state()["customer_payments"]
     assert payment == {**payment, "customer": "US-002", "amount": "245.10", "posted": True}
-    assert env.fo.find_customer_payment("HPY-TXN-00000000") is None
+    assert list(env.fo.find_customer_payments(["HPY-TXN-00000000"])) == []
 
 
 def test_money_never_travels_as_float(env: Env) -> None:

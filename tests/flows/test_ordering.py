@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,7 +36,8 @@ from shared.wiring import Services
 LEASE = timedelta(minutes=5)
 SLOW_WRITE = timedelta(seconds=20)  # a write that timed out lands this much later: within the client's timeout again
 AT = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
-FAULTS = ("ok", "ok", "lost", "timeout", "throttle", "split_lost_then_lookups_throttled")
+FAULTS = ("ok", "ok", "lost", "timeout", "throttle", "split_lost_then_lookups_throttled",
+          "timeout_then_lookup_throttled")
 
 
 class WorkerCrashed(BaseException):
@@ -76,14 +77,19 @@ class Ledger:
         self.landing: list[tuple[datetime, list[tuple[str, Decimal]]]] = []  # timed out; land at that time
         self._lock = threading.Lock()
 
-    def find(self, external_key: str) -> str | None:
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
         me = threading.current_thread().name
         if self.throttled_lookups.get(me, 0) > 0:
             self.throttled_lookups[me] -= 1
             if self.throttled_lookups[me] == 0:
                 raise TransientApiError("Throttled", "429 on a look-up", source="ERP", status=429)
+        asked = set(external_keys)
         with self._lock:
-            return next((f"J/{n}" for n, (key, _) in enumerate(self.lines) if key == external_key), None)
+            found: dict[str, str] = {}
+            for n, (key, _) in enumerate(self.lines):
+                if key in asked:
+                    found.setdefault(key, f"J/{n}")
+            return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         me = threading.current_thread().name
@@ -95,15 +101,17 @@ class Ledger:
             raise TransientApiError("Throttled", "429", source="ERP", status=429)
         if fault == "crash_before":
             raise WorkerCrashed
-        if fault == "timeout":
+        if fault in ("timeout", "timeout_then_lookup_throttled"):
             self.landing.append((self.clock.now + SLOW_WRITE, [(p.external_key, p.received.amount) for p in payments]))
+            if fault == "timeout_then_lookup_throttled":
+                self.throttled_lookups[me] = 1  # nobody can say yet whether it will land
             raise UncertainOutcome("ResponseLost", "timed out; the write is still on its way", source="ERP")
         if fault == "split_lost_then_lookups_throttled":
             # Sent in parts, as Business Central's 100-line $batches are: the first part landed, the second's
-            # answer was lost before it was applied, and the look-ups that follow meet throttling.
+            # answer was lost before it was applied, and the look-up that follows meets throttling.
             with self._lock:
                 self.lines.extend((p.external_key, p.received.amount) for p in payments[:2])
-            self.throttled_lookups[me] = 4
+            self.throttled_lookups[me] = 1
             raise UncertainOutcome("ResponseLost", "the second part's answer was lost", source="ERP")
         with self._lock:
             first = len(self.lines)
