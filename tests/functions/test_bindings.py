@@ -47,6 +47,16 @@ EXPECTED = {
          "route": "openapi.json"},
         {"direction": "OUT", "type": "http", "name": "$return"},
     ],
+    "operations_console": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ADMIN",
+         "route": "admin/console"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "operations_console_replay": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"], "authLevel": "ADMIN",
+         "route": "admin/console/replay"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
     "dead_letters_list": [
         {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"], "authLevel": "ADMIN",
          "route": "admin/deadletters"},

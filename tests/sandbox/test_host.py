@@ -200,6 +200,7 @@ def test_the_host_refuses_settings_that_name_a_real_service_bus(tmp_path: Path,
     monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HL365_BUS", "servicebus")
     monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "hl365-test.servicebus.windows.net")
+    monkeypatch.setenv("HL365_AUDIT_KEY", "a" * 32)
     wiring.reset()
     try:
         with pytest.raises(NotEmbedded, match="HL365_BUS=sqlite"):
