@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from shared.dynamics.credentials import trusting
-from shared.dynamics.odata import dumps, error_text
+from shared.dynamics.odata import any_of, dumps, error_text
 from shared.errors import PermanentApiError, TransientApiError
 from shared.httpclient import ApiClient, RetryPolicy
 
@@ -393,8 +393,8 @@ class BusinessCentralClient:
         that a journal was posted."""
         if not document_numbers:
             return []
-        return list(self.iter("generalLedgerEntries", " or ".join(f"documentNumber eq {literal(n.upper())}"
-                                                                   for n in document_numbers)))
+        numbers = (n.upper() for n in document_numbers)
+        return list(self.iter("generalLedgerEntries", any_of("documentNumber", numbers, literal)))
 
     # -- customer payments and sales documents -----------------------------------------------------------------
 
@@ -419,7 +419,7 @@ class BusinessCentralClient:
         """Lines of a customer-payment journal with these external document numbers (a few dozen at most)."""
         if not external_document_numbers:
             return []
-        flt = " or ".join(f"externalDocumentNumber eq {literal(n.upper())}" for n in external_document_numbers)
+        flt = any_of("externalDocumentNumber", (n.upper() for n in external_document_numbers), literal)
         return list(self.iter(f"customerPaymentJournals({journal_id})/customerPayments", flt))
 
     def get_sales_order(self, order_id: str) -> Entity:

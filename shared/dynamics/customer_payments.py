@@ -20,6 +20,7 @@ from shared.canonical.payments import Payment, PaymentKind
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.bc import literal as bc_literal
 from shared.dynamics.fo import FinanceOperationsClient
+from shared.dynamics.odata import any_of
 from shared.dynamics.port import chunks
 from shared.errors import FatalError, PermanentApiError
 from shared.mapping.schema import Mapping, PostingMode
@@ -27,10 +28,6 @@ from shared.mapping.schema import Mapping, PostingMode
 log = logging.getLogger("hl365.customer_payments")
 
 BC_DOCUMENT_LENGTH = 20
-
-
-def _any_of(field: str, values: Iterable[str], literal: Any) -> str:
-    return " or ".join(f"{field} eq {literal(v)}" for v in sorted(set(values)))
 
 
 def _text(payment: Payment) -> str:
@@ -194,14 +191,14 @@ class BcCustomerPayments:
         numbers = {p.reference for p in payments if p.reference}
         invoices: dict[str, dict[str, Any]] = {}
         if numbers:
-            flt = f"{_any_of('orderNumber', numbers, bc_literal)} or {_any_of('number', numbers, bc_literal)}"
+            flt = f"{any_of('orderNumber', numbers, bc_literal)} or {any_of('number', numbers, bc_literal)}"
             for found in self._client.iter("salesInvoices", flt):
                 for key in (found.get("orderNumber"), found.get("number")):
                     if key and str(key) in numbers:
                         invoices[str(key).casefold()] = found
         open_orders = numbers - {n for n in numbers if n.casefold() in invoices}
         orders = {str(o["number"]).casefold(): o for o in self._client.iter(
-            "salesOrders", _any_of("number", open_orders, bc_literal))} if open_orders else {}
+            "salesOrders", any_of("number", open_orders, bc_literal))} if open_orders else {}
         journal = self.journal_id()
         operations: list[dict[str, Any]] = []
         posted: list[Payment] = []

@@ -45,7 +45,7 @@ from shared.dynamics.fo_batch import (
     loads,
     parse_batch_response,
 )
-from shared.dynamics.odata import dumps, error_text
+from shared.dynamics.odata import any_of, dumps, error_text
 from shared.errors import ApiError, PermanentApiError, TransientApiError, UncertainOutcome
 from shared.httpclient import WRITE_METHODS, Action, ApiClient, RetryPolicy
 from shared.security.pan import redact
@@ -243,8 +243,7 @@ class FinanceOperationsClient:
         for reference in payment_references:
             _check_key(reference)
         if payment_references:
-            yield from self.iter("CustomerPaymentJournalLines",
-                                 " or ".join(f"PaymentReference eq {literal(r)}" for r in payment_references))
+            yield from self.iter("CustomerPaymentJournalLines", any_of("PaymentReference", payment_references, literal))
 
     def get_many(self, entity_set: str, keys: Sequence[Mapping[str, str]]) -> list[dict[str, Any] | None]:
         """Entities by key (without ``dataAreaId``), None where absent, read in ONE ``$batch`` of independent

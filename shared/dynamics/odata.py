@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -11,6 +11,11 @@ from typing import Any
 import httpx
 
 from shared.httpclient import ApiClient
+
+
+def any_of(field: str, values: Iterable[str], literal: Callable[[str], str]) -> str:
+    """``field eq 'a' or field eq 'b' ...`` for each distinct value, in each ERP's own literal syntax."""
+    return " or ".join(f"{field} eq {literal(v)}" for v in sorted(set(values)))
 
 
 def error_text(response: httpx.Response) -> str:
