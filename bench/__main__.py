@@ -17,9 +17,9 @@ import httpx
 import orjson
 
 from bench import load
-from sandbox.scenario import transaction
+from sandbox.scenario.transactions import transaction
 from shared.messaging.embedded import EmbeddedBus
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 from shared.security.signatures import gp_signature
 
 APP_KEY = "bench-app-key"

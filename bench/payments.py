@@ -22,8 +22,8 @@ import orjson
 from bench import load
 from bench.__main__ import _wait_for, free_port
 from sandbox.demo import FO_COMPANY, TENANT, _prepare_erp
-from sandbox.orders import prepare_customer_ledger, seed_orders
-from sandbox.scenario import transaction
+from sandbox.scenario.orders import prepare_customer_ledger, seed_orders
+from sandbox.scenario.transactions import transaction
 from sandbox.simulators import create
 from sandbox.simulators.base import serve
 from sandbox.simulators.tls import SandboxCA

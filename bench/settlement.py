@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from shared.flows.journal_builder import SettlementBuilder
+from shared.flows.settlement_builder import SettlementBuilder
 from shared.heartland.gp import GpApiClient
 from shared.heartland.retail import RetailClient
 from shared.heartland.sources import GpSettlement, RetailTickets

@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions.http import respond
 from shared import wiring
-from shared.flows import payments
+from shared.flows import intake, payments
 
 bp = func.Blueprint()
 
@@ -14,7 +14,7 @@ bp = func.Blueprint()
 @bp.route(route="webhooks/gp", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def gp_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """GP API sends no Functions key, so the route is anonymous and ``X-GP-Signature`` authenticates it."""
-    return respond(payments.accept_gp_notification(wiring.services(), req.get_body(), req.headers))
+    return respond(lambda: intake.accept(wiring.services(), payments.GP, req.get_body(), req.headers))
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions.http import respond
 from shared import wiring
-from shared.flows import admin, operations, orders, payments, pipeline
+from shared.flows import admin, operations, orders, payments, pipeline, replay
 from shared.openapi import document_json
 from shared.ops import console
 
@@ -36,13 +36,13 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:  # noqa: ARG001
 @bp.route(route="admin/deadletters", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 def dead_letters_list(req: func.HttpRequest) -> func.HttpResponse:
     """``GET /api/admin/deadletters?days=7&reason=R``: what is parked, newest day last."""
-    return respond(admin.dead_letters_answer(wiring.services(), req.params.get("days"), req.params.get("reason")))
+    return respond(lambda: admin.parked(wiring.services(), req.params.get("days"), req.params.get("reason")))
 
 
 @bp.route(route="admin/deadletters/replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def dead_letters_replay(req: func.HttpRequest) -> func.HttpResponse:
     """``POST /api/admin/deadletters/replay?id=ID`` or ``?reason=R``: send them back, keys unchanged."""
-    return respond(admin.replay_answer(wiring.services(), req.params.get("id"), req.params.get("reason")))
+    return respond(lambda: replay.replay(wiring.services(), row=req.params.get("id"), reason=req.params.get("reason")))
 
 
 @bp.route(route="admin/console", methods=["GET"], auth_level=func.AuthLevel.ADMIN)

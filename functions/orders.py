@@ -7,7 +7,9 @@ import azure.functions as func
 
 from functions.http import respond
 from shared import wiring
-from shared.flows import orders, orders_intake, pipeline
+from shared.flows import admin, intake, orders, pipeline
+from shared.flows.orders import charge, subscriptions, transform
+from shared.flows.orders.intake import BC, FO
 
 bp = func.Blueprint()
 
@@ -15,40 +17,36 @@ bp = func.Blueprint()
 @bp.route(route="webhooks/fo", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def fo_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """F&O's HTTPS business-event endpoint carries the Functions key in its URL (``?code=``)."""
-    return respond(orders_intake.accept_fo_events(wiring.services(), req.get_body(), req.headers))
+    return respond(lambda: intake.accept(wiring.services(), FO, req.get_body(), req.headers))
 
 
 @bp.route(route="webhooks/bc", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def bc_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """Business Central sends no Functions key: ``clientState`` authenticates notifications, and the
     ``validationToken`` handshake is answered with the token as plain text."""
-    answer = orders_intake.accept_bc_notifications(wiring.services(), req.get_body(), req.headers, req.params)
-    if isinstance(answer, orders_intake.Handshake):
-        return func.HttpResponse(answer.token, status_code=200, mimetype="text/plain",
-                                 headers={"X-Content-Type-Options": "nosniff"})
-    return respond(answer)
+    return respond(lambda: intake.accept(wiring.services(), BC, req.get_body(), req.headers, req.params))
 
 
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=orders.TRANSFORM_QUEUE, connection="ServiceBusConnection")
 def orders_transform(msg: func.ServiceBusMessage) -> None:
     pipeline.handle(wiring.services(), orders.TRANSFORM_QUEUE, str(msg.message_id), msg.get_body(),
-                    orders.transform_order)
+                    transform.transform_order)
 
 
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=orders.CHARGE_QUEUE, connection="ServiceBusConnection")
 def orders_charge(msg: func.ServiceBusMessage) -> None:
     pipeline.handle(wiring.services(), orders.CHARGE_QUEUE, str(msg.message_id), msg.get_body(),
-                    orders.charge_order)
+                    charge.charge_order)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%HL365_BC_SUBSCRIPTION_SCHEDULE%", run_on_startup=False,
                   use_monitor=True)
 def bc_subscriptions(timer: func.TimerRequest) -> None:  # noqa: ARG001
     """Renew (or recreate) the Business Central ``salesOrders`` subscription well before its 3-day expiry."""
-    orders.ensure_bc_subscription(wiring.services())
+    subscriptions.ensure_bc_subscription(wiring.services())
 
 
 @bp.route(route="admin/subscriptions", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def bc_subscriptions_run(req: func.HttpRequest) -> func.HttpResponse:  # noqa: ARG001
     """``POST /api/admin/subscriptions``: the timer's work now, e.g. right after a deployment."""
-    return respond(orders.subscription_answer(wiring.services()))
+    return respond(lambda: admin.keep_subscription(wiring.services()))

@@ -6,8 +6,7 @@ import azure.functions as func
 
 from functions.http import respond
 from shared import wiring
-from shared.flows import settlement
-from shared.flows.admin import settlement_answer
+from shared.flows import admin, settlement
 
 bp = func.Blueprint()
 
@@ -20,4 +19,4 @@ def eod_settlement(timer: func.TimerRequest) -> None:  # noqa: ARG001
 @bp.route(route="admin/settlement", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def settlement_run(req: func.HttpRequest) -> func.HttpResponse:
     """``POST /api/admin/settlement?date=YYYY-MM-DD`` closes that day now (default: yesterday)."""
-    return respond(settlement_answer(wiring.services(), req.params.get("date")))
+    return respond(lambda: admin.close_day(wiring.services(), req.params.get("date")))

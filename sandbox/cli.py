@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -126,6 +128,22 @@ def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-
     raise typer.Exit(1)
 
 
+def _print(call: Callable[[], object]) -> None:
+    """Run a core call and print what the presenter makes of it; exit 1 when it did not succeed."""
+    from shared import presenter
+
+    outcome = presenter.report(call)
+    if outcome.columns:
+        table = Table(*outcome.columns, title=escape(outcome.title))
+        for row in outcome.rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+    summary = escape(outcome.summary)
+    console.print(summary if outcome.ok else f"[red]{summary}[/red]", soft_wrap=True)
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
 def _day(value: str) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -139,30 +157,21 @@ def settle(day: Annotated[str, typer.Option("--date", help="business day, YYYY-M
                                             "HL365_MERCHANT_TIMEZONE)")] = "") -> None:
     """Close a business day now: build, post and reconcile its settlement journals."""
     from shared import wiring
-    from shared.flows.admin import settlement_answer
+    from shared.flows import admin
 
-    answer = settlement_answer(wiring.services(), day or None)
-    if answer.status != 200:
-        console.print(f"[red]{answer.reason}[/red]", soft_wrap=True)
-        raise typer.Exit(1)
-    body: dict[str, Any] = dict(answer.body)
-    table = Table("journal", "ERP document", "result", title=f"settlement {body['merchant']} {body['date']}")
-    for posting in body["journals"]:
-        table.add_row(posting["external_key"], posting["document"],
-                      "created" if posting["created"] else "already there")
-    console.print(table)
-    console.print(f"{len(body['discrepancies'])} discrepancies; `hl365 reconcile --date {body['date']}` lists them")
+    _print(lambda: admin.close_day(wiring.services(), day or None))
 
 
 @app.command()
 def reconcile(day: Annotated[str, typer.Option("--date", help="business day, YYYY-MM-DD")] = "") -> None:
     """Print the discrepancies stored for a business day (run `hl365 settle` first)."""
     from shared import wiring
-    from shared.flows.settlement import DISCREPANCIES_TABLE, business_date_for, stored_discrepancies
+    from shared.flows.settlement import business_date_for, stored_discrepancies
+    from shared.storage import tables
 
     services = wiring.services()
     when = _day(day) or business_date_for(datetime.now(UTC), services.settings.merchant_timezone)
-    rows = stored_discrepancies(services.tables.table(DISCREPANCIES_TABLE),
+    rows = stored_discrepancies(services.tables.table(tables.DISCREPANCIES),
                                 str(services.settings.require("merchant_id")), when)
     table = Table("type", "amount", "currency", "reference", "detail", title=f"discrepancies {when}")
     for row in rows:
@@ -177,14 +186,9 @@ def dlq_list(days: Annotated[int, typer.Option(min=1, max=366, help="how many da
              reason: Annotated[str, typer.Option(help="only this reason")] = "") -> None:
     """What is parked: id, queue, reason and the target's error text."""
     from shared import wiring
-    from shared.flows.admin import dead_letters_answer
+    from shared.flows import admin
 
-    answer = dead_letters_answer(wiring.services(), str(days), reason or None)
-    table = Table("id", "queue", "reason", "description", "replays", title="dead letters")
-    for row in answer.body["dead_letters"]:  # type: ignore[attr-defined]
-        table.add_row(row["id"], row["queue"], row["reason"], str(row["description"])[:200], str(row["replays"]))
-    console.print(table)
-    console.print(answer.reason)
+    _print(lambda: admin.parked(wiring.services(), str(days), reason or None))
 
 
 @dlq_app.command("replay")
@@ -192,16 +196,9 @@ def dlq_replay(row: Annotated[str, typer.Option("--id", help="one dead letter, a
                reason: Annotated[str, typer.Option(help="every parked dead letter of this reason")] = "") -> None:
     """Replay dead letters; the idempotency key is kept, so nothing lands twice."""
     from shared import wiring
-    from shared.flows.admin import replay_answer
+    from shared.flows.replay import replay
 
-    answer = replay_answer(wiring.services(), row or None, reason or None)
-    for result in answer.body.get("replayed", []):  # type: ignore[attr-defined]
-        mark = "ok" if result["ok"] else "[red]failed[/red]"
-        console.print(f"{result['id']} {result['queue']} {result['reason']}: {mark} {result['outcome']}",
-                      soft_wrap=True)
-    console.print(answer.reason)
-    if answer.status != 200:
-        raise typer.Exit(1)
+    _print(lambda: replay(wiring.services(), row=row, reason=reason))
 
 
 @tokens_app.command("set")
@@ -215,8 +212,8 @@ def tokens_set(
 ) -> None:
     """Store the token a customer's sales orders are charged with (U4)."""
     from shared import wiring
-    from shared.flows.orders import set_payment_token
-    from shared.settings import ConfigError
+    from shared.errors import ConfigError
+    from shared.flows.orders.tokens import set_payment_token
 
     services = wiring.services()
     target = erp or (services.settings.d365_target if services.settings.d365_target in ("fo", "bc") else "fo")
@@ -225,9 +222,9 @@ def tokens_set(
         raise typer.Exit(2)
     try:
         where = company or (str(services.settings.require("d365_legal_entity")) if target == "fo"
-                            else services.bc.company_id)
+                            else services.orders(target).company)
     except ConfigError as error:
-        console.print(f"[red]{error}; or give --company[/red]", soft_wrap=True)
+        console.print(f"[red]{error.description}; or give --company[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     try:
         set_payment_token(services, erp="fo" if target == "fo" else "bc", company=where, customer=customer,
@@ -242,18 +239,9 @@ def tokens_set(
 def subscriptions_ensure() -> None:
     """Create or renew the Business Central salesOrders subscription now (what the bc_subscriptions timer does)."""
     from shared import wiring
-    from shared.flows.orders import subscription_answer
+    from shared.flows import admin
 
-    answer = subscription_answer(wiring.services())
-    if answer.status != 200:
-        console.print(f"[red]{answer.reason}[/red]", soft_wrap=True)
-        raise typer.Exit(1)
-    body: dict[str, Any] = dict(answer.body)
-    if body.get("action") == "none":
-        console.print(answer.reason)
-        return
-    console.print(f"subscription {body['subscription_id']}: {body['action']}, expires {body['expires']} "
-                  f"(notifications to {body['notification_url']})", soft_wrap=True)
+    _print(lambda: admin.keep_subscription(wiring.services()))
 
 
 @config_app.command("check")

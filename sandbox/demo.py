@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from sandbox.day import Truth, seed
 from sandbox.host import LocalHost, TriggerProcesses, Undrained, run_in_background, stop_background
-from sandbox.orders import (
+from sandbox.scenario.day import Truth, seed
+from sandbox.scenario.orders import (
     PaymentTruth,
     customer_ledger,
     ledger_check,

@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from shared.messaging.embedded import EmbeddedBus
 from shared.messaging.errors import MessageLockLost
-from shared.messaging.port import ReceivedMessage
+from shared.messaging.messages import ReceivedMessage
 from shared.settings import Settings
 
 log = logging.getLogger("hl365.host")

@@ -17,14 +17,12 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.errors import ConfigError
+
 SETTINGS_FILE_VARIABLE = "HL365_SETTINGS_FILE"
 # Published, so it seals the sandbox's audit chain only: with Azure storage or Service Bus configured the
 # chain would be forgeable, and a missing HL365_AUDIT_KEY stops the app instead.
 SANDBOX_AUDIT_KEY = SecretStr("hl365-local-audit-key")
-
-
-class ConfigError(Exception):
-    """A setting the running code needs is missing or invalid."""
 
 
 def _alias(name: str) -> Any:

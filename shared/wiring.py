@@ -1,31 +1,46 @@
-"""Builds the process's adapters from settings, once, on first use (never at import time)."""
+"""The only module that builds adapters from settings: once, on first use (never at import time).
+
+``Services`` is the process's ``shared.ports.Ports``: flows receive it as that, and see only the ports.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import httpx
 
-from shared.dynamics import embedded as embedded_ledger
-from shared.dynamics.port import PaymentLedger
+from shared.errors import FatalError
 from shared.mapping.loader import load as load_mapping
-from shared.mapping.schema import Mapping as MappingConfig
-from shared.messaging.port import MessageSender
+from shared.mapping.schema import MappingConfig
 from shared.ops import deadletters, telemetry
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
+from shared.ports import (
+    Gateway,
+    JournalLedger,
+    MessageSender,
+    OrderSource,
+    OrderSubscriptions,
+    PaymentLedger,
+    SettlementSource,
+    TableStore,
+    TicketSource,
+)
 from shared.settings import Settings, get_settings
-from shared.storage import audit, idempotency
-from shared.storage.port import TableStore
+from shared.storage import audit, idempotency, tables
+from shared.storage.table_ledger import TableJournals, TableLedger
+
+BC_WEBHOOK_PATH = "/api/webhooks/bc"
+"""Where Business Central notifications reach hl365 (the ``bc_webhook`` route)."""
 
 if TYPE_CHECKING:
     from shared.dynamics.bc import BusinessCentralClient
     from shared.dynamics.credentials import EntraAuth
     from shared.dynamics.fo import FinanceOperationsClient
-    from shared.flows.settlement import JournalLedger
     from shared.heartland.gp import GpApiClient
     from shared.heartland.retail import RetailClient
 
@@ -72,16 +87,17 @@ class Services:
     def keys(self) -> idempotency.IdempotencyKeys:
         lease = timedelta(seconds=self.settings.idempotency_lease_seconds)
         # Renewed three times a lease, so a claim survives two missed beats (a storage hiccup, a busy CPU).
-        return idempotency.IdempotencyKeys(self.tables.table(idempotency.TABLE), lease=lease, renew_every=lease / 3)
+        return idempotency.IdempotencyKeys(self.tables.table(tables.IDEMPOTENCY_KEYS), lease=lease,
+                                           renew_every=lease / 3)
 
     @cached_property
     def audit(self) -> audit.AuditTrail:
         key = self.settings.audit_key.get_secret_value().encode()
-        return audit.AuditTrail(self.tables.table(audit.TABLE), key=key)
+        return audit.AuditTrail(self.tables.table(tables.AUDIT_LOG), key=key)
 
     @cached_property
     def dead_letters(self) -> deadletters.DeadLetters:
-        return deadletters.DeadLetters(self.tables.table(deadletters.TABLE))
+        return deadletters.DeadLetters(self.tables.table(tables.DEAD_LETTERS))
 
     @cached_property
     def alerts(self) -> Notifier:
@@ -102,7 +118,7 @@ class Services:
             from shared.dynamics.customer_payments import BcCustomerPayments
 
             return BcCustomerPayments(self.bc, lambda: self.mapping)
-        return embedded_ledger.EmbeddedLedger(self.tables.table(embedded_ledger.TABLE))
+        return TableLedger(self.tables.table(tables.POSTINGS))
 
     @property
     def mapping(self) -> MappingConfig:
@@ -165,6 +181,42 @@ class Services:
                                              verify=self._d365_trust)
 
     @cached_property
+    def gateway(self) -> Gateway:
+        return self.gp
+
+    @cached_property
+    def settlement_source(self) -> SettlementSource:
+        from shared.heartland.sources import GpSettlement
+
+        return GpSettlement(self.gp, timezone=self.settings.merchant_timezone)
+
+    @cached_property
+    def ticket_source(self) -> TicketSource:
+        from shared.heartland.sources import RetailTickets
+
+        return RetailTickets(self.retail, timezone=self.settings.merchant_timezone)
+
+    def orders(self, erp: str) -> OrderSource:
+        if erp == "fo":
+            from shared.dynamics.orders import FoOrders
+
+            return FoOrders(self.fo)
+        if erp == "bc":
+            from shared.dynamics.orders import BcOrders
+
+            return BcOrders(self.bc, self.mapping.base_currency)
+        raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
+        from shared.dynamics.orders import BC_COLLECTION
+        from shared.dynamics.subscriptions import SubscriptionKeeper
+
+        url = str(self.settings.require("public_url")).rstrip("/") + BC_WEBHOOK_PATH
+        state = str(self.settings.require("bc_webhook_client_state"))
+        return SubscriptionKeeper(self.bc, self.tables.table(tables.CHECKPOINTS), notification_url=url,
+                                  client_state=state, collection=BC_COLLECTION, clock=clock)
+
+    @cached_property
     def journal_ledger(self) -> JournalLedger:
         """Where settlement journals land, chosen by ``D365_TARGET``."""
         target = self.settings.d365_target
@@ -177,7 +229,7 @@ class Services:
             from shared.dynamics.journals import BcJournals
 
             return BcJournals(self.bc, base_currency=self.mapping.base_currency)
-        return embedded_ledger.EmbeddedJournals(self.tables.table(embedded_ledger.TABLE))
+        return TableJournals(self.tables.table(tables.POSTINGS))
 
     def close(self) -> None:
         for name in ("gp", "retail", "fo", "bc"):

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import ConfigError, Settings, get_settings
+from shared.errors import ConfigError
+from shared.settings import Settings, get_settings
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-from shared.errors import PermanentApiError, TransientApiError
+from shared.errors import ConfigError, PermanentApiError, TransientApiError
 from shared.httpclient import DEFAULT_LIMITS
-from shared.settings import ConfigError, Settings
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -216,7 +216,7 @@ def _required(settings: Settings, name: str, kind: str) -> Any:
     try:
         return settings.require(name)
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (D365_CREDENTIAL={kind} needs it)") from None
+        raise ConfigError(f"{exc.description} (D365_CREDENTIAL={kind} needs it)") from None
 
 
 def _authority(url: str) -> str:

@@ -20,10 +20,9 @@ from shared.canonical.payments import Payment, PaymentKind
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.bc import literal as bc_literal
 from shared.dynamics.fo import FinanceOperationsClient
-from shared.dynamics.odata import any_of
-from shared.dynamics.port import chunks
+from shared.dynamics.odata import any_of, chunks
 from shared.errors import FatalError, PermanentApiError
-from shared.mapping.schema import Mapping, PostingMode
+from shared.mapping.schema import MappingConfig, PostingMode
 
 log = logging.getLogger("hl365.customer_payments")
 
@@ -44,12 +43,12 @@ class FoCustomerPayments:
     """F&O: ``CustomerPaymentJournalLines`` with ``PaymentReference`` = the external key, in one changeset
     with the header and the orders' status alignment, so a journal and its order updates land together."""
 
-    def __init__(self, client: FinanceOperationsClient, mapping: Callable[[], Mapping]) -> None:
+    def __init__(self, client: FinanceOperationsClient, mapping: Callable[[], MappingConfig]) -> None:
         self._client = client
         self._current_mapping = mapping
 
     @property
-    def _mapping(self) -> Mapping:
+    def _mapping(self) -> MappingConfig:
         return self._current_mapping()
 
     def find(self, external_keys: Collection[str]) -> dict[str, str]:
@@ -143,13 +142,13 @@ class BcCustomerPayments:
 
     MAX_LINES = 100
 
-    def __init__(self, client: BusinessCentralClient, mapping: Callable[[], Mapping]) -> None:
+    def __init__(self, client: BusinessCentralClient, mapping: Callable[[], MappingConfig]) -> None:
         self._client = client
         self._current_mapping = mapping
         self._journal_id: str | None = None
 
     @property
-    def _mapping(self) -> Mapping:
+    def _mapping(self) -> MappingConfig:
         return self._current_mapping()
 
     def journal_id(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -11,6 +11,16 @@ from typing import Any
 import httpx
 
 from shared.httpclient import ApiClient
+
+LOOKUP_CHUNK = 40
+"""External keys asked in one ``$filter``: a few requests for a whole micro-batch, each URL well under limits."""
+
+
+def chunks(keys: Collection[str], size: int = LOOKUP_CHUNK) -> Iterator[list[str]]:
+    """``keys`` sorted and cut into ``$filter``-sized lists."""
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
 
 
 def any_of(field: str, values: Iterable[str], literal: Callable[[str], str]) -> str:

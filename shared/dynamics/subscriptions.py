@@ -1,5 +1,5 @@
-"""Business Central webhook subscriptions kept alive: created once, renewed before BC's 3-day expiry,
-recreated when BC dropped one (reference §2.7).
+"""The ``OrderSubscriptions`` adapter of Business Central: webhook subscriptions kept alive, created once,
+renewed before BC's 3-day expiry, recreated when BC dropped one (reference §2.7).
 
 BC deletes a subscription silently when it expires, and at once when the subscriber answers a
 notification with a 4xx other than 408/429. So each run reads the subscription back instead of trusting
@@ -13,40 +13,23 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.dynamics.bc import BusinessCentralClient, literal
 from shared.errors import PermanentApiError
+from shared.ports import SubscriptionState, Table
+from shared.storage.entities import Entity
 from shared.storage.keys import safe_key
-from shared.storage.port import Entity, Table
 
 log = logging.getLogger("hl365.bc.subscriptions")
+
+Action = Literal["created", "recreated", "renewed", "updated", "current"]
 
 PARTITION = "bc-subscriptions"
 RENEW_WITHIN = timedelta(days=1)
 """BC subscriptions live three days; renewing when less than one is left survives two missed runs of a
 six-hourly timer."""
-
-Action = Literal["created", "recreated", "renewed", "updated", "current"]
-
-
-@dataclass(frozen=True)
-class SubscriptionState:
-    """What ``ensure`` did and the subscription as BC now holds it.
-
-    ``lost_since`` is set when a subscription this keeper made had disappeared from BC: changes made
-    after that moment may never have been notified.
-    """
-
-    action: Action
-    subscription_id: str
-    expires: datetime
-    notification_url: str
-    resource: str
-    lost_since: datetime | None = None
-
 
 def parse_time(value: Any) -> datetime:
     """A BC ``Edm.DateTimeOffset`` (``2025-04-03T09:00:00Z``, up to 7 fractional digits) as aware UTC."""
@@ -85,7 +68,7 @@ class SubscriptionKeeper:
             raise ValueError("a subscription needs a client state, so forged notifications can be told apart")
         self._client = client
         self._table = checkpoints
-        self._url = notification_url
+        self._url = self.notification_url = notification_url
         self._state = client_state
         self._collection = collection
         self._renew_within = renew_within
@@ -173,4 +156,4 @@ class SubscriptionKeeper:
                                  str(subscription.get("notificationUrl") or self._url), self.resource, lost_since)
 
 
-__all__ = ["PARTITION", "RENEW_WITHIN", "SubscriptionKeeper", "SubscriptionState", "parse_time"]
+__all__ = ["PARTITION", "RENEW_WITHIN", "SubscriptionKeeper", "parse_time"]

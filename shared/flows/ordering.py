@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Set
 
 from shared.canonical.payments import Payment, PaymentStatus
-from shared.dynamics.port import PaymentLedger
 from shared.errors import RetriableError
+from shared.ports import PaymentLedger
 from shared.storage.idempotency import Claim, IdempotencyKeys, KeyStatus
 
 REVERSAL_SUFFIX = "-REV"

@@ -1,36 +1,31 @@
-"""Payments (U3): GP notification → intake → transform → post to the payment ledger.
+"""Payments (U3): GP notification → intake (the ``GP`` source) → transform → post to the payment ledger.
 
-Intake answers fast and does no call to Heartland or Dynamics; transform and post run from queues
-and are safe to run again on the same message (at-least-once delivery, effect once).
+Transform and post run from queues and are safe to run again on the same message (at-least-once
+delivery, effect once); a poll stands in for notifications GP never delivered.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import orjson
+from typing import Any
 
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment
 from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
-from shared.flows.answer import Answer
+from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
-from shared.flows.pipeline import Delivery
+from shared.flows.pipeline import Delivery, envelope_of
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
 from shared.ops import telemetry
-from shared.ops.alerts import Alert
-from shared.security.pan import PanFinding, scan_json
-from shared.security.signatures import verify_gp_signature
-from shared.settings import ConfigError
+from shared.ports import Ports
+from shared.storage import tables
+from shared.storage.entities import Entity
 from shared.storage.idempotency import Claim, IdempotencyKeys, KeyStatus, LeaseLost
-from shared.storage.port import Entity
-from shared.wiring import Services
 
 log = logging.getLogger("hl365.payments")
 
@@ -38,105 +33,30 @@ TRANSFORM_QUEUE = "payments-transform"
 POST_QUEUE = "payments-post"
 QUEUES = (TRANSFORM_QUEUE, POST_QUEUE)
 SOURCE_GP = "heartland.gp"
-CHECKPOINTS_TABLE = "Checkpoints"
 POLL_CHECKPOINT = ("gp-poll", "transactions")
 POLL_OVERLAP = timedelta(minutes=10)
 POLL_FIRST_WINDOW = timedelta(days=1)
 
 
-def _content_type_ok(headers: Mapping[str, str]) -> bool:
-    value = headers.get("content-type", "")
-    return value.split(";", 1)[0].strip().lower() in ("application/json", "")
+def _gp_event(item: Mapping[str, Any]) -> Event:
+    """A GP notification's key is its transaction's id and status (``shared.heartland.notifications``)."""
+    return _event(parse_transaction(dict(item)))
 
 
-def accept_gp_notification(services: Services, body: bytes, headers: Mapping[str, str]) -> Answer:
-    """Verify, scan, claim, audit, enqueue: the whole of intake for one GP API notification.
-
-    ``headers`` must have lower-case names.
-    """
-    if len(body) > services.settings.max_webhook_bytes:
-        return Answer(413, f"body of {len(body)} bytes exceeds {services.settings.max_webhook_bytes}")
-    if not _content_type_ok(headers):
-        return Answer(415, f"content type {headers.get('content-type')!r} is not application/json")
-    try:
-        app_key = services.settings.require("gp_app_key")
-    except ConfigError as error:
-        return Answer(503, f"intake is not configured: {error}", headers={"Retry-After": "300"})
-    if not verify_gp_signature(body, headers.get("x-gp-signature"), app_key):
-        return Answer(401, "X-GP-Signature is missing or does not match the body")
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return Answer(400, f"body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        return Answer(400, "body must be a JSON object")
-    findings = scan_json(body, payload)
-    if findings:
-        return _reject_card_data(services, payload, findings)
-    try:
-        transaction = parse_transaction(payload)
-    except ValueError as exc:
-        return Answer(422, f"not a GP API transaction: {exc}")
-    return _enqueue(services, transaction)
+def _event(transaction: GpTransaction) -> Event:
+    return Event(key=transaction.idempotency_key, partition=transaction.partition,
+                 type=f"payment.{transaction.status.value.lower()}", subject=transaction.id,
+                 data=transaction.model_dump(mode="json"),
+                 audit={"amount": transaction.amount, "currency": transaction.currency})
 
 
-def _reject_card_data(services: Services, payload: dict[str, object], findings: list[PanFinding]) -> Answer:
-    where = ", ".join(f"{f.path} ({f.masked})" for f in findings)
-    event_id = str(payload.get("id", "unknown"))
-    services.audit.record(
-        step="intake.gp", event_id=event_id, correlation_id=event_id, outcome="rejected_card_data",
-        detail={"fields": where},
-    )
-    services.alerts.notify(Alert("card_data_rejected", f"GP notification {event_id} carried card data in {where}",
-                                 {"event_id": event_id, "fields": where}))
-    return Answer(422, f"card data is not accepted (found in {', '.join(f.path for f in findings)})")
+GP = Source(name="gp", label="GP API transaction", envelope_source=SOURCE_GP, queue=TRANSFORM_QUEUE,
+            authentication=Signature(header="x-gp-signature", setting="gp_app_key"), items=one_object,
+            read=_gp_event, metric="payments.intake")
+"""GP API transaction notifications: signed with ``X-GP-Signature`` (GP cannot send a Functions key)."""
 
 
-def _enqueue(services: Services, transaction: GpTransaction) -> Answer:
-    """Enqueue once: the key's ``MessageId`` makes the bus drop a concurrent twin, and the key is
-    remembered only after the send, so a crash in between leaves the sender's retry free to enqueue.
-
-    Ids derive from the key, so whichever twin wins, the answer names the message on the queue.
-    """
-    key = transaction.idempotency_key
-    seen = services.keys.get(transaction.partition, key)
-    if seen is not None and seen.status is KeyStatus.DONE:
-        return _duplicate(services, key, seen.result_ref)
-    correlation_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hl365:{key}").hex
-    envelope = Envelope(
-        id=correlation_id,
-        correlation_id=correlation_id,
-        type=f"payment.{transaction.status.value.lower()}",
-        source=SOURCE_GP,
-        subject=transaction.id,
-        idempotency_key=key,
-        data=transaction.model_dump(mode="json"),
-    )
-    with telemetry.correlated(correlation_id):
-        return _send_once(services, transaction, envelope)
-
-
-def _send_once(services: Services, transaction: GpTransaction, envelope: Envelope) -> Answer:
-    key = envelope.idempotency_key
-    services.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
-    remembered = services.keys.remember(transaction.partition, key, envelope.correlation_id)
-    if not remembered.acquired:
-        return _duplicate(services, key, remembered.result_ref)
-    services.audit.record(step="intake.gp", event_id=key, correlation_id=envelope.correlation_id,
-                          outcome="accepted", detail={"type": envelope.type, "amount": transaction.amount,
-                                                      "currency": transaction.currency})
-    telemetry.count("received", flow="payments.intake")
-    log.info("accepted %s", key, extra={"correlation_id": envelope.correlation_id})
-    return Answer(202, "accepted", {"duplicate": False, "correlation_id": envelope.correlation_id})
-
-
-def _duplicate(services: Services, key: str, correlation_id: str | None) -> Answer:
-    telemetry.count("duplicate", flow="payments.intake")
-    services.audit.record(step="intake.gp", event_id=key, correlation_id=correlation_id or key, outcome="duplicate")
-    return Answer(202, "duplicate: already accepted", {"duplicate": True, "correlation_id": correlation_id})
-
-
-def poll_gp(services: Services, *, now: datetime | None = None) -> int:
+def poll_gp(ports: Ports, *, now: datetime | None = None) -> int:
     """The fallback for notifications GP never delivered: list what changed since the watermark in
     ``Checkpoints`` and enqueue it exactly as intake does; returns how many were new.
 
@@ -145,23 +65,23 @@ def poll_gp(services: Services, *, now: datetime | None = None) -> int:
     listed as it is now (say REVERSED) posts by the ordering rule even if its earlier state was missed.
     """
     now = now or datetime.now(UTC)
-    checkpoints = services.tables.table(CHECKPOINTS_TABLE)
+    checkpoints = ports.tables.table(tables.CHECKPOINTS)
     stored = checkpoints.get(*POLL_CHECKPOINT)
     watermark = stored["Watermark"] if stored is not None else now - POLL_FIRST_WINDOW
     since = watermark - POLL_OVERLAP
     newest, enqueued = watermark, 0
-    for listed in services.gp.iter_transactions(from_time_created=since.date(), to_time_created=now.date()):
+    for listed in ports.gateway.iter_transactions(from_time_created=since.date(), to_time_created=now.date()):
         if listed.time_created < since:
             continue
         newest = max(newest, listed.time_created)
         transaction = parse_transaction(_notification_of(listed))
-        seen = services.keys.get(transaction.partition, transaction.idempotency_key)
+        seen = ports.keys.get(transaction.partition, transaction.idempotency_key)
         if seen is not None and seen.status is KeyStatus.DONE:
             continue
-        if _enqueue(services, transaction).body.get("duplicate") is False:
-            enqueued += 1
+        duplicate, _ = enqueue_once(ports, GP, _event(transaction))
+        enqueued += not duplicate
     checkpoints.upsert(Entity(*POLL_CHECKPOINT, {"Watermark": newest, "PolledAt": now}))
-    services.audit.record(step="poll.gp", event_id=f"poll:{now.isoformat()}", correlation_id=f"poll:{now:%Y%m%d}",
+    ports.audit.record(step="poll.gp", event_id=f"poll:{now.isoformat()}", correlation_id=f"poll:{now:%Y%m%d}",
                           outcome="polled", detail={"since": since.isoformat(), "enqueued": str(enqueued)})
     return enqueued
 
@@ -178,17 +98,17 @@ def _notification_of(listed: Transaction) -> dict[str, object]:
     }
 
 
-def transform_payment(services: Services, body: bytes) -> None:
+def transform_payment(ports: Ports, body: bytes) -> None:
     """Normalise an accepted notification to the canonical payment and queue it for posting."""
-    envelope = _envelope(body)
+    envelope = envelope_of(body)
     try:
         payment = to_payment(parse_transaction(envelope.data))
     except ValueError as exc:
         raise FatalError("InvalidPayment", str(exc)) from None
     posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
     # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
-    services.bus.send(POST_QUEUE, [to_message(posting)])
-    services.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
+    ports.bus.send(POST_QUEUE, [to_message(posting)])
+    ports.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
                           correlation_id=envelope.correlation_id, outcome="normalised",
                           detail={"external_key": payment.external_key})
 
@@ -203,7 +123,7 @@ class _Pending:
     released: bool = False  # its key was given back (or held) for a later attempt
 
 
-def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
+def post_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
     """Post a micro-batch of payments as one customer payment journal; returns the messages that failed.
 
     Each payment is posted once: its external key is claimed first, and after an uncertain earlier
@@ -212,18 +132,18 @@ def post_payments(services: Services, deliveries: Sequence[Delivery]) -> dict[st
     payment, so only the culprit is dead-lettered, with the ERP's text. Which key is claimed, and whether a
     reversal posts, is the ordering rule's (``shared.flows.ordering``).
     """
-    with services.keys.renewing() as keys:  # a slow post keeps its claims: only a dead worker's are taken over
-        return _post_batch(services, keys, deliveries)
+    with ports.keys.renewing() as keys:  # a slow post keeps its claims: only a dead worker's are taken over
+        return _post_batch(ports, keys, deliveries)
 
 
-def _post_batch(services: Services, keys: IdempotencyKeys,
+def _post_batch(ports: Ports, keys: IdempotencyKeys,
                 deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     pending: list[_Pending] = []
-    rules = services.mapping.customer_payments
+    rules = ports.mapping.customer_payments
     for delivery in deliveries:
         try:
-            envelope = _envelope(delivery.body)
+            envelope = envelope_of(delivery.body)
             payment = Payment.model_validate(envelope.data)
         except FatalError as error:
             failures[delivery.message_id] = error
@@ -232,29 +152,29 @@ def _post_batch(services: Services, keys: IdempotencyKeys,
             failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
             continue
         if not payment.moves_money:
-            _audit(services, envelope, "nothing_to_post", status=payment.status.value,
+            _audit(ports, envelope, "nothing_to_post", status=payment.status.value,
                    transaction=payment.transaction_id)
             continue
         if not rules.names_order(payment.reference):
-            _audit(services, envelope, "settled_by_journal", transaction=payment.transaction_id,
+            _audit(ports, envelope, "settled_by_journal", transaction=payment.transaction_id,
                    reference=payment.reference or "")
             continue
         try:
-            claim = claim_to_post(keys, services.ledger, payment,
+            claim = claim_to_post(keys, ports.ledger, payment,
                                   {p.payment.external_key for p in pending})
         except RetriableError as error:
             failures[delivery.message_id] = error
             continue
         if isinstance(claim, str):
-            _audit(services, envelope, claim, external_key=payment.external_key)
+            _audit(ports, envelope, claim, external_key=payment.external_key)
             if claim == "duplicate":
                 telemetry.count("duplicate", flow="payments.post")
             continue
         pending.append(_Pending(delivery, envelope, payment, claim))
     try:
-        left = _found_after_uncertain_attempt(services, keys, pending)
+        left = _found_after_uncertain_attempt(ports, keys, pending)
         if left:
-            failures.update(_post(services, keys, left))
+            failures.update(_post(ports, keys, left))
     except RetriableError as error:  # the ERP could not be asked: whatever is not done is tried again later
         for item in pending:
             if item.done:
@@ -265,30 +185,30 @@ def _post_batch(services: Services, keys: IdempotencyKeys,
     return failures
 
 
-def _found_after_uncertain_attempt(services: Services, keys: IdempotencyKeys,
+def _found_after_uncertain_attempt(ports: Ports, keys: IdempotencyKeys,
                                    pending: list[_Pending]) -> list[_Pending]:
     """Ask the ERP, in one look-up for the batch, about keys an earlier attempt may have written (a crash, a
     lost answer)."""
     asked = [item.payment.external_key for item in pending if item.claim.attempts > 1]
-    found = services.ledger.find(asked) if asked else {}
+    found = ports.ledger.find(asked) if asked else {}
     left = []
     for item in pending:
         document = found.get(item.payment.external_key)
         if document is None:
             left.append(item)
             continue
-        _complete(services, keys, item, document, "found_after_uncertain_attempt")
+        _complete(ports, keys, item, document, "found_after_uncertain_attempt")
     return left
 
 
-def _after_uncertain_outcome(services: Services, keys: IdempotencyKeys, pending: list[_Pending],
+def _after_uncertain_outcome(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending],
                              error: UncertainOutcome) -> dict[str, IntegrationError]:
     """One look-up for the batch says which payments the lost write landed (all, none, or the parts sent
     before it was lost): those are completed. Nothing is written again now: a write that timed out may still
     land, so every other key, and every key when the look-up itself fails, is held a while longer, then given
     back with the attempt counted; the retry asks the ERP first."""
     try:
-        found = services.ledger.find([item.payment.external_key for item in pending])
+        found = ports.ledger.find([item.payment.external_key for item in pending])
     except RetriableError as lookup:
         log.warning("could not ask the ERP after a lost answer (%s); %d payments are held", lookup.reason,
                     len(pending))
@@ -298,10 +218,10 @@ def _after_uncertain_outcome(services: Services, keys: IdempotencyKeys, pending:
         document = found.get(item.payment.external_key)
         if document is None:
             _give_back(keys, item, f"{error.reason}: {error.description}",
-                       hold_for=services.settings.http_timeout_seconds)
+                       hold_for=ports.settings.http_timeout_seconds)
             failures[item.delivery.message_id] = error
         else:
-            _complete(services, keys, item, document, "found_after_uncertain_attempt")
+            _complete(ports, keys, item, document, "found_after_uncertain_attempt")
     return failures
 
 
@@ -319,10 +239,10 @@ def _give_back(keys: IdempotencyKeys, item: _Pending, reason: str, *, hold_for: 
         log.warning("lease on %s expired while posting; its successor asks the ERP", item.payment.external_key)
 
 
-def _post(services: Services, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[str, IntegrationError]:
+def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     try:
-        results = dict(services.ledger.post([p.payment for p in pending]))
+        results = dict(ports.ledger.post([p.payment for p in pending]))
     except FatalError as error:
         if len(pending) == 1:
             results = {pending[0].payment.external_key: error}
@@ -331,10 +251,10 @@ def _post(services: Services, keys: IdempotencyKeys, pending: list[_Pending]) ->
                         error.reason)
             results = {}
             for item in pending:
-                failures.update(_post(services, keys, [item]))
+                failures.update(_post(ports, keys, [item]))
             return failures
     except UncertainOutcome as error:
-        return _after_uncertain_outcome(services, keys, pending, error)
+        return _after_uncertain_outcome(ports, keys, pending, error)
     except RetriableError as error:
         for item in pending:
             _give_back(keys, item, f"{error.reason}: {error.description}")
@@ -343,7 +263,7 @@ def _post(services: Services, keys: IdempotencyKeys, pending: list[_Pending]) ->
     for item in pending:
         result = results.get(item.payment.external_key)
         if isinstance(result, str):
-            _complete(services, keys, item, result, "posted")
+            _complete(ports, keys, item, result, "posted")
             continue
         refusal = result if isinstance(result, FatalError) else FatalError(
             "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
@@ -352,24 +272,17 @@ def _post(services: Services, keys: IdempotencyKeys, pending: list[_Pending]) ->
     return failures
 
 
-def _complete(services: Services, keys: IdempotencyKeys, item: _Pending, document: str, outcome: str) -> None:
+def _complete(ports: Ports, keys: IdempotencyKeys, item: _Pending, document: str, outcome: str) -> None:
     item.done = True
     try:
         keys.complete(item.claim, document)
     except LeaseLost:
         log.warning("lease on %s expired while posting; the successor will find %s", item.payment.external_key,
                     document)
-    _audit(services, item.envelope, outcome, external_key=item.payment.external_key, document=document)
+    _audit(ports, item.envelope, outcome, external_key=item.payment.external_key, document=document)
     telemetry.count("posted", flow="payments.post")
 
 
-def _audit(services: Services, envelope: Envelope, outcome: str, **detail: str) -> None:
-    services.audit.record(step="post.payment", event_id=envelope.idempotency_key,
+def _audit(ports: Ports, envelope: Envelope, outcome: str, **detail: str) -> None:
+    ports.audit.record(step="post.payment", event_id=envelope.idempotency_key,
                           correlation_id=envelope.correlation_id, outcome=outcome, detail=detail)
-
-
-def _envelope(body: bytes) -> Envelope:
-    try:
-        return Envelope.from_body(body)
-    except ValueError as exc:
-        raise FatalError("InvalidEnvelope", str(exc)) from None

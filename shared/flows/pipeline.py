@@ -24,11 +24,11 @@ from shared.errors import FatalError, IntegrationError, RetriableError
 from shared.messaging.envelope import to_message
 from shared.ops import telemetry
 from shared.ops.alerts import Alert
-from shared.wiring import Services
+from shared.ports import Ports
 
 log = logging.getLogger("hl365.pipeline")
 
-Handler = Callable[[Services, bytes], object]
+Handler = Callable[[Ports, bytes], object]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Delivery:
     body: bytes
 
 
-BatchHandler = Callable[[Services, Sequence[Delivery]], Mapping[str, IntegrationError]]
+BatchHandler = Callable[[Ports, Sequence[Delivery]], Mapping[str, IntegrationError]]
 
 MAX_ATTEMPTS = 8
 FIRST_DELAY = timedelta(seconds=30)
@@ -52,15 +52,23 @@ def retry_delay(attempt: int, jitter: Callable[[float], float] = lambda s: rando
     return timedelta(seconds=jitter(seconds))
 
 
-def handle(services: Services, queue: str, message_id: str, body: bytes, handler: Handler) -> None:
+def envelope_of(body: bytes) -> Envelope:
+    """A queue message's envelope; a body that is not one is parked at once."""
+    try:
+        return Envelope.from_body(body)
+    except ValueError as exc:
+        raise FatalError("InvalidEnvelope", str(exc)) from None
+
+
+def handle(ports: Ports, queue: str, message_id: str, body: bytes, handler: Handler) -> None:
     """Run ``handler`` on one message; see the module's docstring for what failures do."""
     with telemetry.correlated(correlation_of(body)):
         try:
-            handler(services, body)
+            handler(ports, body)
         except FatalError as error:
-            park(services, queue, message_id, body, error.reason, error.description)
+            park(ports, queue, message_id, body, error.reason, error.description)
         except RetriableError as error:
-            reschedule(services, queue, message_id, body, error)
+            reschedule(ports, queue, message_id, body, error)
 
 
 def correlation_of(body: bytes) -> str | None:
@@ -73,11 +81,11 @@ def correlation_of(body: bytes) -> str | None:
     return str(value) if value else None
 
 
-def handle_batch(services: Services, queue: str, deliveries: Sequence[Delivery], handler: BatchHandler) -> None:
+def handle_batch(ports: Ports, queue: str, deliveries: Sequence[Delivery], handler: BatchHandler) -> None:
     """Run ``handler`` on a micro-batch; it returns, by message id, the errors of the messages that failed,
     and each of those is parked or rescheduled alone while the rest of the batch completes."""
     try:
-        failures = dict(handler(services, deliveries))
+        failures = dict(handler(ports, deliveries))
     except (FatalError, RetriableError) as error:
         failures = {delivery.message_id: error for delivery in deliveries}
     for delivery in deliveries:
@@ -86,42 +94,42 @@ def handle_batch(services: Services, queue: str, deliveries: Sequence[Delivery],
             continue
         with telemetry.correlated(correlation_of(delivery.body)):
             if isinstance(failure, FatalError):
-                park(services, queue, delivery.message_id, delivery.body, failure.reason, failure.description)
+                park(ports, queue, delivery.message_id, delivery.body, failure.reason, failure.description)
             elif isinstance(failure, RetriableError):
-                reschedule(services, queue, delivery.message_id, delivery.body, failure)
+                reschedule(ports, queue, delivery.message_id, delivery.body, failure)
 
 
-def park(services: Services, queue: str, message_id: str, body: bytes, reason: str, description: str) -> None:
+def park(ports: Ports, queue: str, message_id: str, body: bytes, reason: str, description: str) -> None:
     telemetry.count("dead_lettered", flow=queue)
-    services.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=reason, description=description)
-    services.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {reason}",
+    ports.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=reason, description=description)
+    ports.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {reason}",
                                  {"queue": queue, "message_id": message_id, "description": description}))
     log.error("dead-lettered %s from %s: %s: %s", message_id, queue, reason, description)
 
 
-def reschedule(services: Services, queue: str, message_id: str, body: bytes, error: RetriableError) -> None:
+def reschedule(ports: Ports, queue: str, message_id: str, body: bytes, error: RetriableError) -> None:
     try:
         envelope = Envelope.from_body(body)
     except ValueError:
-        park(services, queue, message_id, body, "InvalidEnvelope", f"could not be retried: {error}")
+        park(ports, queue, message_id, body, "InvalidEnvelope", f"could not be retried: {error}")
         return
     attempt = envelope.attempt + 1
     if attempt > MAX_ATTEMPTS:
-        park(services, queue, message_id, body, "RetriesExhausted", f"{MAX_ATTEMPTS} attempts; last: {error}")
+        park(ports, queue, message_id, body, "RetriesExhausted", f"{MAX_ATTEMPTS} attempts; last: {error}")
         return
     telemetry.count("retried", flow=queue)
     due = datetime.now(UTC) + retry_delay(attempt)
     retry = envelope.model_copy(update={"attempt": attempt})
-    services.bus.send(queue, [to_message(retry, message_id=f"{envelope.idempotency_key}:attempt:{attempt}",
+    ports.bus.send(queue, [to_message(retry, message_id=f"{envelope.idempotency_key}:attempt:{attempt}",
                                          scheduled_enqueue_time=due)])
     log.warning("%s from %s rescheduled for %s (attempt %d): %s", message_id, queue, due.isoformat(), attempt, error)
 
 
-def sweep(services: Services, queues: tuple[str, ...]) -> int:
+def sweep(ports: Ports, queues: tuple[str, ...]) -> int:
     """Move the bus's own dead-lettered messages (poison, max delivery count) into DeadLetters."""
     moved = 0
     for queue in queues:
-        moved += services.bus.sweep_dead_letters(queue, lambda message, q=queue: park(  # type: ignore[misc]
-            services, q, message.message_id, message.body, message.dead_letter_reason or "DeadLettered",
+        moved += ports.bus.sweep_dead_letters(queue, lambda message, q=queue: park(  # type: ignore[misc]
+            ports, q, message.message_id, message.body, message.dead_letter_reason or "DeadLettered",
             message.dead_letter_description or ""))
     return moved

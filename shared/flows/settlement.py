@@ -9,65 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from shared.canonical.journals import Journal
-from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
 from shared.errors import FatalError, RetriableError, UncertainOutcome
-from shared.flows.journal_builder import SettlementBuilder
 from shared.flows.reconcile import Discrepancy, Reconciler
-from shared.mapping.schema import Mapping, PostingMode
+from shared.flows.settlement_builder import SettlementBuilder
+from shared.mapping.schema import MappingConfig, PostingMode
 from shared.ops.alerts import Alert, Notifier
+from shared.ports import JournalLedger, Ports, SettlementSource, Table, TicketSource
+from shared.storage import tables
+from shared.storage.entities import Entity
 from shared.storage.idempotency import IdempotencyKeys, LeaseLost
 from shared.storage.keys import safe_key
-from shared.storage.port import Entity, Table
-
-if TYPE_CHECKING:
-    from shared.wiring import Services
 
 log = logging.getLogger("hl365.settlement")
 
-DISCREPANCIES_TABLE = "Discrepancies"
 SETTLEMENT_QUEUE = "eod-settlement"
 """The queue name dead letters of settlement carry; a replay of one closes its day again."""
-
-
-class SettlementSource(Protocol):
-    """The processor's view of the day (GP API settlement reports)."""
-
-    def settled(self, business_date: date) -> Iterator[SettledTransaction]: ...
-
-    def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]: ...
-
-
-class TicketSource(Protocol):
-    """The POS's view of the day (Heartland Retail tickets)."""
-
-    def tickets(self, business_date: date) -> Iterator[Ticket]: ...
-
-
-class JournalLedger(Protocol):
-    """Where journals land (F&O, Business Central, or the embedded ledger)."""
-
-    max_lines: int
-    """The most lines one journal may hold on this ERP; the mapping's line limit is capped by it."""
-
-    def find_journal(self, external_key: str) -> str | None:
-        """The ERP's document id of the journal carrying ``external_key``, or None."""
-        ...
-
-    def create_journal(self, journal: Journal) -> str:
-        """Create header and lines atomically; returns the ERP's document id."""
-        ...
-
-    def post_journal(self, document_id: str) -> None: ...
-
-    def exchange_rate(self, currency: str, base_currency: str, on: date) -> Decimal: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +68,7 @@ def close_day(
     *,
     merchant_id: str,
     business_date: date,
-    mapping: Mapping,
+    mapping: MappingConfig,
     settlement: SettlementSource,
     tickets: TicketSource,
     ledger: JournalLedger,
@@ -161,7 +124,7 @@ def close_day(
     return result
 
 
-def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys,
+def post_once(journal: Journal, *, mapping: MappingConfig, ledger: JournalLedger, keys: IdempotencyKeys,
               uncertain_grace: float = 30.0) -> tuple[str, bool]:
     """Create (and in ``auto`` mode post) a journal exactly once in effect.
 
@@ -173,7 +136,7 @@ def post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys
         return _post_once(journal, mapping=mapping, ledger=ledger, keys=renewing, uncertain_grace=uncertain_grace)
 
 
-def _post_once(journal: Journal, *, mapping: Mapping, ledger: JournalLedger, keys: IdempotencyKeys,
+def _post_once(journal: Journal, *, mapping: MappingConfig, ledger: JournalLedger, keys: IdempotencyKeys,
                uncertain_grace: float) -> tuple[str, bool]:
     partition = f"journal-{journal.merchant_id}-{journal.business_date:%Y%m%d}"
     claim = keys.claim(partition, journal.external_key)
@@ -256,36 +219,33 @@ def business_date_for(now: datetime, timezone: str) -> date:
     return (now.astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
 
 
-def run_settlement(services: Services, business_date: date | None = None) -> DayResult:
+def run_settlement(ports: Ports, business_date: date | None = None) -> DayResult:
     """The one entry point of the timer, the admin endpoint and ``hl365 settle``.
 
     A batch the mapping cannot place, or one that does not balance, is parked in DeadLetters with
     the reason and alerted; the day's other batches post. A replay closes the day again, and what
     was posted already is found by its key and not posted twice.
     """
-    settings = services.settings
+    settings = ports.settings
     merchant = str(settings.require("merchant_id"))
     day = business_date or business_date_for(datetime.now(UTC), settings.merchant_timezone)
-    from shared.heartland.sources import GpSettlement, RetailTickets
-
     currencies = tuple(c.strip().upper() for c in settings.foreign_currencies.split(",") if c.strip())
     result = close_day(
-        merchant_id=merchant, business_date=day, mapping=services.mapping,
-        settlement=GpSettlement(services.gp, timezone=settings.merchant_timezone),
-        tickets=RetailTickets(services.retail, timezone=settings.merchant_timezone),
-        ledger=services.journal_ledger, keys=services.keys,
-        discrepancies=services.tables.table(DISCREPANCIES_TABLE), alerts=services.alerts,
+        merchant_id=merchant, business_date=day, mapping=ports.mapping,
+        settlement=ports.settlement_source, tickets=ports.ticket_source,
+        ledger=ports.journal_ledger, keys=ports.keys,
+        discrepancies=ports.tables.table(tables.DISCREPANCIES), alerts=ports.alerts,
         foreign_currencies=currencies, uncertain_grace=settings.http_timeout_seconds,
     )
     for batch_id, error in sorted(result.failed.items()):
         body = json.dumps({"merchant": merchant, "date": day.isoformat(), "batch": batch_id}).encode()
-        services.dead_letters.park(queue=SETTLEMENT_QUEUE, body=body,
+        ports.dead_letters.park(queue=SETTLEMENT_QUEUE, body=body,
                                    message_id=f"settlement-{merchant}-{day}-{batch_id}", reason=error.reason,
                                    description=f"batch {batch_id}: {error.description}")
-        services.alerts.notify(Alert("settlement_failed", f"batch {batch_id} of {merchant} {day} was not posted: "
+        ports.alerts.notify(Alert("settlement_failed", f"batch {batch_id} of {merchant} {day} was not posted: "
                                      f"{error.reason}", {"merchant": merchant, "date": day.isoformat(),
                                                           "batch": batch_id, "description": error.description}))
-    services.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
+    ports.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
                           outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
                                                     "failed_batches": len(result.failed),
                                                     "discrepancies": len(result.discrepancies),

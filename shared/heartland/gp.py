@@ -14,7 +14,6 @@ retry of a write carries the same ``x-gp-idempotency`` key. On top of that:
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +25,7 @@ import httpx
 from pydantic import BaseModel
 
 from shared.canonical.money import Money
-from shared.errors import PermanentApiError, TransientApiError, UncertainOutcome
+from shared.errors import DuplicateAction, PermanentApiError, TransientApiError, UncertainOutcome
 from shared.heartland.gp_models import AccessToken, BatchClose, Deposit, SettlementTransaction, Transaction
 from shared.httpclient import Action, ApiClient, RetryPolicy
 from shared.settings import Settings
@@ -34,25 +33,8 @@ from shared.settings import Settings
 GP_API_VERSION = "2021-03-22"
 IDEMPOTENCY_HEADER = "x-gp-idempotency"
 SOURCE = "gp"
-_SEEN_BEFORE = re.compile(r"id=(?P<id>[A-Za-z0-9_\-]+)(?:,\s*status=(?P<status>[A-Z_]+))?")
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class DuplicateAction(PermanentApiError):
-    """GP has seen this ``x-gp-idempotency`` key before: the action was already done, do not redo it.
-
-    ``resource_id`` (and ``resource_status``) name what the first request made, when GP said so.
-    """
-
-    def __init__(self, description: str, *, idempotency_key: str | None, status: int | None, body: str | None,
-                 request_id: str | None = None) -> None:
-        super().__init__("DUPLICATE_ACTION", description, source=SOURCE, status=status, body=body,
-                         request_id=request_id)
-        self.idempotency_key = idempotency_key
-        found = _SEEN_BEFORE.search(description)
-        self.resource_id = found.group("id") if found else None
-        self.resource_status = found.group("status") if found else None
 
 
 def gp_error(response: httpx.Response) -> dict[str, str] | None:

@@ -12,7 +12,7 @@ does not name stops the batch; nothing is guessed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.canonical.money import Money
@@ -111,8 +111,11 @@ class GpSettlement:
         self._page_size = page_size
 
     def settled(self, business_date: date) -> Iterator[SettledTransaction]:
-        """The merchant's local day: GP filters by UTC date, so two UTC dates are read and trimmed."""
-        rows = self._client.iter_settlement_transactions(business_date, business_date + timedelta(days=1),
+        """The merchant's local day: GP filters by UTC date, so the UTC dates the local day spans (the day
+        before for a merchant east of UTC, the day after for one west of it) are read and trimmed."""
+        start, end = business_day_window(business_date, self._zone.key)
+        rows = self._client.iter_settlement_transactions(start.astimezone(UTC).date(),
+                                                         (end - timedelta(microseconds=1)).astimezone(UTC).date(),
                                                          page_size=self._page_size)
         for row in rows:
             if row.time_created.astimezone(self._zone).date() == business_date:

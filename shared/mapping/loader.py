@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from shared.mapping.schema import Mapping
+from shared.mapping.schema import MappingConfig
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _lines(node: yaml.Node, path: tuple[str | int, ...], found: dict[tuple[str |
             _lines(item, (*path, index), found)
 
 
-def check(path: Path) -> tuple[Mapping | None, list[Problem]]:
+def check(path: Path) -> tuple[MappingConfig | None, list[Problem]]:
     """Parse and validate; returns the mapping (None if invalid) and every problem found."""
     name = str(path)
     try:
@@ -60,7 +60,7 @@ def check(path: Path) -> tuple[Mapping | None, list[Problem]]:
     lines: dict[tuple[str | int, ...], int] = {}
     _lines(node, (), lines)
     try:
-        return Mapping.model_validate(document), []
+        return MappingConfig.model_validate(document), []
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -76,7 +76,7 @@ def check(path: Path) -> tuple[Mapping | None, list[Problem]]:
         return None, sorted(problems, key=lambda p: (p.line, p.field))
 
 
-def load(path: Path) -> Mapping:
+def load(path: Path) -> MappingConfig:
     """The validated mapping.
 
     Raises:

@@ -94,7 +94,7 @@ class CustomerPaymentRules(_Strict):
         return bool(reference) and re.fullmatch(self.order_reference, reference or "") is not None
 
 
-class Mapping(_Strict):
+class MappingConfig(_Strict):
     """The whole file (``version: 1``)."""
 
     version: int = Field(1, ge=1, le=1)
@@ -128,7 +128,7 @@ class Mapping(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _dimension_names_agree(self) -> Mapping:
+    def _dimension_names_agree(self) -> MappingConfig:
         names = {frozenset(rule.dimensions) for rule in self.departments.values() if rule.dimensions}
         if len(names) > 1:
             raise ValueError("every department must set the same dimension names")

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.messaging.errors import MessageLockLost, MessageTooLarge, MessagingError
-from shared.messaging.port import OutgoingMessage, PropertyValue, ReceivedMessage, validate_message
+from shared.messaging.messages import OutgoingMessage, PropertyValue, ReceivedMessage, validate_message
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.canonical.envelope import Envelope
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 
 
 def to_message(envelope: Envelope, *, session_id: str | None = None, message_id: str | None = None,

@@ -21,7 +21,7 @@ from azure.servicebus import (
 from azure.servicebus.exceptions import MessageSizeExceededError
 
 from shared.messaging.errors import MessageTooLarge
-from shared.messaging.port import OutgoingMessage, ReceivedMessage, validate_message
+from shared.messaging.messages import OutgoingMessage, ReceivedMessage, validate_message
 
 
 class _Closeable(Protocol):

@@ -20,18 +20,21 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from shared.flows.admin import replay_answer
+from shared import presenter
 from shared.flows.reconcile import EXPLANATIONS, DiscrepancyType
-from shared.flows.settlement import DISCREPANCIES_TABLE, SETTLEMENT_QUEUE
+from shared.flows.replay import replay as replay_parked
+from shared.flows.settlement import SETTLEMENT_QUEUE
 from shared.ops.deadletters import REPLAYED, DeadLetters, row_id
+from shared.ports import Table
 from shared.security.pan import redact
-from shared.storage import audit, idempotency
+from shared.storage import idempotency
+from shared.storage import tables as names
 from shared.storage.audit import AuditTrail, VerifyReport
+from shared.storage.entities import Condition, Entity
 from shared.storage.keys import safe_key
-from shared.storage.port import Condition, Entity, Table
 
 if TYPE_CHECKING:
-    from shared.wiring import Services
+    from shared.ports import Ports
 
 LOOKBACK_DAYS = 7
 """How far back the last close, the search and the dead letters reach: the dead letters' own default."""
@@ -194,10 +197,10 @@ class Sources:
     keys: Table
 
     @classmethod
-    def of(cls, services: Services) -> Sources:
-        tables = services.tables
-        return cls(services.audit, tables.table(audit.TABLE), services.dead_letters, tables.table(DISCREPANCIES_TABLE),
-                   tables.table(idempotency.TABLE))
+    def of(cls, ports: Ports) -> Sources:
+        tables = ports.tables
+        return cls(ports.audit, tables.table(names.AUDIT_LOG), ports.dead_letters, tables.table(names.DISCREPANCIES),
+                   tables.table(names.IDEMPOTENCY_KEYS))
 
 
 def gather(sources: Sources, *, day: date, query: str = "", view: str = "") -> Console:
@@ -411,14 +414,14 @@ def key_of(params: Mapping[str, str], headers: Mapping[str, str]) -> str:
     return params.get("code") or lowered.get("x-functions-key", "")
 
 
-def page(services: Services, params: Mapping[str, str], headers: Mapping[str, str],
+def page(ports: Ports, params: Mapping[str, str], headers: Mapping[str, str],
          *, today: date | None = None) -> Page:
     """``GET /api/admin/console``: the whole page, or a 400 page naming the parameter it cannot use."""
     key = key_of(params, headers)
     try:
         day = _day(params.get("date", ""), today)
         query = _text(params, "q")
-        console = gather(Sources.of(services), day=day, query=query, view=_text(params, "view"))
+        console = gather(Sources.of(ports), day=day, query=query, view=_text(params, "view"))
     except BadRequest as error:
         return Page(400, _document("Bad request", f"<p class=bad>{escape(str(error))}</p>"
                                    f"<p><a href=\"{escape(_link(key))}\">Back to the console</a></p>"),
@@ -426,7 +429,7 @@ def page(services: Services, params: Mapping[str, str], headers: Mapping[str, st
     return Page(200, render(console, key=key), SECURITY_HEADERS)
 
 
-def replay(services: Services, params: Mapping[str, str], form: Mapping[str, str], headers: Mapping[str, str]) -> Page:
+def replay(ports: Ports, params: Mapping[str, str], form: Mapping[str, str], headers: Mapping[str, str]) -> Page:
     """``POST /api/admin/console/replay``: the Replay button, through the same call as ``hl365 dlq replay``.
 
     Answers a page with each row's outcome and the way back; a row that could not be replayed stays parked.
@@ -434,7 +437,7 @@ def replay(services: Services, params: Mapping[str, str], form: Mapping[str, str
     key = key_of(params, headers)
     row = (form.get("id") or "").strip()
     reason = (form.get("reason") or "").strip()
-    answer = replay_answer(services, row or None, reason or None)
+    answer = presenter.respond(lambda: replay_parked(ports, row=row, reason=reason))
     replayed = answer.body.get("replayed")
     results = replayed if isinstance(replayed, list) else []
     items = "".join(

@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+from shared.ports import Table
 from shared.security.pan import redact
-from shared.storage.port import Condition, Entity, Table
+from shared.storage.entities import Condition, Entity
 
-TABLE = "DeadLetters"
 MAX_TEXT = 32_000
+"""UTF-16 units kept of a body or description: under Table Storage's 32K-unit string limit."""
 
 PARKED = "parked"
 REPLAYED = "replayed"
@@ -43,9 +44,9 @@ class DeadLetters:
                 "Queue": queue,
                 "MessageId": message_id,
                 "Reason": reason,
-                "Description": redact(description)[:MAX_TEXT],
-                "Body": text[:MAX_TEXT],
-                "Truncated": len(text) > MAX_TEXT,
+                "Description": _fit(redact(description)),
+                "Body": _fit(text),
+                "Truncated": _units(text) > MAX_TEXT,
                 "Status": PARKED,
                 "ParkedAt": now,
                 "Replays": 0,
@@ -73,6 +74,18 @@ class DeadLetters:
         changed = Entity(row.partition_key, row.row_key, {**row.data, "Status": REPLAYED, "Replays": replays,
                                                            "ReplayedAt": datetime.now(UTC)})
         return self._table.upsert(changed, etag=row.etag)
+
+
+def _units(text: str) -> int:
+    """Length as Table Storage counts it: UTF-16 code units (a character outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str) -> str:
+    """``text`` cut to ``MAX_TEXT`` UTF-16 units, never through a character."""
+    if _units(text) <= MAX_TEXT:
+        return text
+    return text.encode("utf-16-le")[: 2 * MAX_TEXT].decode("utf-16-le", errors="ignore")
 
 
 def row_id(row: Entity) -> str:

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from shared.ports import Table
 from shared.security.pan import redact
+from shared.storage.entities import Entity, Operation
 from shared.storage.errors import BatchError
-from shared.storage.port import Entity, Operation, Table
 
-TABLE = "AuditLog"
 HEAD = "~head"
 GENESIS = "genesis"
 _FIELDS = ("Step", "EventId", "CorrelationId", "Outcome", "Detail", "At")

@@ -32,14 +32,7 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from shared.storage.errors import (
-    BatchError,
-    EntityExists,
-    EntityNotFound,
-    PreconditionFailed,
-    StorageError,
-)
-from shared.storage.port import (
+from shared.storage.entities import (
     Condition,
     Entity,
     Operation,
@@ -49,6 +42,13 @@ from shared.storage.port import (
     normalize_entity,
     validate_key,
     validate_table_name,
+)
+from shared.storage.errors import (
+    BatchError,
+    EntityExists,
+    EntityNotFound,
+    PreconditionFailed,
+    StorageError,
 )
 
 __all__ = ["AzureTable", "AzureTableStore", "TableCredential"]

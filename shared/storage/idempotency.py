@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from shared.ports import Table
+from shared.storage.entities import Entity
 from shared.storage.errors import EntityExists, EntityNotFound, PreconditionFailed
 from shared.storage.keys import safe_key
-from shared.storage.port import Entity, Table
-
-TABLE = "IdempotencyKeys"
 
 log = logging.getLogger(__name__)
 

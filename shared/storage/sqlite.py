@@ -20,14 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from shared.storage.errors import (
-    BatchError,
-    EntityExists,
-    EntityNotFound,
-    PreconditionFailed,
-    StorageError,
-)
-from shared.storage.port import (
+from shared.storage.entities import (
     Condition,
     Entity,
     Operation,
@@ -37,6 +30,13 @@ from shared.storage.port import (
     normalize_entity,
     validate_key,
     validate_table_name,
+)
+from shared.storage.errors import (
+    BatchError,
+    EntityExists,
+    EntityNotFound,
+    PreconditionFailed,
+    StorageError,
 )
 
 __all__ = ["SqliteTable", "SqliteTableStore"]

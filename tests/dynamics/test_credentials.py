@@ -23,9 +23,9 @@ from sandbox.simulators.tls import SandboxCA
 from shared.dynamics.bc import SCOPE, BusinessCentralClient
 from shared.dynamics.credentials import EntraAuth, credential_factory
 from shared.dynamics.fo import FinanceOperationsClient
-from shared.errors import PermanentApiError, TransientApiError
+from shared.errors import ConfigError, PermanentApiError, TransientApiError
 from shared.httpclient import RetryPolicy
-from shared.settings import ConfigError, Settings
+from shared.settings import Settings
 from shared.wiring import Services
 from tests.loopback import Swap
 

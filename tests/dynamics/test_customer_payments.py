@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from sandbox.demo import TENANT, _prepare_erp
-from sandbox.orders import prepare_customer_ledger, seed_orders
+from sandbox.scenario.orders import prepare_customer_ledger, seed_orders
 from sandbox.simulators import create
 from sandbox.simulators.base import Served
 from shared.canonical.money import Money
 from shared.canonical.payments import Payment, PaymentKind, PaymentStatus
-from shared.dynamics.port import LOOKUP_CHUNK
+from shared.dynamics.odata import LOOKUP_CHUNK
 from shared.mapping.loader import load
 from shared.settings import Settings
 from shared.wiring import Services

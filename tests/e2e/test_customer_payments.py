@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.demo import Options, Simulators, _configure, _prepare_erp
 from sandbox.host import LocalHost, load_app, run_in_background, stop_background
-from sandbox.orders import PaymentTruth, pay_orders, prepare_customer_ledger, seed_orders
+from sandbox.scenario.orders import PaymentTruth, pay_orders, prepare_customer_ledger, seed_orders
 from sandbox.simulators.base import FaultRule
 from shared import wiring
 from shared.flows.payments import POST_QUEUE, TRANSFORM_QUEUE
@@ -152,7 +152,7 @@ def test_an_fo_refusal_is_dead_lettered_with_the_infolog_and_replays_once_the_ma
     assert "VISACARD" in parked["Description"] and "Method of payment" in parked["Description"]
 
     world.mapping_file.write_text(world.mapping_file.read_text().replace("method: VISACARD,", "method: VISA,"))
-    [result] = replay(world.services, reason=str(parked["Reason"]))
+    [result] = replay(world.services, reason=str(parked["Reason"])).replayed
     assert result.ok
     world.settle_queues()
     [line] = world.lines()

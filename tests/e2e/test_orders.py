@@ -31,8 +31,9 @@ from shared import wiring
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment
 from shared.flows import orders, payments, pipeline
+from shared.flows.orders import tokens
 from shared.messaging.embedded import EmbeddedBus
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 from tests.e2e.conftest import AlertReceiver
 from tests.loopback import Swap, wait_for
 
@@ -163,7 +164,7 @@ def fo_endpoint(stack: Stack) -> None:
 
 
 def fo_order(stack: Stack, price: str, quantity: str = "1", customer: str = "US-002") -> str:
-    orders.set_payment_token(stack.services, erp="fo", company="usmf", customer=customer, token=TOKEN)
+    tokens.set_payment_token(stack.services, erp="fo", company="usmf", customer=customer, token=TOKEN)
     created = stack.fo.add_sales_order(customer, [{"ItemNumber": "T0001", "OrderedSalesQuantity": Decimal(quantity),
                                                    "SalesPrice": Decimal(price)}])
     return str(created["SalesOrderNumber"])
@@ -266,7 +267,7 @@ def test_a_business_central_subscription_survives_renewal_and_keeps_orders_comin
     assert [h["ok"] for h in system.bc.state()["handshakes"]] == [True, True]
     system.bc.advance(timedelta(days=1))
     assert [s["subscriptionId"] for s in system.bc.subscriptions] == [created["subscriptionId"]]
-    orders.set_payment_token(system.services, erp="bc", company=system.bc.company_id, customer="10000",
+    tokens.set_payment_token(system.services, erp="bc", company=system.bc.company_id, customer="10000",
                              token=TOKEN)
     order = system.bc.add_sales_order("10000", [{"lineObjectNumber": "1906-S", "quantity": Decimal(2)}])
     wait_for(lambda: system.bus.counts(orders.TRANSFORM_QUEUE).active, timeout=5)
@@ -285,7 +286,7 @@ def test_a_bc_collection_notification_is_re_read_and_every_order_in_it_charged_o
     system = stack("bc", bc_options={"collection_threshold": 2, "notification_delay": 0.3})
     system.host.run_timer("bc_subscriptions")
     for customer in ("10000", "20000", "30000"):
-        orders.set_payment_token(system.services, erp="bc", company=system.bc.company_id, customer=customer,
+        tokens.set_payment_token(system.services, erp="bc", company=system.bc.company_id, customer=customer,
                                  token=f"{TOKEN}{customer}")
     made = {system.bc.add_sales_order(c, [{"lineObjectNumber": "1900-S", "quantity": Decimal(1)}])["number"]
             for c in ("10000", "20000", "30000")}

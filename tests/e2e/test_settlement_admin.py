@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.day import seed
 from sandbox.demo import MASTER_KEY, TIMEZONE, Options, Simulators, _configure, _prepare_erp
 from sandbox.host import LocalHost, run_in_background, stop_background
+from sandbox.scenario.day import seed
 from shared import wiring
 
 DAY = date(2026, 11, 26)

@@ -9,10 +9,10 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from sandbox.scenario import transaction
+from sandbox.scenario.transactions import transaction
 from shared.flows.payments import POST_QUEUE, TRANSFORM_QUEUE, post_payments
 from shared.flows.pipeline import Delivery
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 from shared.security.signatures import gp_signature
 from shared.storage.idempotency import IdempotencyKeys
 from tests.e2e.conftest import APP_KEY, System
@@ -44,7 +44,7 @@ def test_a_notification_is_accepted_normalised_and_posted_once(system: System) -
     payload = notification(amount="5410")
     answer = post(system, orjson.dumps(payload))
     assert answer.status_code == 202
-    assert answer.json()["duplicate"] is False
+    assert (answer.json()["accepted"], answer.json()["duplicates"]) == (1, 0)
     assert system.host.drain() == 2
     [posted] = postings(system)
     assert (posted["Amount"], posted["Currency"], posted["DocumentNo"]) == ("54.10", "USD", f"PAY-{payload['id']}")
@@ -58,8 +58,8 @@ def test_a_duplicate_delivery_has_one_effect(system: System) -> None:
     body = orjson.dumps(notification())
     first, second = post(system, body), post(system, body)
     assert (first.status_code, second.status_code) == (202, 202)
-    assert second.json()["duplicate"] is True
-    assert second.json()["correlation_id"] == first.json()["correlation_id"]
+    assert (second.json()["duplicates"], second.json()["reason"]) == (1, "duplicate: already accepted")
+    assert second.json()["correlation_ids"] == first.json()["correlation_ids"]
     assert system.bus.counts(TRANSFORM_QUEUE).active == 1
     system.host.drain()
     assert len(postings(system)) == 1

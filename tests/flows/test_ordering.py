@@ -30,7 +30,8 @@ from shared.flows.payments import post_payments
 from shared.flows.pipeline import Delivery
 from shared.messaging.envelope import to_message
 from shared.settings import Settings
-from shared.storage.idempotency import TABLE, IdempotencyKeys
+from shared.storage import tables
+from shared.storage.idempotency import IdempotencyKeys
 from shared.wiring import Services
 
 LEASE = timedelta(minutes=5)
@@ -168,8 +169,8 @@ class OrderingMachine(RuleBasedStateMachine):
                                           HL365_MAPPING_FILE=str(Path(__file__).parents[2] / "mapping.yaml")))
         self.clock = Clock()
         self.ledger = Ledger(self.clock)
-        self.services.__dict__["keys"] = IdempotencyKeys(self.services.tables.table(TABLE), lease=LEASE,
-                                                         clock=self.clock)
+        table = self.services.tables.table(tables.IDEMPOTENCY_KEYS)
+        self.services.__dict__["keys"] = IdempotencyKeys(table, lease=LEASE, clock=self.clock)
         self.services.__dict__["ledger"] = self.ledger
         self.events: list[Event] = []
         self.expected: dict[str, Decimal] = {}

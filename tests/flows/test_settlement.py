@@ -11,13 +11,13 @@ from hypothesis import given, settings
 
 from shared.canonical.journals import Journal
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
-from shared.dynamics.embedded import EmbeddedJournals
 from shared.errors import FatalError, RetriableError, UncertainOutcome
 from shared.flows.settlement import DayResult, close_day, stored_discrepancies
 from shared.mapping.schema import PostingMode
 from shared.ops.alerts import Alert
 from shared.storage.idempotency import IdempotencyKeys
 from shared.storage.sqlite import SqliteTableStore
+from shared.storage.table_ledger import TableJournals
 from tests.flows.strategies import DAY, MAPPING, Day, days
 
 
@@ -48,7 +48,7 @@ class Alerts:
 class World:
     def __init__(self, directory: Path) -> None:
         self.store = SqliteTableStore(directory / "tables.sqlite")
-        self.ledger = EmbeddedJournals(self.store.table("Postings"), rates={"CAD": Decimal("0.7312")})
+        self.ledger = TableJournals(self.store.table("Postings"), rates={"CAD": Decimal("0.7312")})
         self.now = datetime(2026, 11, 27, 2, tzinfo=UTC)
         self.keys = IdempotencyKeys(self.store.table("IdempotencyKeys"), clock=lambda: self.now)
         self.alerts = Alerts()
@@ -89,7 +89,7 @@ def test_a_day_posts_once_balanced_and_a_rerun_posts_nothing_new(day: Day) -> No
 class LosingLedger:
     """Applies the write, then loses the answer, as a dropped connection does."""
 
-    def __init__(self, inner: EmbeddedJournals) -> None:
+    def __init__(self, inner: TableJournals) -> None:
         self.inner = inner
         self.creates = 0
 

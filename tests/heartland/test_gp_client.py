@@ -19,8 +19,8 @@ from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.gp import DEFAULT_APP_ID, DEFAULT_APP_KEY, GpSimulator, create
 from shared.canonical.money import Money
 from shared.canonical.payments import PaymentStatus
-from shared.errors import PermanentApiError, UncertainOutcome
-from shared.heartland.gp import GP_API_VERSION, DuplicateAction, GpApiClient
+from shared.errors import DuplicateAction, PermanentApiError, UncertainOutcome
+from shared.heartland.gp import GP_API_VERSION, GpApiClient
 from shared.httpclient import RetryPolicy
 
 DAY = date(2025, 3, 1)

@@ -14,7 +14,7 @@ import pytest
 
 from shared.messaging.embedded import EmbeddedBus, QueueCounts, QueueOptions
 from shared.messaging.errors import MessageLockLost, MessageTooLarge, MessagingError
-from shared.messaging.port import OutgoingMessage, ReceivedMessage
+from shared.messaging.messages import OutgoingMessage, ReceivedMessage
 
 START = 1_750_000_000.0
 QUEUE = "postings"

@@ -11,7 +11,7 @@ from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
 
 from shared.messaging.errors import MessageTooLarge
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 from shared.messaging.servicebus import ServiceBusQueueSender
 
 CONNECTION_STRING = (

@@ -21,18 +21,17 @@ from sandbox.host import LocalHost, run_in_background, stop_background
 from shared import wiring
 from shared.canonical.envelope import Envelope
 from shared.canonical.journals import Journal, JournalLine
-from shared.dynamics.embedded import EmbeddedJournals
 from shared.flows.payments import POST_QUEUE
 from shared.flows.reconcile import EXPLANATIONS, Discrepancy, DiscrepancyType
-from shared.flows.settlement import DISCREPANCIES_TABLE, SETTLEMENT_QUEUE, journal_totals, record_discrepancies
+from shared.flows.settlement import SETTLEMENT_QUEUE, journal_totals, record_discrepancies
 from shared.messaging.envelope import to_message
 from shared.ops import console
 from shared.ops.alerts import Alert
-from shared.ops.deadletters import TABLE as DEAD_LETTERS_TABLE
 from shared.ops.deadletters import row_id
-from shared.storage import audit
+from shared.storage import tables
 from shared.storage.audit import AuditTrail
-from shared.storage.port import Entity
+from shared.storage.entities import Entity
+from shared.storage.table_ledger import TableJournals
 
 ROOT = Path(__file__).parents[2]
 MASTER_KEY = "console-master-key"
@@ -68,7 +67,7 @@ def _trail(services: wiring.Services, at: list[datetime]) -> AuditTrail:
     """The services' audit table under a clock that hands out ``at`` in turn."""
     moments = iter(at)
     key = services.settings.audit_key.get_secret_value().encode()
-    return AuditTrail(services.tables.table(audit.TABLE), key=key, clock=lambda: next(moments))
+    return AuditTrail(services.tables.table(tables.AUDIT_LOG), key=key, clock=lambda: next(moments))
 
 
 def _envelope(key: str) -> Envelope:
@@ -105,10 +104,10 @@ def plant(services: wiring.Services) -> Planted:
     trail.record(step="settlement.close", event_id=f"{MERCHANT}-{CLOSED}", correlation_id=f"{MERCHANT}-{CLOSED}",
                  outcome="closed", detail={"journals": 1, "created": 1, "failed_batches": 1, "discrepancies": 2,
                                            "totals": journal_totals([journal])})
-    document = EmbeddedJournals(services.tables.table("Postings")).create_journal(journal)
+    document = TableJournals(services.tables.table(tables.POSTINGS)).create_journal(journal)
     claim = services.keys.claim(f"journal-{MERCHANT}-{CLOSED:%Y%m%d}", journal.external_key)
     services.keys.complete(claim, document)
-    record_discrepancies(services.tables.table(DISCREPANCIES_TABLE), MERCHANT, CLOSED, [
+    record_discrepancies(services.tables.table(tables.DISCREPANCIES), MERCHANT, CLOSED, [
         Discrepancy(type=DiscrepancyType.DEPOSIT_SHORT, amount=Decimal("12.5"), currency="USD", reference="DEP_1",
                     detail="settled 1234.50 less fees 30.00, deposited 1192.00"),
         Discrepancy(type=DiscrepancyType.MISSING_IN_POS, amount=Decimal("40"), currency="USD", reference="TRN_9",
@@ -193,7 +192,7 @@ def test_everything_shown_is_escaped_and_a_card_number_never_shown(services: wir
         "Queue": "payments-post", "MessageId": "<script>alert(1)</script>", "Reason": "Bad<Reason>",
         "Description": f'"><img src=x onerror=alert(1)> card {PAN}', "Body": f'{{"pan": "{PAN}", "x": "</pre>"}}',
         "Truncated": False, "Status": "parked", "ParkedAt": datetime.now(UTC), "Replays": 0})
-    services.tables.table(DEAD_LETTERS_TABLE).insert(hostile)
+    services.tables.table(tables.DEAD_LETTERS).insert(hostile)
     html = console.page(services, {"code": MASTER_KEY, "view": row_id(hostile), "q": "<i>x</i>"}, {}).html
     assert "<script>alert" not in html and "<img src=x" not in html and "<i>x</i>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "Bad&lt;Reason&gt;" in html
@@ -299,9 +298,9 @@ def day_with_trouble(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, Any]
     """The sandbox's seeded day (Retail and GP simulators), closed into the embedded ledger while AMEX was
     missing from the mapping: one batch dead-lettered, the planted discrepancies stored, a few payments
     notified and posted."""
-    from sandbox.day import seed
     from sandbox.demo import MASTER_KEY as DEMO_KEY
     from sandbox.demo import TIMEZONE, Options, Simulators, _configure
+    from sandbox.scenario.day import seed
 
     saved = dict(os.environ)
     options = Options(day=CLOSED, erp="fo", transactions=60, out=tmp_path)
@@ -374,7 +373,7 @@ def test_a_person_reads_the_console_and_replays_a_dead_letter_with_a_click(
     page.locator(f'button[data-replay="{letter}"]').click()
     assert "1 replayed" in page.locator("#replay-result").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "console-replayed.png"), full_page=True)
-    ledger = EmbeddedJournals(wiring.services().tables.table("Postings"))
+    ledger = TableJournals(wiring.services().tables.table(tables.POSTINGS))
     assert f"GJ-HL-MER_demo-{failed['batch']}" in [row["DocumentNo"] for row in ledger.recorded()]
     assert [row["Reason"] for row in wiring.services().dead_letters.list(days=1)
             if row["Reason"] == "UnmappedPaymentType"] == []

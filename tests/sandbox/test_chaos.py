@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.chaos import ChaosOptions, calendar, run
-from sandbox.orders import Order, PaymentTruth, ledger_check
+from sandbox.scenario.orders import Order, PaymentTruth, ledger_check
 
 
 def test_the_days_include_both_daylight_saving_changes_and_a_month_end() -> None:

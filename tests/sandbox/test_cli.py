@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.storage.audit import AuditTrail
-from shared.storage.port import Entity
+from shared.storage.entities import Entity
 from shared.storage.sqlite import SqliteTableStore
 
 ROOT = Path(__file__).parents[2]

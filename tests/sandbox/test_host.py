@@ -13,7 +13,7 @@ from azure.functions.timer import TimerRequest
 
 from sandbox.host import LocalHost, Undrained, index, resolve, route_pattern, run_in_background, stop_background
 from shared.messaging.embedded import EmbeddedBus
-from shared.messaging.port import OutgoingMessage
+from shared.messaging.messages import OutgoingMessage
 from shared.settings import Settings
 
 received: list[Any] = []

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.ports import Table
 from shared.storage.audit import HEAD, AuditTrail
-from shared.storage.port import Entity, Table
+from shared.storage.entities import Entity
 from shared.storage.sqlite import SqliteTableStore
 
 DAY = date(2026, 11, 27)

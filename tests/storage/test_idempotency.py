@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.ports import Table
 from shared.storage.idempotency import IdempotencyKeys, KeyStatus, LeaseLost
-from shared.storage.port import Table
 from shared.storage.sqlite import SqliteTableStore
 
 

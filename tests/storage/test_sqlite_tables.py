@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from shared.storage.azure_tables import AzureTableStore
+from shared.storage.entities import Condition, Entity
 from shared.storage.errors import EntityExists, StorageError
-from shared.storage.port import Condition, Entity
 from shared.storage.sqlite import SqliteTableStore
 
 KEYS = 200

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from azure.data.tables import EdmType, EntityProperty
 
+from shared.ports import Table, TableStore
 from shared.storage.azure_tables import AzureTable, AzureTableStore
+from shared.storage.entities import Condition, Entity, Operation, Value
 from shared.storage.errors import BatchError, EntityExists, EntityNotFound, PreconditionFailed
-from shared.storage.port import Condition, Entity, Operation, Table, TableStore, Value
 from shared.storage.sqlite import SqliteTableStore
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.simulators.bc import jsonio, query
+from sandbox.simulators import jsonio
+from sandbox.simulators.bc import query
 from sandbox.simulators.bc.errors import BcError, not_found
 from sandbox.simulators.bc.schema import COMPANY_SETS, SETS, EntitySet, edmx
 from sandbox.simulators.bc.store import Company, Record
@@ -124,7 +125,7 @@ class HttpApi:
             return Response(status_code=result.status, headers=headers)
         if isinstance(result.body, bytes):
             return Response(result.body, result.status, headers=headers, media_type="application/xml")
-        return Response(jsonio.dumps(result.body), result.status, headers=headers, media_type=JSON_TYPE)
+        return Response(jsonio.dumps(result.body, shortest=True), result.status, headers=headers, media_type=JSON_TYPE)
 
     @staticmethod
     def _error_body(code: str, message: str, correlation: str) -> dict[str, Any]:
@@ -300,7 +301,7 @@ class HttpApi:
             raise self._not_allowed(req.method, entity_set.name)
         text = req.param("$filter")
         if text:
-            matches = query.FilterEvaluator(entity_set, text)
+            matches = query.filter_predicate(entity_set, text)
             rows = [r for r in rows if matches(r)]
         terms = query.orderby(entity_set, req.param("$orderby"))
         rows = query.sort(entity_set, terms, rows)

@@ -1,22 +1,37 @@
-"""OData query options as Business Central applies them: ``$filter`` (parsed by odata-query, evaluated
-here against typed records), ``$orderby``, ``$select``, ``$expand`` and ``$skiptoken`` paging.
+"""OData query options as Business Central applies them: ``$filter`` (the simulators' one evaluator,
+``sandbox.simulators.odata``, over typed records), ``$orderby``, ``$select``, ``$expand`` and ``$skiptoken``
+paging.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cmp_to_key
 from typing import Any
 
-from odata_query import ast
-from odata_query.exceptions import ODataException
-from odata_query.grammar import ODataLexer, ODataParser
-
 from sandbox.simulators.bc.errors import BcError
-from sandbox.simulators.bc.schema import BOOLEAN, DATE, DATETIME, DECIMAL, GUID, INT32, INT64, EntitySet, Prop
+from sandbox.simulators.bc.schema import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    GUID,
+    INT32,
+    INT64,
+    NAMESPACE,
+    EntitySet,
+    Prop,
+)
+from sandbox.simulators.odata import (
+    BUSINESS_CENTRAL,
+    FilterSyntaxError,
+    ODataQueryError,
+    UnknownProperty,
+    compile_filter,
+)
 
 Record = dict[str, Any]
 
@@ -34,148 +49,51 @@ def typed(value: Any, prop: Prop) -> Any:
     return value
 
 
-def _literal(node: ast._Node, prop: Prop | None) -> Any:
-    """A filter literal, converted to the type of the property it is compared with."""
-    if isinstance(node, ast.Null):
-        return None
-    if isinstance(node, ast.List):
-        return [_literal(v, prop) for v in node.val]
-    if isinstance(node, ast.Float | ast.Integer):
-        number = Decimal(node.val)
-        return int(number) if prop is not None and prop.edm in (INT32, INT64) else number
-    if isinstance(node, ast.Boolean):
-        return node.py_val
-    if isinstance(node, ast.GUID):
-        return node.val.lower()
-    if isinstance(node, ast.Date):
-        return date.fromisoformat(node.val)
-    if isinstance(node, ast.DateTime):
-        return datetime.fromisoformat(node.val.replace("Z", "+00:00"))
-    if isinstance(node, ast.String):
-        text = node.val
-        if prop is None:
-            return text
-        if prop.code:
-            return text.upper()
+def filter_predicate(entity_set: EntitySet, text: str) -> Callable[[Record], bool]:
+    """``$filter`` as Business Central applies it, by the simulators' one evaluator: plain OData v4 that takes
+    quoted dates, numbers and GUIDs, has no arithmetic, and upper-cases a literal compared with a ``Code`` field.
+
+    Raises:
+        BcError: 400 ``BadRequest`` (syntax, types, operators) or ``BadRequest_NotFound`` (an unknown property).
+    """
+    try:
+        predicate = compile_filter(text, entity_set.types, dialect=BUSINESS_CENTRAL,
+                                   entity=f"{NAMESPACE}.{entity_set.type_name}", codes=entity_set.codes)
+    except FilterSyntaxError as exc:
+        raise BcError(400, "BadRequest", f"Syntax error in $filter '{text}': {exc.__cause__}") from exc
+    except UnknownProperty as exc:
+        raise BcError(400, "BadRequest_NotFound", str(exc)) from exc
+    except ODataQueryError as exc:
+        raise BcError(400, "BadRequest", str(exc)) from exc
+
+    def matches(record: Record) -> bool:
         try:
-            if prop.edm == DATE:
-                return date.fromisoformat(text)
-            if prop.edm == DATETIME:
-                return datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if prop.edm == GUID:
-                return text.lower()
-            if prop.edm == DECIMAL:
-                return Decimal(text)
-        except (ValueError, InvalidOperation) as exc:
-            raise BcError(400, "BadRequest", f"The literal '{text}' cannot be compared with '{prop.name}'.") from exc
-        return text
-    raise BcError(400, "BadRequest", f"The filter literal {node!r} is not supported.")
+            return predicate(_Typed(entity_set, record))
+        except ODataQueryError as exc:
+            raise BcError(400, "BadRequest", str(exc)) from exc
+
+    return matches
 
 
-class FilterEvaluator:
-    """Evaluates a parsed ``$filter`` against one record of one entity set."""
+class _Typed(Mapping[str, Any]):
+    """A record as ``$filter`` reads it, converted property by property only when the filter names one."""
 
-    def __init__(self, entity_set: EntitySet, text: str) -> None:
-        self.entity_set = entity_set
-        try:
-            self.tree = ODataParser().parse(ODataLexer().tokenize(text))
-        except (ODataException, ValueError, TypeError) as exc:
-            raise BcError(400, "BadRequest", f"Syntax error in $filter '{text}': {exc}") from exc
-        self._check(self.tree)
+    __slots__ = ("_entity_set", "_record")
 
-    def _check(self, node: ast._Node) -> None:
-        """Unknown property names fail the whole request up front, as BC's OData layer does."""
-        if isinstance(node, ast.Identifier):
-            self._prop(node.name)
-        if isinstance(node, ast.Call):
-            for arg in node.args:
-                self._check(arg)
-            return
-        for child in getattr(node, "__dict__", {}).values():
-            if isinstance(child, ast._Node):
-                self._check(child)
-            elif isinstance(child, list):
-                for item in child:
-                    if isinstance(item, ast._Node):
-                        self._check(item)
+    def __init__(self, entity_set: EntitySet, record: Record) -> None:
+        self._entity_set = entity_set
+        self._record = record
 
-    def _prop(self, name: str) -> Prop:
-        prop = self.entity_set.prop(name)
-        if prop is None:
-            raise BcError(400, "BadRequest_NotFound", f"Could not find a property named '{name}' on type "
-                                                      f"'Microsoft.NAV.{self.entity_set.type_name}'.")
-        return prop
+    def __getitem__(self, name: str) -> Any:
+        value = self._record[name]
+        prop = self._entity_set.by_name.get(name)
+        return value if prop is None else typed(value, prop)
 
-    def __call__(self, record: Record) -> bool:
-        return bool(self._eval(self.tree, record))
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._record)
 
-    def _eval(self, node: ast._Node, record: Record) -> Any:
-        if isinstance(node, ast.BoolOp):
-            if isinstance(node.op, ast.And):
-                return self._eval(node.left, record) and self._eval(node.right, record)
-            return self._eval(node.left, record) or self._eval(node.right, record)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return not self._eval(node.operand, record)
-        if isinstance(node, ast.Compare):
-            return self._compare(node, record)
-        if isinstance(node, ast.Call):
-            return self._call(node, record)
-        if isinstance(node, ast.Identifier):
-            prop = self._prop(node.name)
-            return typed(record.get(node.name), prop)
-        if isinstance(node, ast._Literal):
-            return _literal(node, None)
-        raise BcError(400, "BadRequest", f"The $filter construct {type(node).__name__} is not supported.")
-
-    def _side(self, node: ast._Node, other: ast._Node, record: Record) -> Any:
-        if isinstance(node, ast._Literal):
-            prop = self._prop(other.name) if isinstance(other, ast.Identifier) else None
-            return _literal(node, prop)
-        return self._eval(node, record)
-
-    def _compare(self, node: ast.Compare, record: Record) -> bool:
-        left = self._side(node.left, node.right, record)
-        right = self._side(node.right, node.left, record)
-        op = node.comparator
-        if isinstance(op, ast.In):
-            return left in (right if isinstance(right, list) else [right])
-        if isinstance(op, ast.Eq):
-            return bool(left == right)
-        if isinstance(op, ast.NotEq):
-            return bool(left != right)
-        if left is None or right is None:
-            return False
-        try:
-            if isinstance(op, ast.Lt):
-                return bool(left < right)
-            if isinstance(op, ast.LtE):
-                return bool(left <= right)
-            if isinstance(op, ast.Gt):
-                return bool(left > right)
-            if isinstance(op, ast.GtE):
-                return bool(left >= right)
-        except TypeError as exc:
-            raise BcError(400, "BadRequest", f"Cannot compare {left!r} with {right!r}.") from exc
-        raise BcError(400, "BadRequest", f"The operator {type(op).__name__} is not supported.")
-
-    def _call(self, node: ast.Call, record: Record) -> Any:
-        name = node.func.name.lower()
-        args = [self._eval(a, record) for a in node.args]
-        strings = [("" if a is None else str(a)) for a in args]
-        if name in ("contains", "startswith", "endswith") and len(args) == 2:
-            haystack, needle = strings
-            first = node.args[0]
-            if isinstance(first, ast.Identifier) and (prop := self.entity_set.prop(first.name)) and prop.code:
-                needle = needle.upper()
-            return {"contains": needle in haystack, "startswith": haystack.startswith(needle),
-                    "endswith": haystack.endswith(needle)}[name]
-        if name == "tolower" and len(args) == 1:
-            return strings[0].lower()
-        if name == "toupper" and len(args) == 1:
-            return strings[0].upper()
-        if name == "length" and len(args) == 1:
-            return Decimal(len(strings[0]))
-        raise BcError(400, "BadRequest", f"The function '{node.func.name}' is not supported in $filter.")
+    def __len__(self) -> int:
+        return len(self._record)
 
 
 def select(entity_set: EntitySet, text: str | None) -> list[str] | None:

@@ -66,9 +66,15 @@ class EntitySet:
     parent: str | None = None
     parent_fk: str | None = None
     by_name: dict[str, Prop] = field(default_factory=dict, compare=False, repr=False)
+    types: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """Property → Edm type, as ``$filter`` checks them."""
+    codes: set[str] = field(default_factory=set, compare=False, repr=False)
+    """The AL ``Code`` properties: stored upper-case."""
 
     def __post_init__(self) -> None:
         self.by_name.update({p.name: p for p in self.props})
+        self.types.update({p.name: p.edm for p in self.props})
+        self.codes.update(p.name for p in self.props if p.code)
 
     def prop(self, name: str) -> Prop | None:
         return self.by_name.get(name)

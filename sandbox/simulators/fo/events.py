@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from shared.dynamics.odata import dumps
+from sandbox.simulators.jsonio import dumps
 
 DeliveryMode = Literal["in_order", "duplicate", "out_of_order"]
 MODES = ("in_order", "duplicate", "out_of_order")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sandbox.simulators.odata_filter import Action, EntitySet, NavigationProperty, edmx
+from sandbox.simulators.odata import Action, EntitySet, NavigationProperty, edmx
 
 NAMESPACE = "Microsoft.Dynamics.DataEntities"
 EMPTY_DATE = "1900-01-01T12:00:00Z"

@@ -7,11 +7,10 @@ journals, emit events and read the ground truth.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -20,22 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.scenario import contoso
 from sandbox.simulators.entra import Directory, TokenRejected
-from sandbox.simulators.fo import demo
+from sandbox.simulators.fo.errors import FoFailure, bad_request, not_found
 from sandbox.simulators.fo.events import BusinessEvents, DeliveryMode, Endpoint
 from sandbox.simulators.fo.model import HEADER_SETS, LINE_SETS, NAMESPACE, POST_ACTION, SPECS, EntitySpec, metadata
 from sandbox.simulators.fo.multipart import InnerRequest, InnerResponse, MultipartError, parse_batch, write_batch
-from sandbox.simulators.fo.store import (
-    Company,
-    FoFailure,
-    Row,
-    Store,
-    bad_request,
-    jsonable,
-    not_found,
-    split_segments,
-)
-from sandbox.simulators.odata_filter import (
+from sandbox.simulators.fo.rules import split_segments
+from sandbox.simulators.fo.seeding import Seeding
+from sandbox.simulators.fo.store import Company, Row, Store, jsonable
+from sandbox.simulators.jsonio import dumps, loads
+from sandbox.simulators.odata import (
     FINANCE_AND_OPERATIONS,
     ODataQueryError,
     QueryOptions,
@@ -43,7 +37,6 @@ from sandbox.simulators.odata_filter import (
     parse_key,
     split_outside_quotes,
 )
-from shared.dynamics.odata import dumps
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-000000000365"
 DEFAULT_CLIENT_ID = "hl365-local-client"
@@ -71,7 +64,7 @@ class Reply:
         return cls.json(failure.status, failure.body(), failure.headers)
 
 
-class FinanceOperations:
+class FinanceOperations(Seeding):
     """A Dynamics 365 Finance & Operations environment on loopback.
 
     Args:
@@ -85,7 +78,7 @@ class FinanceOperations:
         resource: the environment URL, a token's audience (default: the URL the request came to).
         default_company: the caller's default legal entity; reads without ``cross-company=true`` see only it.
         companies: legal entity → accounting currency (default: usmf, usrt USD; demf EUR; gbsi GBP).
-        demo_data: seed the Contoso-like master data of ``demo.py``.
+        demo_data: seed the Contoso-like master data of ``sandbox/scenario/contoso.py``.
         event_mode, event_interval, event_retries, event_retry_delay: business-event delivery (``events.py``).
         event_endpoints: URLs that receive every business event.
         clock: epoch seconds, by which tokens are issued and expire; today: the business date/time (default: now, UTC).
@@ -131,9 +124,9 @@ class FinanceOperations:
         for url in event_endpoints:
             self.add_event_endpoint(url)
         for company in self.store.companies:
-            demo.setup_company(self, company)
+            contoso.setup_company(self, company)
         if demo_data:
-            demo.seed(self)
+            contoso.seed(self)
 
     def _publish(self, event_id: str, company: str, payload: dict[str, Any]) -> None:
         self.events.publish(event_id, company, payload)
@@ -501,114 +494,12 @@ class FinanceOperations:
             return [{k: v for k, v in row.items() if not k.startswith("_")}
                     for row in self.store.tables[set_name].values()]
 
-    # =========================================================================================== Python-side API
-    def _company(self, company: str | None) -> str:
-        return (company or self.store.default_company).lower()
-
-    def add(self, set_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Insert one row through the same validation as OData (trusted: read-only fields may be set)."""
-        row = self.store.create(set_name, _typed(dict(values)), trusted=True)
-        return {k: v for k, v in row.items() if not k.startswith("_")}
-
+    # ================================================= Python-side API (the rest of the seeding API is seeding.py)
     def add_company(self, company: str, currency: str) -> None:
         with self.store.lock:
             self.store.companies[company.lower()] = Company(currency=currency.upper())
             self.store.currencies.add(currency.upper())
-            demo.setup_company(self, company.lower())
-
-    def add_journal_name(self, name: str, journal_type: str = "Daily", *, voucher_series: str = "GNJL",
-                         company: str | None = None) -> None:
-        """A journal name (``Daily`` for general journals, ``CustPayment`` for customer payment journals)."""
-        with self.store.lock:
-            self.store.companies[self._company(company)].journal_names[name.casefold()] = (
-                name, journal_type, voucher_series)
-
-    def add_customer_group(self, group: str, *, company: str | None = None) -> None:
-        with self.store.lock:
-            self.store.companies[self._company(company)].customer_groups.add(group)
-
-    def add_bank_account(self, account: str, *, company: str | None = None) -> None:
-        with self.store.lock:
-            self.store.companies[self._company(company)].bank_accounts.add(account)
-
-    def add_main_account(self, main_account_id: str, name: str = "", *, account_type: str = "BalanceSheet",
-                         **fields: Any) -> dict[str, Any]:
-        """A main account of the shared chart; ``IsSuspended``/``DoNotAllowManualEntry`` = ``"Yes"`` block it."""
-        return self.add("MainAccounts", {"ChartOfAccounts": "Shared", "MainAccountId": main_account_id,
-                                         "Name": name or main_account_id, "MainAccountType": account_type, **fields})
-
-    def add_customer(self, account: str, name: str = "", *, company: str | None = None, group: str = "30",
-                     currency: str | None = None, **fields: Any) -> dict[str, Any]:
-        values = {"dataAreaId": self._company(company), "CustomerAccount": account, "OrganizationName": name or account,
-                  "CustomerGroupId": group, **fields}
-        if currency:
-            values["SalesCurrencyCode"] = currency
-        return self.add("CustomersV3", values)
-
-    def add_exchange_rate(self, from_currency: str, to_currency: str, rate: Decimal | str, start: date | str, *,
-                          end: date | str | None = None, rate_type: str = "Default",
-                          factor: str = "One") -> dict[str, Any]:
-        """``rate`` units of ``to_currency`` per ``factor`` (One, Ten, Hundred…) units of ``from_currency``."""
-        return self.add("ExchangeRates", {
-            "RateTypeName": rate_type, "FromCurrency": from_currency, "ToCurrency": to_currency,
-            "StartDate": _datetime_text(start), "EndDate": _datetime_text(end) if end else "2154-12-31T12:00:00Z",
-            "Rate": Decimal(rate), "ConversionFactor": factor})
-
-    def add_product(self, item_number: str, name: str = "", *, company: str | None = None,
-                    price: Decimal | str = Decimal(0), **fields: Any) -> dict[str, Any]:
-        return self.add("ReleasedProductsV2", {"dataAreaId": self._company(company), "ItemNumber": item_number,
-                                               "ProductNumber": item_number, "SearchName": name or item_number,
-                                               "ProductSearchName": name or item_number, "SalesPrice": Decimal(price),
-                                               "InventoryUnitSymbol": "ea", "SalesUnitSymbol": "ea",
-                                               "PurchaseUnitSymbol": "ea", **fields})
-
-    def add_on_hand(self, item_number: str, warehouse: str, quantity: Decimal | str, *, site: str = "1",
-                    company: str | None = None, **fields: Any) -> dict[str, Any]:
-        on_hand = Decimal(quantity)
-        return self.add("WarehousesOnHandV2", {
-            "dataAreaId": self._company(company), "ItemNumber": item_number, "InventorySiteId": site,
-            "InventoryWarehouseId": warehouse, "OnHandQuantity": on_hand, "AvailableOnHandQuantity": on_hand,
-            "TotalAvailableQuantity": on_hand, **fields})
-
-    def add_payment_method(self, name: str, *, company: str | None = None, account_type: str = "Bank",
-                           account: str = "", description: str = "") -> dict[str, Any]:
-        company = self._company(company)
-        return self.add("CustomerPaymentMethods", {
-            "dataAreaId": company, "Name": name, "Description": description or name, "AccountType": account_type,
-            "PaymentAccount": account, "PaymentAccountDisplayValue": account})
-
-    def add_sales_order(self, customer: str, lines: Sequence[Mapping[str, Any]], *, company: str | None = None,
-                        confirm: bool = True, **fields: Any) -> dict[str, Any]:
-        """A sales order (number from the sequence) with lines ``{"ItemNumber", "OrderedSalesQuantity", …}``.
-
-        ``confirm`` emits ``SalesOrderConfirmedBusinessEvent``, as confirming the order in F&O would.
-        """
-        company = self._company(company)
-        with self.store.transaction():
-            header = self.add("SalesOrderHeadersV2", {"dataAreaId": company, "OrderingCustomerAccountNumber": customer,
-                                                      **fields})
-            created = [self.add("SalesOrderLines", {"dataAreaId": company,
-                                                    "SalesOrderNumber": header["SalesOrderNumber"], **line})
-                       for line in lines]
-            if confirm:
-                self.confirm_sales_order(header["SalesOrderNumber"], company=company)
-        return {**header, "lines": created}
-
-    def confirm_sales_order(self, number: str, *, company: str | None = None) -> dict[str, Any]:
-        company = self._company(company)
-        with self.store.transaction():
-            order = self.store.get("SalesOrderHeadersV2", {"dataAreaId": company, "SalesOrderNumber": number})
-            if order is None:
-                raise KeyError(f"no sales order {number} in {company}")
-            updated = self.store.update("SalesOrderHeadersV2", order, {"SalesOrderProcessingStatus": "Confirmed"},
-                                        trusted=True)
-            lines = [r for r in self.store.tables["SalesOrderLines"].values()
-                     if r["dataAreaId"] == company and r["SalesOrderNumber"] == number]
-            total = sum((r["LineAmount"] for r in lines), Decimal(0))
-            self.store.emit("SalesOrderConfirmedBusinessEvent", company, {
-                "SalesOrderNumber": number, "OrderingCustomerAccountNumber": order["OrderingCustomerAccountNumber"],
-                "CurrencyCode": order["CurrencyCode"], "TotalAmount": total, "LineCount": len(lines)})
-        return {k: v for k, v in updated.items() if not k.startswith("_")}
+            contoso.setup_company(self, company.lower())
 
     def sales_order(self, number: str, *, company: str | None = None) -> dict[str, Any] | None:
         """A sales order header as F&O holds it (``HL365PaymentStatus`` included), or None."""
@@ -652,28 +543,9 @@ def _entity_segment(segment: str) -> tuple[str, str | None]:
 
 def _json_body(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body or b"{}", parse_float=Decimal)
+        document = loads(body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise bad_request("The request body must be a JSON object.")
     return document
-
-
-def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """Python-side values as JSON would carry them (floats refused, dates as text)."""
-    result = {}
-    for name, value in values.items():
-        if isinstance(value, float):
-            raise TypeError(f"{name}: use Decimal, not float")
-        result[name] = _datetime_text(value) if isinstance(value, date) else value
-    return result
-
-
-def _datetime_text(value: date | str) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, date):
-        return f"{value.isoformat()}T12:00:00Z"
-    return value
-

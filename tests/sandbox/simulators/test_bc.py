@@ -20,8 +20,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sandbox.host import run_in_background, stop_background
+from sandbox.simulators import jsonio
 from sandbox.simulators.base import FaultRule, SimulatorApp
-from sandbox.simulators.bc import BusinessCentral, create, jsonio
+from sandbox.simulators.bc import BusinessCentral, create
 from tests.loopback import Swap, wait_for
 
 SCOPE = "https://api.businesscentral.dynamics.com/.default"

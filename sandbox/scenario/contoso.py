@@ -1,0 +1,70 @@
+"""The F&O simulator's Contoso-like master data, so a fresh environment can take a settlement journal or a payment
+at once."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.simulators.fo.service import FinanceOperations
+
+MAIN_ACCOUNTS = [
+    ("110110", "Bank account - operating", "BalanceSheet"),
+    ("110180", "Cash clearing", "BalanceSheet"),
+    ("130100", "Accounts receivable - domestic", "BalanceSheet"),
+    ("130500", "Credit card clearing", "BalanceSheet"),
+    ("140200", "Inventory", "BalanceSheet"),
+    ("200110", "Accounts payable - domestic", "BalanceSheet"),
+    ("222100", "Sales tax payable", "BalanceSheet"),
+    ("231100", "Gift card liability", "BalanceSheet"),
+    ("232100", "Tips payable", "BalanceSheet"),
+    ("240100", "Accrued payroll", "BalanceSheet"),
+    ("401100", "Sales - retail", "Revenue"),
+    ("403100", "Sales discounts", "Revenue"),
+    ("403200", "Sales returns and allowances", "Revenue"),
+    ("601100", "Salaries and wages", "Expense"),
+    ("601300", "Payroll taxes - employer", "Expense"),
+    ("601500", "Employee benefits", "Expense"),
+    ("618160", "Credit card processing fees", "Expense"),
+]
+CUSTOMERS = [
+    ("US-001", "Contoso Retail San Diego", "30"),
+    ("US-002", "Contoso Retail Los Angeles", "30"),
+    ("US-003", "Forest Wholesales", "10"),
+    ("US-004", "Cave Wholesales", "10"),
+    ("US-005", "Contoso Retail Seattle", "30"),
+]
+PRODUCTS = [("T0001", "Speaker cable 10", "20.00"), ("T0002", "Projector television", "1100.00"),
+            ("D0001", "MidRangeSpeaker", "450.00")]
+RATES = [("EUR", "USD", "1.0850", "One"), ("GBP", "USD", "1.2650", "One"), ("CAD", "USD", "0.7400", "One"),
+         ("MXN", "USD", "5.8000", "Hundred")]
+
+
+def setup_company(sim: FinanceOperations, company: str) -> None:
+    """What every legal entity has before any data: journal names, customer groups, an operating bank account."""
+    sim.add_journal_name("GenJrn", "Daily", voucher_series="GNJL", company=company)
+    sim.add_journal_name("CustPay", "CustPayment", voucher_series="ARPM", company=company)
+    for group in ("10", "20", "30", "40", "80", "90"):
+        sim.add_customer_group(group, company=company)
+    sim.add_bank_account(f"{company.upper()} OPER", company=company)
+
+
+def seed(sim: FinanceOperations) -> None:
+    """Main accounts, customers, products, payment methods and exchange rates of the default company."""
+    company = sim.store.default_company
+    for account, name, kind in MAIN_ACCOUNTS:
+        sim.add_main_account(account, name, account_type=kind)
+    for account, name, group in CUSTOMERS:
+        sim.add_customer(account, name, company=company, group=group)
+    for item, name, price in PRODUCTS:
+        sim.add_product(item, name, company=company, price=Decimal(price))
+        sim.add_on_hand(item, "11", Decimal(100), company=company)
+    bank = f"{company.upper()} OPER"
+    sim.add_payment_method("CHECK", company=company, account=bank, description="Check")
+    sim.add_payment_method("ELECTRONIC", company=company, account=bank, description="Electronic payment")
+    sim.add_payment_method("CARD", company=company, account_type="Ledger", account="130500",
+                           description="Card payment (Heartland)")
+    for source, target, rate, factor in RATES:
+        sim.add_exchange_rate(source, target, Decimal(rate), date(2025, 1, 1), factor=factor)

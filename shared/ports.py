@@ -1,0 +1,323 @@
+"""Every port the flows use, in one place: what a flow needs from the world, never how it is reached.
+
+``shared.wiring`` builds an adapter for each from the settings (Azure and the ERPs in production, the
+embedded stand-ins on one machine); a flow receives ``Ports`` and never imports a client or the wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from shared.canonical.journals import Journal
+from shared.canonical.money import Money
+from shared.canonical.orders import Erp, Order
+from shared.canonical.payments import Payment
+from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
+from shared.errors import FatalError
+from shared.heartland.gp_models import Transaction
+from shared.messaging.messages import OutgoingMessage, ReceivedMessage
+from shared.storage.entities import Condition, Entity, Operation
+
+if TYPE_CHECKING:  # the services every flow shares, built over the ports below
+    from shared.mapping.schema import MappingConfig
+    from shared.ops.alerts import Notifier
+    from shared.ops.deadletters import DeadLetters
+    from shared.settings import Settings
+    from shared.storage.audit import AuditTrail
+    from shared.storage.idempotency import IdempotencyKeys
+
+# Storage and bus -----------------------------------------------------------------------------------------------
+
+
+class Table(Protocol):
+    """A table. Every method is safe to call from several threads and processes at once."""
+
+    name: str
+
+    def get(self, partition_key: str, row_key: str) -> Entity | None:
+        """The row, or None when absent."""
+        ...
+
+    def insert(self, entity: Entity) -> Entity:
+        """Insert if absent (the atomic claim-once primitive).
+
+        Raises:
+            EntityExists: a row with the same keys is already stored.
+        """
+        ...
+
+    def upsert(self, entity: Entity, *, etag: str | None = None) -> Entity:
+        """Insert or replace. With ``etag``, replace only the row still carrying that ETag.
+
+        Raises:
+            PreconditionFailed: ``etag`` was given and the stored row's ETag differs.
+            EntityNotFound: ``etag`` was given and the row no longer exists.
+        """
+        ...
+
+    def delete(self, partition_key: str, row_key: str, *, etag: str | None = None) -> None:
+        """Delete; a missing row is not an error unless ``etag`` was given.
+
+        Raises:
+            PreconditionFailed: ``etag`` was given and the stored row's ETag differs.
+            EntityNotFound: ``etag`` was given and the row no longer exists.
+        """
+        ...
+
+    def query(self, partition_key: str, where: Sequence[Condition] = ()) -> Iterator[Entity]:
+        """Rows of one partition matching every condition, in RowKey order."""
+        ...
+
+    def submit(self, operations: Sequence[Operation]) -> list[Entity | None]:
+        """Apply up to ``MAX_BATCH`` operations on one partition atomically: all or none.
+
+        Returns one result per operation (the stored row, or None for a delete).
+
+        Raises:
+            ValueError: more than ``MAX_BATCH`` operations, mixed partitions or a row addressed twice.
+            BatchError: an operation failed; nothing was applied. A delete of a missing row fails the
+                batch (``EntityNotFound``): Table Storage cannot express delete-if-present in a transaction.
+        """
+        ...
+
+
+class TableStore(Protocol):
+    """Hands out tables by name, creating them on first use."""
+
+    def table(self, name: str) -> Table: ...
+
+    def close(self) -> None: ...
+
+
+class MessageSender(Protocol):
+    """Puts messages on named queues, and takes back what the bus itself dead-lettered."""
+
+    def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Send; a message whose id was seen within the duplicate-detection window is dropped silently."""
+        ...
+
+    def sweep_dead_letters(self, queue: str, park: Callable[[ReceivedMessage], None], *,
+                           max_messages: int = 100) -> int:
+        """Hand each message of ``queue``'s dead-letter sub-queue to ``park``, then remove it.
+
+        A message ``park`` raises on stays where it is for the next sweep. Returns how many moved.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+# The ERP --------------------------------------------------------------------------------------------------------
+
+
+class PaymentLedger(Protocol):
+    """Where a canonical payment lands in the ERP (the customer ledger), found again by its external key."""
+
+    def find(self, external_keys: Collection[str]) -> dict[str, str]:
+        """The ERP's reference of each of ``external_keys`` that was posted; absent keys are left out.
+
+        Asked after an uncertain outcome, before writing again: a few requests for a whole micro-batch, so a
+        throttled ERP is asked little while it recovers.
+        """
+        ...
+
+    def post(self, payments: Sequence[Payment]) -> Mapping[str, str | FatalError]:
+        """Post the payments together, in one journal where the ERP has them, each under its external key.
+
+        Returns, per external key, the ERP's reference, or the ``FatalError`` that refused that payment alone
+        (an unknown order, an unmapped card brand); the others are posted.
+
+        Raises:
+            PermanentApiError: the ERP refused the journal as a whole; nothing was posted. Posting the
+                payments one by one tells which of them the ERP refuses.
+            RetriableError: throttled or unavailable (nothing was posted), or ``UncertainOutcome``.
+        """
+        ...
+
+
+class JournalLedger(Protocol):
+    """Where settlement journals land (F&O, Business Central, or the table ledger)."""
+
+    max_lines: int
+    """The most lines one journal may hold on this ERP; the mapping's line limit is capped by it."""
+
+    def find_journal(self, external_key: str) -> str | None:
+        """The ERP's document id of the journal carrying ``external_key``, or None."""
+        ...
+
+    def create_journal(self, journal: Journal) -> str:
+        """Create header and lines atomically; returns the ERP's document id."""
+        ...
+
+    def post_journal(self, document_id: str) -> None: ...
+
+    def exchange_rate(self, currency: str, base_currency: str, on: date) -> Decimal: ...
+
+
+class OrderSource(Protocol):
+    """Reads sales orders of one company of one ERP and writes the payment result back."""
+
+    erp: Erp
+
+    @property
+    def company(self) -> str:
+        """The company (F&O legal entity, BC company id) in lower case, as order keys carry it."""
+        ...
+
+    def read(self, reference: str) -> Order | None:
+        """The validated order (None when it no longer exists).
+
+        Raises:
+            FatalError: the order cannot be charged (customer missing or on hold, no lines, bad total,
+                currency); an ERP 4xx.
+            RetriableError: the ERP was throttled or unavailable.
+        """
+        ...
+
+    def write_result(self, order: Order, text: str) -> bool:
+        """Write the payment result onto the order; False when the ERP has no field for it."""
+        ...
+
+    def changed(self, odata_filter: str) -> Iterator[tuple[str, str]]:
+        """``(order id, last modified)`` of each order an OData ``$filter`` selects (a BC collection
+        notification, a catch-up after a lost subscription).
+
+        Raises:
+            FatalError: the ERP has no such query (F&O notifies orders one by one).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """What ``OrderSubscriptions.ensure`` did and the subscription as the ERP now holds it.
+
+    ``lost_since`` is set when a subscription hl365 made had disappeared from the ERP: changes made
+    after that moment may never have been notified.
+    """
+
+    action: Literal["created", "recreated", "renewed", "updated", "current"]
+    subscription_id: str
+    expires: datetime
+    notification_url: str
+    resource: str
+    lost_since: datetime | None = None
+
+
+class OrderSubscriptions(Protocol):
+    """The ERP's webhook subscription to order changes, kept alive (Business Central's expire in 3 days)."""
+
+    notification_url: str
+
+    def ensure(self) -> SubscriptionState: ...
+
+
+# Heartland ------------------------------------------------------------------------------------------------------
+
+
+class Gateway(Protocol):
+    """The card gateway (GP API): charges stored payment methods and lists transactions."""
+
+    def charge(self, amount: Money, *, reference: str, token: str, capture: bool = True,
+               idempotency_key: str) -> Transaction:
+        """Charge (``capture``) or authorise a stored payment method once per ``idempotency_key``.
+
+        Raises:
+            DuplicateAction: the gateway saw the key before without saying which transaction it made.
+        """
+        ...
+
+    def find_transactions(self, **filters: Any) -> list[Transaction]:
+        """Every transaction matching the gateway's search filters (``reference=...``)."""
+        ...
+
+    def iter_transactions(self, **filters: Any) -> Iterator[Transaction]:
+        """Transactions matching the filters (``from_time_created``, ``to_time_created``...), oldest first."""
+        ...
+
+
+class SettlementSource(Protocol):
+    """The processor's view of the day (GP API settlement reports)."""
+
+    def settled(self, business_date: date) -> Iterator[SettledTransaction]: ...
+
+    def deposits(self, date_from: date, date_to: date) -> Iterator[Deposit]: ...
+
+
+class TicketSource(Protocol):
+    """The POS's view of the day (Heartland Retail tickets)."""
+
+    def tickets(self, business_date: date) -> Iterator[Ticket]: ...
+
+
+# What a flow receives -------------------------------------------------------------------------------------------
+
+
+class Ports(Protocol):
+    """The ports of one process, built by ``shared.wiring`` from the settings; each is built on first use, so
+    a flow that never charges a card runs without gateway settings.
+
+    Reaching a port whose settings are missing raises ``ConfigError``.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def mapping(self) -> MappingConfig:
+        """The mapping as the file says now: a fixed mapping serves the next message (a replay)."""
+        ...
+
+    @property
+    def tables(self) -> TableStore: ...
+
+    @property
+    def bus(self) -> MessageSender: ...
+
+    @property
+    def keys(self) -> IdempotencyKeys: ...
+
+    @property
+    def audit(self) -> AuditTrail: ...
+
+    @property
+    def dead_letters(self) -> DeadLetters: ...
+
+    @property
+    def alerts(self) -> Notifier: ...
+
+    @property
+    def ledger(self) -> PaymentLedger: ...
+
+    @property
+    def journal_ledger(self) -> JournalLedger: ...
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def settlement_source(self) -> SettlementSource: ...
+
+    @property
+    def ticket_source(self) -> TicketSource: ...
+
+    def orders(self, erp: str) -> OrderSource:
+        """The orders of ``erp`` (``fo`` or ``bc``).
+
+        Raises:
+            FatalError: ``erp`` is neither.
+            ConfigError: its connection is not configured.
+        """
+        ...
+
+    def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
+        """The ERP's order-change subscription, addressed to this deployment's BC webhook.
+
+        Raises:
+            ConfigError: ``HL365_PUBLIC_URL`` or ``BC_WEBHOOK_CLIENT_STATE`` is not set.
+        """
+        ...

@@ -1,0 +1,20 @@
+"""The names of every table hl365 keeps, in one place (Azure Table names are alphanumeric)."""
+
+from __future__ import annotations
+
+IDEMPOTENCY_KEYS = "IdempotencyKeys"
+"""Claims and completions of every idempotency key (intake, posting, charging)."""
+AUDIT_LOG = "AuditLog"
+"""The hash-chained audit trail."""
+CROSS_REFERENCE = "CrossReference"
+"""hl365's own data about records of other systems: payment tokens, order results."""
+CHECKPOINTS = "Checkpoints"
+"""Watermarks of polls and the state of webhook subscriptions."""
+DEAD_LETTERS = "DeadLetters"
+"""Messages parked with their reason, until a person replays them."""
+DISCREPANCIES = "Discrepancies"
+"""What the latest reconciliation of each day found still wrong."""
+POSTINGS = "Postings"
+"""The table ledger's payments and journals, when no Dynamics target is set."""
+
+ALL = (IDEMPOTENCY_KEYS, AUDIT_LOG, CROSS_REFERENCE, CHECKPOINTS, DEAD_LETTERS, DISCREPANCIES, POSTINGS)

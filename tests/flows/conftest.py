@@ -1,0 +1,40 @@
+"""Ports for flow tests: the wiring's own services over embedded storage and bus in a fresh data directory,
+with alerts kept in a list to assert on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared import wiring
+from shared.ops.alerts import Alert
+
+KEY = "flow-test-app-key"
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def notify(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+@pytest.fixture
+def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Services]:
+    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
+    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GP_APP_KEY", KEY)
+    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    wiring.reset()
+    services = wiring.services()
+    services.__dict__["alerts"] = Alerts()
+    yield services
+    wiring.reset()
+
+
+
+__all__ = ["KEY", "Alerts", "ports"]
