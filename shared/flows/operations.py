@@ -14,5 +14,5 @@ def check_audit_trail(ports: Ports, day: date) -> VerifyReport:
     report = ports.audit.verify(day)
     if not report.ok:
         ports.alerts.notify(Alert("audit_tampered", f"audit trail of {day} failed verification",
-                                     {"day": day.isoformat(), "problems": "; ".join(report.problems)}))
+                                  {"day": day.isoformat(), "problems": "; ".join(report.problems)}))
     return report

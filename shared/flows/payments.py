@@ -82,7 +82,7 @@ def poll_gp(ports: Ports, *, now: datetime | None = None) -> int:
         enqueued += not duplicate
     checkpoints.upsert(Entity(*POLL_CHECKPOINT, {"Watermark": newest, "PolledAt": now}))
     ports.audit.record(step="poll.gp", event_id=f"poll:{now.isoformat()}", correlation_id=f"poll:{now:%Y%m%d}",
-                          outcome="polled", detail={"since": since.isoformat(), "enqueued": str(enqueued)})
+                       outcome="polled", detail={"since": since.isoformat(), "enqueued": str(enqueued)})
     return enqueued
 
 
@@ -109,8 +109,8 @@ def transform_payment(ports: Ports, body: bytes) -> None:
     # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
     ports.bus.send(POST_QUEUE, [to_message(posting)])
     ports.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
-                          correlation_id=envelope.correlation_id, outcome="normalised",
-                          detail={"external_key": payment.external_key})
+                       correlation_id=envelope.correlation_id, outcome="normalised",
+                       detail={"external_key": payment.external_key})
 
 
 @dataclass
@@ -285,4 +285,4 @@ def _complete(ports: Ports, keys: IdempotencyKeys, item: _Pending, document: str
 
 def _audit(ports: Ports, envelope: Envelope, outcome: str, **detail: str) -> None:
     ports.audit.record(step="post.payment", event_id=envelope.idempotency_key,
-                          correlation_id=envelope.correlation_id, outcome=outcome, detail=detail)
+                       correlation_id=envelope.correlation_id, outcome=outcome, detail=detail)

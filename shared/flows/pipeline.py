@@ -103,7 +103,7 @@ def park(ports: Ports, queue: str, message_id: str, body: bytes, reason: str, de
     telemetry.count("dead_lettered", flow=queue)
     ports.dead_letters.park(queue=queue, body=body, message_id=message_id, reason=reason, description=description)
     ports.alerts.notify(Alert("dead_lettered", f"{queue} message {message_id}: {reason}",
-                                 {"queue": queue, "message_id": message_id, "description": description}))
+                              {"queue": queue, "message_id": message_id, "description": description}))
     log.error("dead-lettered %s from %s: %s: %s", message_id, queue, reason, description)
 
 

@@ -240,14 +240,14 @@ def run_settlement(ports: Ports, business_date: date | None = None) -> DayResult
     for batch_id, error in sorted(result.failed.items()):
         body = json.dumps({"merchant": merchant, "date": day.isoformat(), "batch": batch_id}).encode()
         ports.dead_letters.park(queue=SETTLEMENT_QUEUE, body=body,
-                                   message_id=f"settlement-{merchant}-{day}-{batch_id}", reason=error.reason,
-                                   description=f"batch {batch_id}: {error.description}")
+                                message_id=f"settlement-{merchant}-{day}-{batch_id}", reason=error.reason,
+                                description=f"batch {batch_id}: {error.description}")
         ports.alerts.notify(Alert("settlement_failed", f"batch {batch_id} of {merchant} {day} was not posted: "
-                                     f"{error.reason}", {"merchant": merchant, "date": day.isoformat(),
-                                                          "batch": batch_id, "description": error.description}))
+                                  f"{error.reason}", {"merchant": merchant, "date": day.isoformat(),
+                                                       "batch": batch_id, "description": error.description}))
     ports.audit.record(step="settlement.close", event_id=f"{merchant}-{day}", correlation_id=f"{merchant}-{day}",
-                          outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
-                                                    "failed_batches": len(result.failed),
-                                                    "discrepancies": len(result.discrepancies),
-                                                    "totals": journal_totals(result.journals)})
+                       outcome="closed", detail={"journals": len(result.journals), "created": len(result.created),
+                                                 "failed_batches": len(result.failed),
+                                                 "discrepancies": len(result.discrepancies),
+                                                 "totals": journal_totals(result.journals)})
     return result

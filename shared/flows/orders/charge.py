@@ -42,7 +42,7 @@ def _charge_once(ports: Ports, keys: IdempotencyKeys, envelope: Envelope, order:
     claim = keys.claim(f"charge-{order.erp}-{order.company}", order.external_key)
     if claim.duplicate:
         audit(ports, envelope, "charge.order", "already_charged", order=order.number,
-               transaction=claim.result_ref)
+              transaction=claim.result_ref)
         return claim.result_ref or ""
     if not claim.acquired:
         raise RetriableError("KeyBusy", f"{order.external_key} is being charged by another worker; the message "
@@ -111,7 +111,7 @@ def _approved(ports: Ports, envelope: Envelope, order: Order, transaction: Trans
     ports.bus.send(payments.POST_QUEUE, [to_message(posting)])
     written = order_source(ports, order.erp).write_result(order, f"{label} {transaction.id}")
     audit(ports, envelope, "charge.order", label.lower(), order=order.number, transaction=transaction.id,
-           amount=str(transaction.amount), replayed=transaction.replayed, written_back=written)
+          amount=str(transaction.amount), replayed=transaction.replayed, written_back=written)
 
 
 def _declined(ports: Ports, envelope: Envelope, order: Order, transaction: Transaction) -> None:
@@ -128,4 +128,4 @@ def _declined(ports: Ports, envelope: Envelope, order: Order, transaction: Trans
          "message": message, "transaction": transaction.id}))
     written = order_source(ports, order.erp).write_result(order, f"DECLINED {result} {message}".strip())
     audit(ports, envelope, "charge.order", "declined", order=order.number, transaction=transaction.id,
-           result=result, message=message, amount=str(order.amount), written_back=written)
+          result=result, message=message, amount=str(order.amount), written_back=written)

@@ -34,12 +34,12 @@ def ensure_bc_subscription(ports: Ports) -> SubscriptionState | None:
         result = keeper.ensure()
     except IntegrationError as error:
         ports.alerts.notify(Alert("bc_subscription_failed", f"the Business Central {BC_COLLECTION} subscription "
-                                     f"for {url} could not be kept: {error.reason}: {error.description}",
-                                     {"url": url}))
+                                  f"for {url} could not be kept: {error.reason}: {error.description}",
+                                  {"url": url}))
         raise
     ports.audit.record(step="subscription.bc", event_id=result.subscription_id,
-                          correlation_id=result.subscription_id, outcome=result.action,
-                          detail={"expires": result.expires.isoformat(), "url": url})
+                       correlation_id=result.subscription_id, outcome=result.action,
+                       detail={"expires": result.expires.isoformat(), "url": url})
     if result.lost_since is not None:
         _catch_up(ports, result)
     return result
@@ -54,5 +54,5 @@ def _catch_up(ports: Ports, result: SubscriptionState) -> None:
                         data={"erp": "bc", "company": company, "filter": f"lastModifiedDateTime gt {stamp}"})
     ports.bus.send(TRANSFORM_QUEUE, [to_message(envelope)])
     ports.alerts.notify(Alert("bc_subscription_recreated", f"Business Central had dropped the {BC_COLLECTION} "
-                                 f"subscription; a new one ({result.subscription_id}) was made and orders changed "
-                                 f"since {stamp} are read again", {"subscription": result.subscription_id}))
+                              f"subscription; a new one ({result.subscription_id}) was made and orders changed "
+                              f"since {stamp} are read again", {"subscription": result.subscription_id}))

@@ -37,8 +37,8 @@ def set_payment_token(ports: Ports, *, erp: Erp, company: str, customer: str, to
     table.upsert(Entity(_token_partition(erp, company), safe_key(customer.strip()),
                         {"Customer": customer.strip(), "Token": token, "UpdatedAt": orders.utcnow()}))
     ports.audit.record(step="tokens.set", event_id=f"{erp}:{company.lower()}:{customer.strip()}",
-                          correlation_id=f"token-{erp}", outcome="stored",
-                          detail={"customer": customer.strip(), "token": f"…{token[-4:]}"})
+                       correlation_id=f"token-{erp}", outcome="stored",
+                       detail={"customer": customer.strip(), "token": f"…{token[-4:]}"})
 
 
 def payment_token(ports: Ports, erp: str, company: str, customer: str) -> str | None:

@@ -53,7 +53,7 @@ def transform_order(ports: Ports, body: bytes) -> None:
     source_hash = hashlib.sha256(envelope.idempotency_key.encode()).hexdigest()[:16]
     ports.bus.send(CHARGE_QUEUE, [to_message(charge, message_id=f"{order.external_key}:{source_hash}")])
     audit(ports, envelope, "transform.order", "validated", order=order.number, customer=order.customer,
-           amount=str(order.amount), lines=order.lines)
+          amount=str(order.amount), lines=order.lines)
 
 
 def _already_paid(ports: Ports, envelope: Envelope, order: Order, done: Entity) -> None:
@@ -61,7 +61,7 @@ def _already_paid(ports: Ports, envelope: Envelope, order: Order, done: Entity) 
     a person's decision (refund, second charge), so it is alerted."""
     charged = f"{done.get('Amount')} {done.get('Currency')}"
     audit(ports, envelope, "transform.order", "already_charged", order=order.number, status=done.get("Status"),
-           transaction=done.get("TransactionId"), charged=charged, total=str(order.amount))
+          transaction=done.get("TransactionId"), charged=charged, total=str(order.amount))
     if done.get("Status") != "DECLINED" and charged != f"{format(order.amount.amount, 'f')} {order.amount.currency}":
         ports.alerts.notify(Alert(
             "order_changed_after_payment",
