@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.canonical.money import Money
+from shared.canonical.money import Money, minor_units
 from shared.canonical.payments import Payment, PaymentKind, PaymentStatus
 
 
@@ -40,6 +40,13 @@ class GpTransaction(BaseModel):
     reference: str | None = None
     batch_id: str | None = None
     payment_method: GpPaymentMethod | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        """Refused at intake, where the sender hears why, rather than dead-lettered by the transform."""
+        minor_units(value.upper())
+        return value
 
     @property
     def idempotency_key(self) -> str:
