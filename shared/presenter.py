@@ -112,9 +112,9 @@ def http(outcome: object) -> HttpAnswer:
 
 @http.register
 def _(error: IntegrationError) -> HttpAnswer:
-    for kind, status in STATUS_OF_REQUEST_ERROR.items():
-        if isinstance(error, kind):
-            return HttpAnswer(status, error.description)
+    status = _request_status(error)
+    if status is not None:
+        return HttpAnswer(status, error.description)
     if isinstance(error, ConfigError):
         return HttpAnswer(503, error_text(error), headers={"Retry-After": NOT_CONFIGURED_RETRY})
     if isinstance(error, RetriableError):
@@ -189,7 +189,7 @@ def error_text(error: IntegrationError) -> str:
         return f"unavailable, will be retried: {error.reason}: {error.description}"
     if isinstance(error, ApiError) and isinstance(error, FatalError):
         return f"{error.source} refused: {error.reason}: {error.description}"
-    if type(error) in STATUS_OF_REQUEST_ERROR:
+    if _request_status(error) is not None:
         return error.description
     return f"{error.reason}: {error.description}"
 
@@ -233,6 +233,13 @@ def _(result: SubscriptionState) -> Report:
 @text.register
 def _(result: NoSubscriptionNeeded) -> Report:
     return Report(True, result.reason)
+
+
+def _request_status(error: IntegrationError) -> int | None:
+    """The status of a request its sender must change (the nearest kind in the error's ancestry); None for a
+    failure of hl365 or of a target."""
+    return next((STATUS_OF_REQUEST_ERROR[kind] for kind in type(error).__mro__ if kind in STATUS_OF_REQUEST_ERROR),
+                None)
 
 
 def _failed_batches(result: DayResult) -> str:

@@ -68,7 +68,7 @@ class SubscriptionKeeper:
             raise ValueError("a subscription needs a client state, so forged notifications can be told apart")
         self._client = client
         self._table = checkpoints
-        self._url = self.notification_url = notification_url
+        self.notification_url = notification_url
         self._state = client_state
         self._collection = collection
         self._renew_within = renew_within
@@ -93,11 +93,11 @@ class SubscriptionKeeper:
                 seen = stored.get("VerifiedAt")
                 lost_since = seen if isinstance(seen, datetime) else now
                 log.warning("bc subscription %s is gone; creating a new one", stored["SubscriptionId"])
-            created = self._client.create_subscription(self._url, self.resource, self._state)
+            created = self._client.create_subscription(self.notification_url, self.resource, self._state)
             return self._save("recreated" if stored is not None else "created", created, now, lost_since)
         changes: dict[str, str] = {}
-        if str(current.get("notificationUrl") or "") != self._url:
-            changes["notificationUrl"] = self._url
+        if str(current.get("notificationUrl") or "") != self.notification_url:
+            changes["notificationUrl"] = self.notification_url
         if stored is None or stored.get("ClientState") != _fingerprint(self._state):
             changes["clientState"] = self._state
         expires = parse_time(current.get("expirationDateTime"))
@@ -119,7 +119,7 @@ class SubscriptionKeeper:
         """With no checkpoint (a new storage account, a wiped table), reuse the subscription BC already
         has for this URL and collection rather than piling up duplicates towards BC's limit of 200."""
         return next((s for s in self._client.list_subscriptions()
-                     if s.get("notificationUrl") == self._url and self._ours(s)), None)
+                     if s.get("notificationUrl") == self.notification_url and self._ours(s)), None)
 
     def _ours(self, subscription: dict[str, Any]) -> bool:
         resource = str(subscription.get("resource") or "").lower().rstrip("/")
@@ -146,14 +146,15 @@ class SubscriptionKeeper:
             "SubscriptionId": str(subscription["subscriptionId"]),
             "ETag": str(subscription.get("@odata.etag") or ""),
             "ExpiresAt": expires,
-            "NotificationUrl": str(subscription.get("notificationUrl") or self._url),
+            "NotificationUrl": str(subscription.get("notificationUrl") or self.notification_url),
             "Resource": str(subscription.get("resource") or self.resource),
             "ClientState": _fingerprint(self._state),
             "VerifiedAt": now,
             "LastAction": action,
         }))
         return SubscriptionState(action, str(subscription["subscriptionId"]), expires,
-                                 str(subscription.get("notificationUrl") or self._url), self.resource, lost_since)
+                                 str(subscription.get("notificationUrl") or self.notification_url), self.resource,
+                                 lost_since)
 
 
 __all__ = ["PARTITION", "RENEW_WITHIN", "SubscriptionKeeper", "parse_time"]

@@ -110,15 +110,15 @@ class FunctionKey:
 
 @dataclass(frozen=True)
 class Signature:
-    """An HMAC of the body in ``header`` under the secret in ``setting`` (GP API's ``X-GP-Signature``)."""
+    """A signature of the body in ``header`` under the secret in ``setting`` (GP API's ``X-GP-Signature``)."""
 
     header: str
     setting: str
     verify: Callable[[bytes, str | None, str], bool] = verify_gp_signature
 
     def check_body(self, settings: Settings, body: bytes, headers: Mapping[str, str]) -> None:
-        if not self.verify(body, headers.get(self.header), str(settings.require(self.setting))):
-            raise Unauthenticated(f"{_header_name(self.header)} is missing or does not match the body")
+        if not self.verify(body, headers.get(self.header.lower()), str(settings.require(self.setting))):
+            raise Unauthenticated(f"{self.header} is missing or does not match the body")
 
     def check_items(self, settings: Settings, items: Sequence[Mapping[str, Any]]) -> None:  # noqa: ARG002
         return None
@@ -283,11 +283,6 @@ def _duplicate(ports: Ports, source: Source, event: Event, correlation_id: str |
     ports.audit.record(step=f"intake.{source.name}", event_id=event.key, correlation_id=correlation_id or event.key,
                        outcome="duplicate", detail={"type": event.type})
     return True, correlation_id or ""
-
-
-def _header_name(header: str) -> str:
-    """``x-gp-signature`` → ``X-GP-Signature``, as the sender's documentation writes it."""
-    return "-".join(part.upper() if len(part) <= 2 else part.capitalize() for part in header.split("-"))
 
 
 __all__ = ["Accepted", "Authentication", "ClientState", "Event", "FunctionKey", "Handshake", "Ignored", "Signature",

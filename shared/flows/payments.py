@@ -51,7 +51,7 @@ def _event(transaction: GpTransaction) -> Event:
 
 
 GP = Source(name="gp", label="GP API transaction", envelope_source=SOURCE_GP, queue=TRANSFORM_QUEUE,
-            authentication=Signature(header="x-gp-signature", setting="gp_app_key"), items=one_object,
+            authentication=Signature(header="X-GP-Signature", setting="gp_app_key"), items=one_object,
             read=_gp_event, metric="payments.intake")
 """GP API transaction notifications: signed with ``X-GP-Signature`` (GP cannot send a Functions key)."""
 

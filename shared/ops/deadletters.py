@@ -37,6 +37,7 @@ class DeadLetters:
     def park(self, *, queue: str, body: bytes, message_id: str, reason: str, description: str) -> Entity:
         now = datetime.now(UTC)
         text = redact(body.decode("utf-8", errors="replace"))
+        kept = _fit(text)
         row = Entity(
             _partition(now.date()),
             f"{now:%H%M%S%f}-{uuid.uuid4().hex[:8]}",
@@ -45,8 +46,8 @@ class DeadLetters:
                 "MessageId": message_id,
                 "Reason": reason,
                 "Description": _fit(redact(description)),
-                "Body": _fit(text),
-                "Truncated": _units(text) > MAX_TEXT,
+                "Body": kept,
+                "Truncated": kept != text,
                 "Status": PARKED,
                 "ParkedAt": now,
                 "Replays": 0,

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from shared import wiring
+from shared.messaging.embedded import EmbeddedBus
+from shared.messaging.messages import ReceivedMessage
 from shared.ops.alerts import Alert
 
 KEY = "flow-test-app-key"
@@ -37,4 +39,15 @@ def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Se
 
 
 
-__all__ = ["KEY", "Alerts", "ports"]
+def take(bus: object, queue: str) -> list[ReceivedMessage]:
+    """Receive and complete everything visible on ``queue`` of the embedded bus."""
+    assert isinstance(bus, EmbeddedBus)
+    taken = []
+    while batch := bus.receive(queue, max_messages=50):
+        for message in batch:
+            taken.append(message)
+            bus.complete(message)
+    return taken
+
+
+__all__ = ["KEY", "Alerts", "ports", "take"]

@@ -14,9 +14,8 @@ import pytest
 from shared import wiring
 from shared.errors import ConfigError, InvalidRequest, TooLarge, Unauthenticated, Unprocessable, UnsupportedMediaType
 from shared.flows.intake import Accepted, Event, Ignored, Signature, Source, accept, one_object
-from shared.messaging.embedded import EmbeddedBus
 from shared.security.signatures import gp_signature
-from tests.flows.conftest import KEY, Alerts
+from tests.flows.conftest import KEY, Alerts, take
 
 QUEUE = "loyalty-transform"
 PAN = "4111111111111111"
@@ -34,7 +33,7 @@ def _member_event(item: Mapping[str, Any]) -> Event | Ignored:
 
 
 LOYALTY = Source(name="loyalty", label="loyalty event", envelope_source="heartland.loyalty", queue=QUEUE,
-                 authentication=Signature(header="x-gp-signature", setting="gp_app_key"), items=one_object,
+                 authentication=Signature(header="X-GP-Signature", setting="gp_app_key"), items=one_object,
                  read=_member_event, max_bytes=2_000)
 
 
@@ -47,14 +46,7 @@ def deliver(ports: wiring.Services, document: Any, *, key: str = KEY,
 
 
 def queued(ports: wiring.Services) -> list[dict[str, Any]]:
-    bus = ports.bus
-    assert isinstance(bus, EmbeddedBus)
-    taken = []
-    while batch := bus.receive(QUEUE, max_messages=50):
-        for message in batch:
-            taken.append({**json.loads(message.body), "message_id": message.message_id})
-            bus.complete(message)
-    return taken
+    return [{**json.loads(m.body), "message_id": m.message_id} for m in take(ports.bus, QUEUE)]
 
 
 def audit(ports: wiring.Services) -> list[tuple[str, str, str]]:

@@ -11,9 +11,9 @@ from shared import wiring
 from shared.canonical.envelope import Envelope
 from shared.errors import InvalidRequest, NotFound
 from shared.flows.replay import replay
-from shared.messaging.embedded import EmbeddedBus
 from shared.messaging.envelope import to_message
 from shared.ops.deadletters import row_id
+from tests.flows.conftest import take
 
 QUEUE = "payments-post"
 
@@ -27,14 +27,7 @@ def park(ports: wiring.Services, key: str, reason: str = "UnmappedCardBrand", bo
 
 
 def sent_back(ports: wiring.Services) -> list[tuple[str, str]]:
-    bus = ports.bus
-    assert isinstance(bus, EmbeddedBus)
-    taken = []
-    while batch := bus.receive(QUEUE, max_messages=50):
-        for message in batch:
-            taken.append((message.message_id, json.loads(message.body)["idempotency_key"]))
-            bus.complete(message)
-    return taken
+    return [(m.message_id, json.loads(m.body)["idempotency_key"]) for m in take(ports.bus, QUEUE)]
 
 
 def test_a_row_goes_back_to_its_queue_with_its_key_and_is_marked_replayed(ports: wiring.Services) -> None:

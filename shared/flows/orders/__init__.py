@@ -16,11 +16,15 @@ token): ``CrossReference``, partition ``token-{erp}-{company}``, set with ``hl36
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from shared.canonical.envelope import Envelope
 from shared.errors import ConfigError, FatalError
-from shared.ports import OrderSource, Ports
+from shared.ports import Gateway, OrderSource, Ports
+
+P = TypeVar("P")
 
 TRANSFORM_QUEUE = "orders-transform"
 CHARGE_QUEUE = "orders-charge"
@@ -37,8 +41,17 @@ def utcnow() -> datetime:
 
 def order_source(ports: Ports, erp: str) -> OrderSource:
     """The ERP an order lives in; a missing setting parks the message (replay it once configured)."""
+    return configured(lambda: ports.orders(erp))
+
+
+def gateway(ports: Ports) -> Gateway:
+    """The card gateway; a missing setting parks the message (replay it once configured)."""
+    return configured(lambda: ports.gateway)
+
+
+def configured(port: Callable[[], P]) -> P:
     try:
-        return ports.orders(erp)
+        return port()
     except ConfigError as error:
         raise FatalError("NotConfigured", error.description) from None
 

@@ -8,9 +8,9 @@ import logging
 from shared.canonical.envelope import Envelope
 from shared.canonical.orders import Order
 from shared.canonical.payments import Payment, PaymentKind, PaymentStatus
-from shared.errors import ConfigError, DuplicateAction, FatalError, IntegrationError, RetriableError
+from shared.errors import DuplicateAction, FatalError, IntegrationError, RetriableError
 from shared.flows import payments
-from shared.flows.orders import SOURCE_ORDERS, audit, order_source
+from shared.flows.orders import SOURCE_ORDERS, audit, gateway, order_source
 from shared.flows.orders.results import remember_result
 from shared.flows.orders.tokens import no_token, payment_token
 from shared.flows.pipeline import envelope_of
@@ -75,10 +75,7 @@ def _charge(ports: Ports, order: Order) -> Transaction:
     token = payment_token(ports, order.erp, order.company, order.customer)
     if token is None:
         raise no_token(order)
-    try:
-        gp = ports.gateway
-    except ConfigError as error:
-        raise FatalError("NotConfigured", error.description) from None
+    gp = gateway(ports)
     capture = ports.settings.order_capture == "charge"
     try:
         return gp.charge(order.amount, reference=order.number, token=token, capture=capture,

@@ -39,6 +39,7 @@ from shared.ops.alerts import Alert
 from shared.presenter import HttpAnswer
 from shared.settings import Settings
 from shared.wiring import Services
+from tests.flows.conftest import take
 from tests.loopback import Swap
 
 ROOT = Path(__file__).parents[3]
@@ -139,12 +140,7 @@ class World:
 
     def take(self, queue: str) -> list[Envelope]:
         """Receive and complete everything visible on ``queue``."""
-        taken = []
-        while batch := self.bus.receive(queue, max_messages=50):
-            for message in batch:
-                taken.append(Envelope.from_body(message.body))
-                self.bus.complete(message)
-        return taken
+        return [Envelope.from_body(message.body) for message in take(self.bus, queue)]
 
     def run(self, queue: str, handler: Callable[[Services, bytes], object]) -> list[Envelope]:
         """Run ``handler`` on each message of ``queue`` as its trigger would (errors propagate)."""
