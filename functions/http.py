@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
 
@@ -10,6 +10,13 @@ from shared import presenter
 
 
 def respond(call: Callable[[], object]) -> func.HttpResponse:
-    answer = presenter.respond(call)
+    return _response(presenter.respond(call))
+
+
+async def respond_awaited(call: Callable[[], Awaitable[object]]) -> func.HttpResponse:
+    return _response(await presenter.respond_awaited(call))
+
+
+def _response(answer: presenter.HttpAnswer) -> func.HttpResponse:
     return func.HttpResponse(answer.content(), status_code=answer.status, mimetype=answer.content_type,
                              headers=dict(answer.headers))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import respond
+from functions.http import respond_awaited
 from shared import wiring
 from shared.flows import intake, payments
 
@@ -12,9 +12,11 @@ bp = func.Blueprint()
 
 
 @bp.route(route="webhooks/gp", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def gp_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """GP API sends no Functions key, so the route is anonymous and ``X-GP-Signature`` authenticates it."""
-    return respond(lambda: intake.accept(wiring.services(), payments.GP, req.get_body(), req.headers))
+async def gp_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """GP API sends no Functions key, so the route is anonymous and ``X-GP-Signature`` authenticates it.
+    Async: concurrent deliveries share one commit (``intake.accept_together``)."""
+    return await respond_awaited(lambda: intake.accept_together(wiring.services(), payments.GP, req.get_body(),
+                                                                req.headers))
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

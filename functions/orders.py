@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http import respond
+from functions.http import respond, respond_awaited
 from shared import wiring
 from shared.flows import admin, intake, orders, pipeline
 from shared.flows.orders import charge, subscriptions, transform
@@ -15,16 +15,17 @@ bp = func.Blueprint()
 
 
 @bp.route(route="webhooks/fo", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def fo_webhook(req: func.HttpRequest) -> func.HttpResponse:
+async def fo_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """F&O's HTTPS business-event endpoint carries the Functions key in its URL (``?code=``)."""
-    return respond(lambda: intake.accept(wiring.services(), FO, req.get_body(), req.headers))
+    return await respond_awaited(lambda: intake.accept_together(wiring.services(), FO, req.get_body(), req.headers))
 
 
 @bp.route(route="webhooks/bc", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def bc_webhook(req: func.HttpRequest) -> func.HttpResponse:
+async def bc_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """Business Central sends no Functions key: ``clientState`` authenticates notifications, and the
     ``validationToken`` handshake is answered with the token as plain text."""
-    return respond(lambda: intake.accept(wiring.services(), BC, req.get_body(), req.headers, req.params))
+    return await respond_awaited(lambda: intake.accept_together(wiring.services(), BC, req.get_body(), req.headers,
+                                                                req.params))
 
 
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=orders.TRANSFORM_QUEUE, connection="ServiceBusConnection")

@@ -48,13 +48,16 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
           host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every event")] = False,
           trigger_processes: Annotated[int, typer.Option(min=0, help="processes for queue and timer triggers "
-                                                         "(0: threads in the HTTP process)")] = 1) -> None:
+                                                         "(0: threads in the HTTP process)")] = 1,
+          triggers: Annotated[bool, typer.Option(help="run queue and timer triggers here; --no-triggers serves "
+                                                  "HTTP only, beside another hl365 serve that works the queues")]
+          = True) -> None:
     """Run the function app locally: HTTP routes under /api, queue triggers, timers."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     local = _host()
     console.print(f"hl365 local host on http://{host}:{port}/api ({len(local.functions)} functions)")
-    local.serve(host=host, port=port, worker_processes=trigger_processes)
+    local.serve(host=host, port=port, worker_processes=trigger_processes, triggers=triggers)
 
 
 @app.command()
@@ -114,18 +117,20 @@ def run_timer(name: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-MM-DD (default: today)")] = "") -> None:
-    """Check one day of the audit trail; exits 1 and names each record that was edited, inserted or deleted."""
+    """Check every chain of one day of the audit trail; exits 1 and names each record that was edited, inserted
+    or deleted."""
     from shared import wiring
 
     when = date.fromisoformat(day) if day else datetime.now(UTC).date()
     report = wiring.services().audit.verify(when)
-    if report.ok:
-        console.print(f"audit trail {when}: {report.records} records, intact")
-        return
     for problem in report.problems:
-        console.print(f"[red]{problem}[/red]", soft_wrap=True)
-    console.print(f"audit trail {when}: {len(report.problems)} problem(s) in {report.records} records")
-    raise typer.Exit(1)
+        console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+    summary = (f"audit trail {when}: {report.chains} chain(s) checked, {report.records} records, "
+               + ("OK, nothing edited, inserted or deleted" if report.ok
+                  else f"{len(report.problems)} break(s), each named above"))
+    console.print(summary, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def _print(call: Callable[[], object]) -> None:

@@ -523,12 +523,13 @@ class LocalHost:
     # Serving -----------------------------------------------------------------------------------------------
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 7071, log_level: str = "warning",
-              worker_processes: int = 1) -> None:
+              worker_processes: int = 1, triggers: bool = True) -> None:
         """Serve HTTP here and run queue and timer triggers until interrupted.
 
         With ``worker_processes`` > 0 the triggers run in that many separate processes (the embedded
         bus is safe across processes), so a burst of queue work never starves webhook intake of the
-        GIL, as separate instances keep them apart in Azure. With 0 they run as threads here.
+        GIL, as separate instances keep them apart in Azure. With 0 they run as threads here. Without
+        ``triggers`` only HTTP is served: the queues wait for another host that works them.
         """
         import multiprocessing
 
@@ -536,10 +537,10 @@ class LocalHost:
 
         context = multiprocessing.get_context("spawn")
         workers = [context.Process(target=run_triggers, args=(n == 0,), name=f"hl365-triggers-{n}", daemon=True)
-                   for n in range(worker_processes)]
+                   for n in range(worker_processes if triggers else 0)]
         for worker in workers:
             worker.start()
-        if not workers:
+        if triggers and not workers:
             self.start()
         try:
             uvicorn.run(self.asgi(), host=host, port=port, log_level=log_level, access_log=False)

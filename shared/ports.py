@@ -7,6 +7,7 @@ embedded stand-ins on one machine); a flow receives ``Ports`` and never imports 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -89,6 +90,12 @@ class TableStore(Protocol):
     """Hands out tables by name, creating them on first use."""
 
     def table(self, name: str) -> Table: ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """The calling thread's writes in the block are committed together at its end where the store can
+        (one SQLite transaction); where it cannot (Azure), each is committed as it is made. Either way
+        nothing is answered as durable before the block has ended."""
+        ...
 
     def close(self) -> None: ...
 

@@ -5,7 +5,7 @@ the routes, a report for the command line. Flows return domain results and raise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import singledispatch
 from typing import Any
@@ -89,6 +89,14 @@ def respond(call: Callable[[], object]) -> HttpAnswer:
     """Run a core call and present its result, or the typed error it raised."""
     try:
         return http(call())
+    except IntegrationError as error:
+        return http(error)
+
+
+async def respond_awaited(call: Callable[[], Awaitable[object]]) -> HttpAnswer:
+    """``respond`` for a core call that is awaited (intake's group commit)."""
+    try:
+        return http(await call())
     except IntegrationError as error:
         return http(error)
 

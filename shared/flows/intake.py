@@ -10,12 +10,15 @@ sender's retry cannot half-apply it. A duplicate is accepted and has no second e
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +33,7 @@ from shared.errors import (
     UnsupportedMediaType,
 )
 from shared.messaging.envelope import to_message
+from shared.messaging.messages import OutgoingMessage
 from shared.ops import telemetry
 from shared.ops.alerts import Alert
 from shared.ports import Ports
@@ -170,6 +174,14 @@ def one_object(payload: Any) -> list[Mapping[str, Any]]:
     return [payload]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A delivery that passed every check: its events, read, and not yet enqueued."""
+
+    source: Source
+    events: list[Event | Ignored]
+
+
 def accept(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str],
            params: Mapping[str, str] | None = None) -> Accepted | Handshake:
     """Take one delivery of ``source``; ``headers`` must have lower-case names, ``params`` is the query string.
@@ -179,6 +191,93 @@ def accept(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str]
             not an event of the source); nothing was enqueued.
         ConfigError: the source's secret is not configured; the sender should retry later.
     """
+    checked = check(ports, source, body, headers, params)
+    if isinstance(checked, Handshake):
+        return checked
+    return enqueue(ports, [checked])[0]
+
+
+async def accept_together(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str],
+                          params: Mapping[str, str] | None = None) -> Accepted | Handshake:
+    """``accept`` for an async route, with group commit: the checks run on the event loop, and the
+    deliveries checked while the previous group was being written are enqueued together (one commit per
+    store), on one writer thread, each answered once that commit is done. So a ``202`` still means claimed,
+    audited and enqueued, no request needs a thread of its own, and the loop goes on reading and answering
+    requests while a group is written."""
+    checked = check(ports, source, body, headers, params)
+    if isinstance(checked, Handshake):
+        return checked
+    loop = asyncio.get_running_loop()
+    group = _groups.get(loop)
+    if group is None:
+        group = _groups[loop] = _Group(loop)
+    future: asyncio.Future[Accepted] = loop.create_future()
+    group.add(ports, checked, future)
+    return await future
+
+
+_Waiting = tuple[Ports, Checked, "asyncio.Future[Accepted]"]
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-commit")
+
+
+class _Group:
+    """The deliveries of one event loop waiting for their commit; one group is written at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: list[_Waiting] = []
+        self._writing = False
+
+    def add(self, ports: Ports, checked: Checked, future: asyncio.Future[Accepted]) -> None:
+        self._waiting.append((ports, checked, future))
+        if not self._writing and len(self._waiting) == 1:
+            self._loop.call_soon(self._write)  # after every request already read in this turn is checked
+
+    def _write(self) -> None:
+        if self._writing or not self._waiting:
+            return
+        self._writing = True
+        group, self._waiting = self._waiting, []
+        written = self._loop.run_in_executor(_WRITER, _enqueue_group, group)
+        written.add_done_callback(lambda done: self._answer(group, done))
+
+    def _answer(self, group: list[_Waiting], done: asyncio.Future[list[Accepted | BaseException]]) -> None:
+        self._writing = False
+        error = done.exception()
+        outcomes = [error] * len(group) if error is not None else done.result()
+        for (_, _, future), outcome in zip(group, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._write()
+
+
+def _enqueue_group(group: list[_Waiting]) -> list[Accepted | BaseException]:
+    """Each set of ports (one per process in practice) is written in one ``enqueue``; a failure answers all
+    of its deliveries with the error, so the senders retry."""
+    outcomes: dict[int, Accepted | BaseException] = {}
+    by_ports: dict[int, list[int]] = {}
+    for index, (ports, _, _) in enumerate(group):
+        by_ports.setdefault(id(ports), []).append(index)
+    for indexes in by_ports.values():
+        try:
+            results: list[Accepted | BaseException] = list(enqueue(group[indexes[0]][0],
+                                                                   [group[i][1] for i in indexes]))
+        except Exception as error:
+            results = [error] * len(indexes)
+        outcomes.update(zip(indexes, results, strict=True))
+    return [outcomes[i] for i in range(len(group))]
+
+
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Group] = weakref.WeakKeyDictionary()
+
+
+def check(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str],
+          params: Mapping[str, str] | None = None) -> Checked | Handshake:
+    """Every check of a delivery, in order, before anything is stored; raises as ``accept`` does."""
     if source.handshake is not None and params is not None:
         handshake = source.handshake(params)
         if handshake is not None:
@@ -209,18 +308,95 @@ def accept(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str]
         except ValueError as exc:
             where = f"event {index}: " if len(items) > 1 else ""
             raise Unprocessable(f"{where}not a {source.label}: {exc}") from None
-    tally: Counter[str] = Counter()
-    correlation_ids = []
-    for event in events:
-        if isinstance(event, Ignored):
-            tally["ignored"] += 1
-            ports.audit.record(step=f"intake.{source.name}", event_id=event.event_id,
-                               correlation_id=event.correlation_id, outcome=event.outcome, detail=event.detail)
-            continue
-        duplicate, correlation_id = enqueue_once(ports, source, event)
-        tally["duplicates" if duplicate else "accepted"] += 1
-        correlation_ids.append(correlation_id)
-    return Accepted(tally["accepted"], tally["duplicates"], tally["ignored"], correlation_ids)
+    return Checked(source, events)
+
+
+def enqueue(ports: Ports, deliveries: Sequence[Checked]) -> list[Accepted]:
+    """Enqueue the events of several deliveries at once: one send per queue, one write per key partition,
+    one audit append per chain. Each event is enqueued once, as ``enqueue_once`` says; a twin within the
+    group is a duplicate like any other."""
+    fresh: list[tuple[Source, Event, str]] = []
+    outcomes: list[list[tuple[str, str]]] = []  # per delivery: (accepted|duplicate|ignored, correlation id)
+    records: list[dict[str, Any]] = []
+    claimed: set[str] = set()
+    for delivery in deliveries:
+        outcome = []
+        for event in delivery.events:
+            step = f"intake.{delivery.source.name}"
+            if isinstance(event, Ignored):
+                records.append({"step": step, "event_id": event.event_id, "correlation_id": event.correlation_id,
+                                "outcome": event.outcome, "detail": event.detail})
+                outcome.append(("ignored", event.correlation_id))
+                continue
+            seen = None if event.key in claimed else ports.keys.get(event.partition, event.key)
+            if event.key in claimed or (seen is not None and seen.status is KeyStatus.DONE):
+                correlation_id = _correlation_id(event) if seen is None else seen.result_ref or event.key
+                records.append(_duplicate_record(delivery.source, event, correlation_id))
+                outcome.append(("duplicate", correlation_id))
+                continue
+            claimed.add(event.key)
+            correlation_id = _correlation_id(event)
+            fresh.append((delivery.source, event, correlation_id))
+            outcome.append(("accepted", correlation_id))
+        outcomes.append(outcome)
+    with ports.tables.together():  # the keys and the audit records of the group in one commit where possible
+        twins = _send_and_remember(ports, fresh)
+        for source, event, correlation_id in fresh:
+            if event.key in twins:
+                records.append(_duplicate_record(source, event, twins[event.key]))
+                continue
+            records.append({"step": f"intake.{source.name}", "event_id": event.key,
+                            "correlation_id": correlation_id, "outcome": "accepted",
+                            "detail": {"type": event.type, **event.audit}})
+        ports.audit.record_many(records)
+    results = []
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        tally: Counter[str] = Counter()
+        correlation_ids = []
+        for (kind, correlation_id), event in zip(outcome, delivery.events, strict=True):
+            if isinstance(event, Event) and kind == "accepted" and event.key in twins:
+                kind, correlation_id = "duplicate", twins[event.key]
+            tally[kind] += 1
+            if isinstance(event, Ignored):
+                continue
+            correlation_ids.append(correlation_id)
+            telemetry.count("received" if kind == "accepted" else "duplicate", flow=delivery.source.metric)
+            if kind == "accepted":
+                log.info("accepted %s", event.key, extra={"correlation_id": correlation_id})
+        results.append(Accepted(tally["accepted"], tally["duplicate"], tally["ignored"], correlation_ids))
+    return results
+
+
+def _send_and_remember(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> dict[str, str]:
+    """Send, then remember: a crash in between leaves the sender's retry free to enqueue (the bus drops the
+    twin by its ``MessageId``). Returns the keys a concurrent twin remembered first, with its correlation id."""
+    by_queue: dict[str, list[OutgoingMessage]] = {}
+    for source, event, correlation_id in fresh:
+        envelope = Envelope(id=correlation_id, correlation_id=correlation_id, type=event.type,
+                            source=source.envelope_source, subject=event.subject, idempotency_key=event.key,
+                            data=event.data)
+        by_queue.setdefault(source.queue, []).append(to_message(envelope))
+    for queue, messages in by_queue.items():
+        ports.bus.send(queue, messages)
+    by_partition: dict[str, list[tuple[str, str]]] = {}
+    for _, event, correlation_id in fresh:
+        by_partition.setdefault(event.partition, []).append((event.key, correlation_id))
+    twins: dict[str, str] = {}
+    for partition, keys in by_partition.items():
+        for claim in ports.keys.remember_many(partition, keys):
+            if not claim.acquired:
+                twins[claim.key] = claim.result_ref or ""
+    return twins
+
+
+def _correlation_id(event: Event) -> str:
+    """Derived from the key, so whichever twin wins, the answer names the message on the queue."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"hl365:{event.key}").hex
+
+
+def _duplicate_record(source: Source, event: Event, correlation_id: str) -> dict[str, Any]:
+    return {"step": f"intake.{source.name}", "event_id": event.key, "correlation_id": correlation_id,
+            "outcome": "duplicate", "detail": {"type": event.type}}
 
 
 def card_data(body: bytes, payload: Any) -> list[PanFinding]:
@@ -255,35 +431,11 @@ def _reject_card_data(ports: Ports, source: Source, findings: list[PanFinding]) 
 
 
 def enqueue_once(ports: Ports, source: Source, event: Event) -> tuple[bool, str]:
-    """Enqueue once: the key is the ``MessageId`` (the bus drops a concurrent twin) and is remembered only
-    after the send, so a crash in between leaves the sender's retry free to enqueue. Ids derive from the key,
-    so whichever twin wins, the answer names the message on the queue. Returns (duplicate, correlation id)."""
-    step = f"intake.{source.name}"
-    seen = ports.keys.get(event.partition, event.key)
-    if seen is not None and seen.status is KeyStatus.DONE:
-        return _duplicate(ports, source, event, seen.result_ref)
-    correlation_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hl365:{event.key}").hex
-    envelope = Envelope(id=correlation_id, correlation_id=correlation_id, type=event.type,
-                        source=source.envelope_source, subject=event.subject, idempotency_key=event.key,
-                        data=event.data)
-    with telemetry.correlated(correlation_id):
-        ports.bus.send(source.queue, [to_message(envelope)])
-        remembered = ports.keys.remember(event.partition, event.key, correlation_id)
-        if not remembered.acquired:
-            return _duplicate(ports, source, event, remembered.result_ref)
-        ports.audit.record(step=step, event_id=event.key, correlation_id=correlation_id, outcome="accepted",
-                           detail={"type": event.type, **event.audit})
-        telemetry.count("received", flow=source.metric)
-        log.info("accepted %s", event.key, extra={"correlation_id": correlation_id})
-    return False, correlation_id
+    """Enqueue one event as intake does (the poll's way in); returns (duplicate, correlation id)."""
+    result = enqueue(ports, [Checked(source, [event])])[0]
+    return bool(result.duplicates), result.correlation_ids[0]
 
 
-def _duplicate(ports: Ports, source: Source, event: Event, correlation_id: str | None) -> tuple[bool, str]:
-    telemetry.count("duplicate", flow=source.metric)
-    ports.audit.record(step=f"intake.{source.name}", event_id=event.key, correlation_id=correlation_id or event.key,
-                       outcome="duplicate", detail={"type": event.type})
-    return True, correlation_id or ""
-
-
-__all__ = ["Accepted", "Authentication", "ClientState", "Event", "FunctionKey", "Handshake", "Ignored", "Signature",
-           "Source", "accept", "card_data", "enqueue_once", "one_object"]
+__all__ = ["Accepted", "Authentication", "Checked", "ClientState", "Event", "FunctionKey", "Handshake", "Ignored",
+           "Signature", "Source", "accept", "accept_together", "card_data", "check", "enqueue", "enqueue_once",
+           "one_object"]

@@ -30,6 +30,7 @@ from typing import Any
 
 from shared.messaging.errors import MessageLockLost, MessageTooLarge, MessagingError
 from shared.messaging.messages import OutgoingMessage, PropertyValue, ReceivedMessage, validate_message
+from shared.storage.group_commit import GroupCommit, begin_immediate
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 
@@ -170,6 +171,8 @@ class EmbeddedBus:
         self._queue_ids: dict[str, int] = {}
         self._queue_names: dict[int, str] = {}
         self._last_prune = float("-inf")
+        self._sends = GroupCommit(self._write, rolled_back=self._forget_queues)
+        """Concurrent sends share a commit: intake's threads each send one message."""
         with self._lock:
             self._connection()
 
@@ -207,18 +210,21 @@ class EmbeddedBus:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn, 30.0)
             try:
                 yield conn
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                # A queue created in the rolled-back transaction must not stay cached.
-                self._queue_ids.clear()
-                self._queue_names.clear()
+                self._forget_queues()
                 raise
             else:
                 conn.execute("COMMIT")
+
+    def _forget_queues(self) -> None:
+        """A queue created in a rolled-back transaction must not stay cached."""
+        self._queue_ids.clear()
+        self._queue_names.clear()
 
     def sweep_dead_letters(self, queue: str, park: Callable[[ReceivedMessage], None], *,
                            max_messages: int = 100) -> int:
@@ -302,34 +308,37 @@ class EmbeddedBus:
             _validate(message, options)
         if not messages:
             return
-        with self._write() as conn:
-            now = self._clock()
-            queue_id = self._ensure_queue(conn, queue)
-            window = options.duplicate_detection_window.total_seconds()
-            accepted: list[OutgoingMessage] = []
-            for message in messages:
-                cursor = conn.execute(
-                    "INSERT INTO seen_message_ids (queue_id, message_id, expires_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (queue_id, message_id) DO UPDATE SET expires_at = excluded.expires_at "
-                    "WHERE seen_message_ids.expires_at <= ?",
-                    (queue_id, message.message_id, now + window, now),
-                )
-                if cursor.rowcount == 1:
-                    accepted.append(message)
-            if accepted:
-                (end,) = conn.execute(
-                    "UPDATE queues SET next_seq = next_seq + ? WHERE id = ? RETURNING next_seq",
-                    (len(accepted), queue_id),
-                ).fetchone()
-                rows = self._new_rows(conn, queue_id, accepted, int(end) - len(accepted), now)
-                conn.executemany(
-                    "INSERT INTO messages (queue_id, sub, state, seq, due_at, message_id, session_id, body, "
-                    "properties, content_type, enqueued_at) VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            if now - self._last_prune >= _PRUNE_INTERVAL_SECONDS:
-                conn.execute("DELETE FROM seen_message_ids WHERE expires_at <= ?", (now,))
-                self._last_prune = now
+        self._sends.run(lambda conn: self._send(conn, queue, messages, options))
+
+    def _send(self, conn: sqlite3.Connection, queue: str, messages: Sequence[OutgoingMessage],
+              options: QueueOptions) -> None:
+        now = self._clock()
+        queue_id = self._ensure_queue(conn, queue)
+        window = options.duplicate_detection_window.total_seconds()
+        accepted: list[OutgoingMessage] = []
+        for message in messages:
+            cursor = conn.execute(
+                "INSERT INTO seen_message_ids (queue_id, message_id, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (queue_id, message_id) DO UPDATE SET expires_at = excluded.expires_at "
+                "WHERE seen_message_ids.expires_at <= ?",
+                (queue_id, message.message_id, now + window, now),
+            )
+            if cursor.rowcount == 1:
+                accepted.append(message)
+        if accepted:
+            (end,) = conn.execute(
+                "UPDATE queues SET next_seq = next_seq + ? WHERE id = ? RETURNING next_seq",
+                (len(accepted), queue_id),
+            ).fetchone()
+            rows = self._new_rows(conn, queue_id, accepted, int(end) - len(accepted), now)
+            conn.executemany(
+                "INSERT INTO messages (queue_id, sub, state, seq, due_at, message_id, session_id, body, "
+                "properties, content_type, enqueued_at) VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        if now - self._last_prune >= _PRUNE_INTERVAL_SECONDS:
+            conn.execute("DELETE FROM seen_message_ids WHERE expires_at <= ?", (now,))
+            self._last_prune = now
 
     def _new_rows(
         self,

@@ -190,8 +190,6 @@ class Sources:
     """The stores the console reads."""
 
     audit: AuditTrail
-    audit_table: Table
-    """The trail's table itself, queried by step or id (the trail reads whole days)."""
     dead_letters: DeadLetters
     discrepancies: Table
     keys: Table
@@ -199,7 +197,7 @@ class Sources:
     @classmethod
     def of(cls, ports: Ports) -> Sources:
         tables = ports.tables
-        return cls(ports.audit, tables.table(names.AUDIT_LOG), ports.dead_letters, tables.table(names.DISCREPANCIES),
+        return cls(ports.audit, ports.dead_letters, tables.table(names.DISCREPANCIES),
                    tables.table(names.IDEMPOTENCY_KEYS))
 
 
@@ -265,8 +263,7 @@ def last_closes(sources: Sources, day: date) -> list[Close]:
     """Each merchant's latest close recorded on ``day`` or the days before it, newest first."""
     latest: dict[str, tuple[AuditRecord, date]] = {}
     for offset in range(LOOKBACK_DAYS):
-        partition = (day - timedelta(days=offset)).strftime("%Y%m%d")
-        for entity in sources.audit_table.query(partition, [Condition("Step", "eq", CLOSE_STEP)]):
+        for entity in sources.audit.find(day - timedelta(days=offset), [Condition("Step", "eq", CLOSE_STEP)]):
             record = AuditRecord.of(entity)
             merchant, business_date = _close_of(record.event_id)
             if business_date is None:
@@ -356,14 +353,15 @@ def raised_alerts(console: Console, records: Iterable[AuditRecord],
 def search(sources: Sources, query: str, day: date) -> tuple[list[AuditRecord], list[Parked]]:
     """The chain of records of one event, by correlation id or idempotency key, over the last days."""
     seen: dict[tuple[str, str], AuditRecord] = {}
-    table = sources.audit_table
     for offset in range(LOOKBACK_DAYS):
-        partition = (day - timedelta(days=offset)).strftime("%Y%m%d")
         for name in ("CorrelationId", "EventId"):
-            for entity in table.query(partition, [Condition(name, "eq", query)]):
+            event_id = query if name == "EventId" else None
+            for entity in sources.audit.find(day - timedelta(days=offset), [Condition(name, "eq", query)],
+                                             event_id=event_id):
                 record = AuditRecord.of(entity)
                 seen[(record.partition, record.row)] = record
-    records = sorted(seen.values(), key=lambda r: (r.partition, r.row))[:MAX_ROWS]
+    records = sorted(seen.values(), key=lambda r: (r.at or datetime.min.replace(tzinfo=UTC), r.partition,
+                                                    r.row))[:MAX_ROWS]
     parked = [Parked.of(row) for row in sources.dead_letters.list(days=LOOKBACK_DAYS, status=None, today=day)
               if str(row.get("MessageId", "")).startswith(query) or query in str(row.get("Body", ""))]
     return records, parked[:MAX_ROWS]

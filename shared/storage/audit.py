@@ -1,9 +1,18 @@
-"""The audit trail: append-only, one record per step per event, tamper-evident.
+"""The audit trail: append-only, one record per step per event, tamper-evident, and written by many
+instances at once.
 
-Each day is a partition holding a chain: record ``n`` carries the MAC of record ``n-1`` and its own
-HMAC-SHA256 under the audit key, and a head row (written in the same atomic batch as each record)
-seals the last sequence number. Editing, inserting or deleting any record, the last one included,
-breaks the chain at a place ``verify`` can name.
+A day is split into ``SHARDS`` chains, one partition each (``YYYYMMDD-SS``); an event's records all go
+to the chain its id hashes to, so they stay in order. Record ``n`` of a chain carries the MAC of record
+``n-1`` and its own HMAC-SHA256 under the audit key, and the chain's head row (written in the same
+atomic batch as each record, conditioned on its ETag) seals the last sequence number. Editing,
+inserting or deleting any record, the last one included, breaks its chain at a place ``verify`` can
+name. Appends to different chains never wait for each other; two instances appending to one chain
+meet at the head's ETag and the loser reads the new head and tries again.
+
+The day's manifest lists the chains that hold records, so a chain deleted whole, its seal included,
+is named too. It is written once per chain and day, after the chain's first record, never on the
+append path of later records. Days written before the chains were split (one partition ``YYYYMMDD``)
+verify as they did.
 """
 
 from __future__ import annotations
@@ -11,40 +20,120 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from shared.ports import Table
 from shared.security.pan import redact
-from shared.storage.entities import Entity, Operation
-from shared.storage.errors import BatchError
+from shared.storage.entities import MAX_BATCH, MAX_BATCH_BYTES, Condition, Entity, Operation
+from shared.storage.errors import BatchError, EntityExists, EntityNotFound, PreconditionFailed, StorageError
 
 HEAD = "~head"
 GENESIS = "genesis"
+SHARDS = 16
+"""Chains per day. Raising it is safe (verify also reads every chain a day's manifest lists); it moves
+events to other chains, so an event in flight at the change may span two, still ordered by time."""
+MANIFEST = "chains"
+_ATTEMPTS = 100
+_RECORD_OVERHEAD = 1024
 _FIELDS = ("Step", "EventId", "CorrelationId", "Outcome", "Detail", "At")
 
+log = logging.getLogger(__name__)
 
-def _partition(day: date) -> str:
-    return day.strftime("%Y%m%d")
+
+def shard_of(event_id: str) -> int:
+    """The chain an event's records go to: a hash stable across processes (``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "big") % SHARDS
+
+
+def chain_partition(day: date, shard: int) -> str:
+    return f"{day:%Y%m%d}-{shard:02d}"
+
+
+def legacy_partition(day: date) -> str:
+    """The one partition a day had before its chains were split."""
+    return f"{day:%Y%m%d}"
+
+
+def manifest_partition(day: date) -> str:
+    return f"{day:%Y%m%d}-manifest"
 
 
 def _row_key(seq: int) -> str:
     return f"{seq:012d}"
 
 
+def _fields(step: str, event_id: str, correlation_id: str, outcome: str,
+            detail: Mapping[str, object] | None = None) -> dict[str, str]:
+    """A record's content as stored: ``event_id`` and every ``detail`` value masked, should they hold a PAN."""
+    return {
+        "Step": step,
+        "EventId": redact(event_id),
+        "CorrelationId": correlation_id,
+        "Outcome": outcome,
+        "Detail": redact(json.dumps(dict(detail or {}), sort_keys=True, default=str, separators=(",", ":"))),
+    }
+
+
+def _batches(items: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+    """Runs of records that fit one batch beside the head: at most ``MAX_BATCH - 1`` of them and half the
+    4 MiB batch limit (a record's chain fields add a few hundred bytes to its content)."""
+    batch: list[dict[str, str]] = []
+    size = 0
+    for fields in items:
+        grows = _RECORD_OVERHEAD + sum(2 * len(v) for v in fields.values())
+        if batch and (len(batch) == MAX_BATCH - 1 or size + grows > MAX_BATCH_BYTES // 2):
+            yield batch
+            batch, size = [], 0
+        batch.append(fields)
+        size += grows
+    if batch:
+        yield batch
+
+
+def _last(head: Entity | None, day: date) -> datetime:
+    """The time of the chain's last record, as its head keeps it; the start of ``day`` when unknown."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    try:
+        last = datetime.fromisoformat(str(head.get("At"))) if head is not None else start
+    except ValueError:
+        return start
+    return last if last.tzinfo is not None and last.date() == day else start
+
+
 @dataclass(frozen=True)
 class VerifyReport:
-    """The result of checking one day: ``problems`` name each broken record."""
+    """The result of checking one day: ``problems`` name each broken record; ``chains`` held records."""
 
     day: date
     records: int
     problems: list[str] = field(default_factory=list)
+    chains: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass
+class _Chain:
+    """What this process knows of one shard: its lock, its last head (of ``partition``), whether it is listed."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    partition: str = ""
+    head: Entity | None = None
+    listed: str = ""
+
+
+@dataclass
+class _Checked:
+    records: int = 0
+    sealed: bool = False
+    problems: list[str] = field(default_factory=list)
 
 
 class AuditTrail:
@@ -62,8 +151,7 @@ class AuditTrail:
         self._table = table
         self._key = key
         self._clock = clock
-        self._heads: dict[str, Entity] = {}
-        self._lock = threading.Lock()
+        self._chains = [_Chain() for _ in range(SHARDS)]
 
     def record(
         self,
@@ -74,61 +162,126 @@ class AuditTrail:
         outcome: str,
         detail: Mapping[str, object] | None = None,
     ) -> Entity:
-        """Append one record; ``detail`` values pass through PAN masking before anything is stored."""
-        at = self._clock().astimezone(UTC)
-        text = redact(json.dumps(dict(detail or {}), sort_keys=True, default=str, separators=(",", ":")))
-        body = {
-            "Step": step,
-            "EventId": redact(event_id),
-            "CorrelationId": correlation_id,
-            "Outcome": outcome,
-            "Detail": text,
-            "At": at.isoformat(timespec="microseconds"),
-        }
-        partition = _partition(at.date())
-        with self._lock:
-            for _ in range(100):
-                head = self._heads.get(partition) or self._table.get(partition, HEAD)
-                seq = int(head["Seq"]) + 1 if head else 1
-                prev = str(head["Mac"]) if head else GENESIS
+        """Append one record; ``detail`` values pass through PAN masking before anything is stored.
+
+        A record's time is never earlier than the one before it in its chain (the head keeps it), so an
+        event's records read back by time in their chain's order even when instances' clocks disagree.
+        """
+        fields = _fields(step, event_id, correlation_id, outcome, detail)
+        [row] = self._append(shard_of(fields["EventId"]), [fields])
+        return row
+
+    def record_many(self, records: Iterable[Mapping[str, Any]]) -> list[Entity]:
+        """Append several records, each given as :meth:`record`'s keyword arguments, in one batch per chain
+        (one chain at a time, so no lock is held across chains); returns the stored rows in the given order."""
+        by_shard: dict[int, list[tuple[int, dict[str, str]]]] = {}
+        for n, record in enumerate(records):
+            fields = _fields(**record)
+            by_shard.setdefault(shard_of(fields["EventId"]), []).append((n, fields))
+        stored: dict[int, Entity] = {}
+        for shard, items in by_shard.items():
+            rows = self._append(shard, [fields for _, fields in items])
+            stored.update(zip((n for n, _ in items), rows, strict=True))
+        return [stored[n] for n in range(len(stored))]
+
+    def _append(self, shard: int, items: list[dict[str, str]]) -> list[Entity]:
+        chain = self._chains[shard]
+        rows: list[Entity] = []
+        days: list[date] = []
+        with chain.lock:
+            for batch in _batches(items):
+                day, appended = self._append_batch(chain, shard, batch)
+                rows.extend(appended)
+                days.append(day)
+            unlisted = sorted({d for d in days if chain_partition(d, shard) != chain.listed})
+        for day in unlisted:
+            self._list(day, shard)
+        return rows
+
+    def _append_batch(self, chain: _Chain, shard: int, items: list[dict[str, str]]) -> tuple[date, list[Entity]]:
+        """Chain ``items`` onto the head and move the seal, all in one atomic batch; retried from the stored
+        head when another instance appended first (the batch then fails on the head's ETag)."""
+        for _ in range(_ATTEMPTS):
+            now = self._clock().astimezone(UTC)
+            partition = chain_partition(now.date(), shard)
+            head = (chain.head if chain.partition == partition else None) or self._table.get(partition, HEAD)
+            at = max(now, _last(head, now.date())).isoformat(timespec="microseconds")
+            seq = int(head["Seq"]) if head else 0
+            prev = str(head["Mac"]) if head else GENESIS
+            rows = []
+            for fields in items:
+                seq += 1
+                body = {**fields, "At": at}
                 mac = self._mac(partition, seq, prev, body)
-                row = Entity(partition, _row_key(seq), {**body, "Seq": seq, "Prev": prev, "Mac": mac})
-                seal = Entity(partition, HEAD, {"Seq": seq, "Mac": mac, "Seal": self._seal(partition, seq, mac)})
-                ops = [
-                    Operation("insert", row),
-                    Operation("upsert", seal, etag=head.etag) if head else Operation("insert", seal),
-                ]
-                try:
-                    results = self._table.submit(ops)
-                except BatchError:
-                    self._heads.pop(partition, None)
-                    continue
-                stored_head = results[1]
-                if stored_head is not None:
-                    self._heads[partition] = stored_head
-                return row
-        raise RuntimeError(f"audit partition {partition} is under too much contention to append")
+                rows.append(Entity(partition, _row_key(seq), {**body, "Seq": seq, "Prev": prev, "Mac": mac}))
+                prev = mac
+            seal = Entity(partition, HEAD, {"Seq": seq, "Mac": prev, "Seal": self._seal(partition, seq, prev),
+                                            "At": at})
+            ops = [Operation("insert", row) for row in rows]
+            ops.append(Operation("upsert", seal, etag=head.etag) if head else Operation("insert", seal))
+            try:
+                results = self._table.submit(ops)
+            except BatchError as error:
+                if not isinstance(error.cause, EntityExists | PreconditionFailed | EntityNotFound):
+                    raise
+                chain.head = None
+                continue
+            chain.partition, chain.head = partition, results[-1]
+            return now.date(), rows
+        raise RuntimeError(f"audit chain {partition} is under too much contention to append")
 
     def records(self, day: date) -> Iterator[Entity]:
-        """The day's records in order, without the head row."""
-        for row in self._table.query(_partition(day)):
-            if row.row_key != HEAD:
-                yield row
+        """The day's records of every chain, without the head rows, by time (then chain and sequence)."""
+        rows = [row for partition in self._partitions(day, self._listed(day)) for row in self._chain(partition)]
+        yield from sorted(rows, key=lambda r: (str(r.get("At", "")), r.partition_key, r.row_key))
+
+    def find(self, day: date, where: Sequence[Condition], *, event_id: str | None = None) -> Iterator[Entity]:
+        """The day's records matching every condition, chain by chain (a query reads one partition); given
+        ``event_id``, only the chain that event's records go to (and the day's pre-split partition)."""
+        if event_id is None:
+            partitions = self._partitions(day, self._listed(day))
+        else:
+            partitions = [legacy_partition(day), chain_partition(day, shard_of(redact(event_id)))]
+        for partition in partitions:
+            for row in self._table.query(partition, where):
+                if row.row_key != HEAD:
+                    yield row
 
     def verify(self, day: date) -> VerifyReport:
-        """Recompute the day's chain and name every record that was edited, inserted or deleted.
+        """Recompute every chain of the day and name every record that was edited, inserted or deleted.
 
-        The seal is read first: records appended while the day is being read are newer than it, and
-        they must chain like every other, but the seal cannot name them.
+        The manifest is read before the chains and each seal before its chain: a chain is listed only
+        after its first record is stored, and records appended while the day is being read are newer
+        than their seal; they must chain like every other, but the seal cannot name them.
         """
-        partition = _partition(day)
-        problems: list[str] = []
+        manifest = self._table.get(manifest_partition(day), MANIFEST)
+        listed, problems = self._read_manifest(day, manifest)
+        records = chains = split = 0
+        for partition in self._partitions(day, listed):
+            checked = self._verify_chain(partition)
+            records += checked.records
+            chains += bool(checked.records)
+            split += bool(checked.records or checked.sealed) and partition != legacy_partition(day)
+            problems.extend(checked.problems)
+            if partition in listed and not checked.records and not checked.sealed:
+                problems.append(f"chain {partition}: deleted, every record and its seal (the day's manifest lists "
+                                f"the chain)")
+        # A day still being written may hold a first record whose chain is not listed yet; a past day may not.
+        if manifest is None and split and day < self._clock().astimezone(UTC).date():
+            problems.append(f"record {manifest_partition(day)}/{MANIFEST}: the day's manifest was deleted "
+                            f"({split} chain(s) hold records)")
+        return VerifyReport(day, records, problems, chains)
+
+    def _verify_chain(self, partition: str) -> _Checked:
+        checked = _Checked()
+        problems = checked.problems
         head = self._table.get(partition, HEAD)
+        checked.sealed = head is not None
         sealed_seq = int(head["Seq"]) if head is not None else 0
         sealed_mac: str | None = None
-        expected_seq, prev, count = 1, GENESIS, 0
-        for row in self.records(day):
-            count += 1
+        expected_seq, prev = 1, GENESIS
+        for row in self._chain(partition):
+            checked.records += 1
             name = f"record {partition}/{row.row_key}"
             try:
                 seq = int(row["Seq"])
@@ -143,22 +296,78 @@ class AuditTrail:
                 gap = True
                 missing = ", ".join(_row_key(s) for s in range(expected_seq, seq))
                 problems.append(f"{name}: records before it were deleted ({missing})")
-            if not hmac.compare_digest(str(row.get("Mac", "")), self._mac(partition, seq, str(row["Prev"]), body)):
+            if not hmac.compare_digest(str(row.get("Mac", "")), self._mac(partition, seq, str(row.get("Prev")), body)):
                 problems.append(f"{name}: edited (its content does not match its MAC)")
-            elif row["Prev"] != prev and not gap:
+            elif row.get("Prev") != prev and not gap:
                 problems.append(f"{name}: inserted or out of order (it does not chain to the record before)")
             expected_seq, prev = seq + 1, str(row.get("Mac", ""))
             if seq == sealed_seq:
                 sealed_mac = prev
         if head is None:
-            if count:
+            if checked.records:
                 problems.append(f"record {partition}/{HEAD}: the seal was deleted")
-        elif not hmac.compare_digest(str(head["Seal"]), self._seal(partition, int(head["Seq"]), str(head["Mac"]))):
+        elif not hmac.compare_digest(str(head.get("Seal", "")),
+                                     self._seal(partition, int(head["Seq"]), str(head["Mac"]))):
             problems.append(f"record {partition}/{HEAD}: the seal was edited")
         elif expected_seq - 1 < sealed_seq or head["Mac"] != sealed_mac:
             gone = ", ".join(_row_key(s) for s in range(expected_seq, sealed_seq + 1)) or _row_key(sealed_seq)
             problems.append(f"record {partition}/{gone}: deleted (the seal names record {_row_key(sealed_seq)} last)")
-        return VerifyReport(day, count, problems)
+        return checked
+
+    def _chain(self, partition: str) -> Iterator[Entity]:
+        for row in self._table.query(partition):
+            if row.row_key != HEAD:
+                yield row
+
+    def _partitions(self, day: date, listed: Iterable[str]) -> list[str]:
+        """The day's partitions, known without listing the table: the pre-split one, every shard's, and any
+        the manifest lists beyond them."""
+        shards = [chain_partition(day, s) for s in range(SHARDS)]
+        return [legacy_partition(day), *shards, *sorted(set(listed) - set(shards))]
+
+    def _listed(self, day: date) -> set[str]:
+        return self._read_manifest(day, self._table.get(manifest_partition(day), MANIFEST))[0]
+
+    def _read_manifest(self, day: date, manifest: Entity | None) -> tuple[set[str], list[str]]:
+        """The chains the manifest lists, and a problem if it was edited (then it lists nothing to trust)."""
+        if manifest is None:
+            return set(), []
+        text = str(manifest.get("Chains", ""))
+        if not hmac.compare_digest(str(manifest.get("Mac", "")), self._manifest_mac(day, text)):
+            return set(), [f"record {manifest_partition(day)}/{MANIFEST}: the day's manifest was edited"]
+        return {f"{day:%Y%m%d}-{s}" for s in text.split(",") if s.isdigit()}, []
+
+    def _list(self, day: date, shard: int) -> None:
+        """Add the chain to the day's manifest once its first record is stored; an edited manifest is left as
+        found, so verify still names it. A failure here costs nothing but a later try."""
+        partition, name = manifest_partition(day), f"{shard:02d}"
+        try:
+            for _ in range(_ATTEMPTS):
+                found = self._table.get(partition, MANIFEST)
+                text = str(found.get("Chains", "")) if found is not None else ""
+                if found is not None and not hmac.compare_digest(str(found.get("Mac", "")),
+                                                                 self._manifest_mac(day, text)):
+                    break
+                names = {s for s in text.split(",") if s}
+                if name not in names:
+                    text = ",".join(sorted(names | {name}))
+                    entity = Entity(partition, MANIFEST, {"Chains": text, "Mac": self._manifest_mac(day, text)})
+                    try:
+                        if found is None:
+                            self._table.insert(entity)
+                        else:
+                            self._table.upsert(entity, etag=found.etag)
+                    except (EntityExists, PreconditionFailed, EntityNotFound):
+                        continue
+                break
+            else:
+                return
+        except StorageError as error:
+            log.warning("audit chain %s not yet in the day's manifest: %s", chain_partition(day, shard), error)
+            return
+        chain = self._chains[shard]
+        with chain.lock:
+            chain.listed = chain_partition(day, shard)
 
     def _mac(self, partition: str, seq: int, prev: str, body: Mapping[str, str]) -> str:
         message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":"))
@@ -166,3 +375,6 @@ class AuditTrail:
 
     def _seal(self, partition: str, seq: int, mac: str) -> str:
         return hmac.new(self._key, f"{partition}|{seq}|{mac}".encode(), hashlib.sha256).hexdigest()
+
+    def _manifest_mac(self, day: date, chains: str) -> str:
+        return hmac.new(self._key, f"{manifest_partition(day)}|{chains}".encode(), hashlib.sha256).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -94,6 +95,10 @@ class AzureTableStore:
                     raise StorageError(f"cannot create table {name!r}: {_describe(error)}") from error
                 table = self._tables[name.lower()] = AzureTable(client, name)
             return table
+
+    def together(self) -> AbstractContextManager[None]:
+        """Table Storage has no transaction across batches: each write is committed as it is made."""
+        return nullcontext()
 
     def close(self) -> None:
         with self._lock:

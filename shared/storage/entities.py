@@ -154,11 +154,18 @@ def normalize_entity(entity: Entity) -> Entity:
 
 def validate_property_name(name: str) -> str:
     """Property names become OData identifiers; the key names are the service's own."""
+    if name in _VALID_NAMES:  # a program writes a handful of names millions of times
+        return name
     if not isinstance(name, str) or not name.isidentifier() or len(name) > 255:
         raise ValueError(f"invalid property name {name!r}: an identifier of at most 255 characters")
     if name in RESERVED_PROPERTIES:
         raise ValueError(f"{name} is reserved and cannot be stored as a property")
+    if len(_VALID_NAMES) < 4096:
+        _VALID_NAMES.add(name)
     return name
+
+
+_VALID_NAMES: set[str] = set()
 
 
 def normalize_conditions(where: Sequence[Condition]) -> list[Condition]:

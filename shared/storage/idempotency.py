@@ -11,15 +11,15 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from shared.ports import Table
-from shared.storage.entities import Entity
-from shared.storage.errors import EntityExists, EntityNotFound, PreconditionFailed
+from shared.storage.entities import MAX_BATCH, Entity, Operation
+from shared.storage.errors import BatchError, EntityExists, EntityNotFound, PreconditionFailed
 from shared.storage.keys import safe_key
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,40 @@ class IdempotencyKeys:
             if current is None:
                 return self.remember(partition, key, result_ref)
             return self._claim(current, acquired=False)
+
+    def remember_many(self, partition: str, keys: Sequence[tuple[str, str]]) -> list[Claim]:
+        """``remember`` for many (key, result ref) pairs of one partition, in one table batch per hundred.
+
+        A key a twin remembered first fails its batch; it is answered from the stored row and the rest of
+        the batch is written again without it. Returns the claims in the order of ``keys``.
+        """
+        now = self._clock()
+        rows = {}
+        for key, result_ref in keys:
+            row = self._row(partition, key, uuid.uuid4().hex, KeyStatus.DONE, attempts=1, now=now)
+            rows[key] = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref,
+                                                                "LeasedUntil": ""})
+        claims: dict[str, Claim] = {}
+        left = list(rows)
+        while left:
+            chunk, left = left[:MAX_BATCH], left[MAX_BATCH:]
+            try:
+                stored = self._table.submit([Operation("insert", rows[key]) for key in chunk])
+            except BatchError as error:
+                if not isinstance(error.cause, EntityExists):
+                    raise
+                twin = chunk[error.index]
+                current = self._table.get(rows[twin].partition_key, rows[twin].row_key)
+                if current is None:
+                    left = chunk + left  # removed meanwhile: write it again
+                else:
+                    claims[twin] = self._claim(current, acquired=False)
+                    left = [key for key in chunk if key != twin] + left
+                continue
+            for key, entity in zip(chunk, stored, strict=True):
+                assert entity is not None
+                claims[key] = self._claim(entity, acquired=True)
+        return [claims[key] for key, _ in keys]
 
     def complete(self, claim: Claim, result_ref: str) -> Claim:
         """Mark the effect done and remember where it landed (an ERP document number, a message id)."""

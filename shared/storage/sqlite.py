@@ -8,7 +8,7 @@ all-or-nothing, and several worker processes may share the file.
 from __future__ import annotations
 
 import base64
-import json
+import math
 import operator
 import os
 import sqlite3
@@ -16,9 +16,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import orjson
 
 from shared.storage.entities import (
     Condition,
@@ -38,6 +40,7 @@ from shared.storage.errors import (
     PreconditionFailed,
     StorageError,
 )
+from shared.storage.group_commit import GroupCommit, begin_immediate
 
 __all__ = ["SqliteTable", "SqliteTableStore"]
 
@@ -77,9 +80,10 @@ class SqliteTableStore:
         self._path = os.fspath(path)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        # One writer per process at a time: threads queue on this lock, which hands over at once,
-        # instead of on SQLite's busy handler, which sleeps in growing steps between retries.
-        self._writer = threading.Lock()
+        # One writer per process at a time, and concurrent writes share its transaction: threads queue in
+        # the group commit, which hands over at once, instead of on SQLite's busy handler, which sleeps in
+        # growing steps between retries.
+        self._group = GroupCommit(self._transaction)
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         self._tables: dict[str, SqliteTable] = {}
@@ -97,6 +101,10 @@ class SqliteTableStore:
             if table is None:
                 table = self._tables[name.lower()] = SqliteTable(self, name)
             return table
+
+    def together(self) -> AbstractContextManager[None]:
+        """This thread's writes in the block share one transaction (see ``GroupCommit.together``)."""
+        return self._group.together()
 
     def close(self) -> None:
         """Close idle connections now; connections in use are closed when they are handed back."""
@@ -152,22 +160,29 @@ class SqliteTableStore:
                 connection.close()
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        inside = self._group.open_connection()
         try:
+            if inside is not None:  # read this thread's own writes, not yet committed
+                return inside.execute(sql, params).fetchall()
             with self._connection() as connection:
                 return connection.execute(sql, params).fetchall()
         except sqlite3.Error as error:
             raise StorageError(f"SQLite read failed: {error}") from error
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one write transaction; any exception rolls it back (see ``_connection``)."""
+        """Run ``work`` in a committed write transaction, perhaps shared with other threads' writes; an
+        exception rolls back ``work`` alone."""
         try:
-            with self._writer, self._connection() as connection:
-                connection.execute("BEGIN IMMEDIATE")
-                result = work(connection)
-                connection.execute("COMMIT")
-                return result
+            return self._group.run(work)
         except sqlite3.Error as error:
             raise StorageError(f"SQLite write failed: {error}") from error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as connection:
+            begin_immediate(connection, self._busy_timeout)
+            yield connection
+            connection.execute("COMMIT")
 
 
 class SqliteTable:
@@ -327,19 +342,19 @@ def _encode(data: Any) -> str:
         elif isinstance(value, int):
             tagged[name] = ["i", value]
         elif isinstance(value, float):
-            tagged[name] = ["f", value]
+            tagged[name] = ["f", value if math.isfinite(value) else repr(value)]  # JSON has no NaN or inf
         elif isinstance(value, str):
             tagged[name] = ["s", value]
         elif isinstance(value, bytes):
             tagged[name] = ["x", base64.b64encode(value).decode("ascii")]
         else:
             tagged[name] = ["d", value.isoformat()]
-    return json.dumps(tagged, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(tagged).decode()
 
 
 def _decode(props: str) -> dict[str, Value]:
     data: dict[str, Value] = {}
-    for name, (tag, raw) in json.loads(props).items():
+    for name, (tag, raw) in orjson.loads(props).items():
         if tag == "x":
             data[name] = base64.b64decode(raw)
         elif tag == "d":

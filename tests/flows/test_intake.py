@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -13,7 +14,18 @@ import pytest
 
 from shared import wiring
 from shared.errors import ConfigError, InvalidRequest, TooLarge, Unauthenticated, Unprocessable, UnsupportedMediaType
-from shared.flows.intake import Accepted, Event, Ignored, Signature, Source, accept, one_object
+from shared.flows.intake import (
+    Accepted,
+    Event,
+    Handshake,
+    Ignored,
+    Signature,
+    Source,
+    accept,
+    accept_together,
+    one_object,
+)
+from shared.messaging.errors import MessagingError
 from shared.security.signatures import gp_signature
 from tests.flows.conftest import KEY, Alerts, take
 
@@ -120,3 +132,61 @@ def test_an_unconfigured_secret_is_a_config_error_not_a_rejection(ports: wiring.
     ports.settings = ports.settings.model_copy(update={"gp_app_key": None})
     with pytest.raises(ConfigError, match="GP_APP_KEY"):
         accept(ports, LOYALTY, b"{}", {"x-gp-signature": "x"})
+
+
+def test_deliveries_that_arrive_together_share_one_commit_and_each_hears_its_own_answer(
+        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    sends: list[int] = []
+    send = ports.bus.send
+    monkeypatch.setattr(ports.bus, "send", lambda queue, messages: (sends.append(len(messages)), send(queue, messages)))
+
+    async def deliver_all() -> list[Accepted | Handshake]:
+        documents = [{"member": f"M-{n}", "version": 1} for n in range(12)] + [{"member": "M-3", "version": 1}]
+        bodies = [orjson.dumps(d) for d in documents]
+        return await asyncio.gather(*(accept_together(
+            ports, LOYALTY, body, {"content-type": "application/json", "x-gp-signature": gp_signature(body, KEY)})
+            for body in bodies))
+
+    results = asyncio.run(deliver_all())
+    assert all(isinstance(r, Accepted) for r in results)
+    answers = [(r.accepted, r.duplicates) for r in results if isinstance(r, Accepted)]
+    assert answers == [(1, 0)] * 12 + [(0, 1)]  # the twin inside the group is a duplicate, not a second message
+    assert results[-1].correlation_ids == results[3].correlation_ids
+    assert sends == [12]  # one send for the group
+    assert sorted(m["message_id"] for m in queued(ports)) == sorted(f"loyalty:M-{n}:1" for n in range(12))
+    outcomes = [outcome for _, outcome, _ in audit(ports)]
+    assert sorted(outcomes) == ["accepted"] * 12 + ["duplicate"]
+    assert ports.audit.verify(datetime.now(UTC).date()).ok
+
+
+def test_a_group_whose_commit_fails_answers_every_delivery_with_the_failure_and_keeps_nothing(
+        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(queue: str, messages: object) -> None:
+        raise MessagingError("the bus is down")
+
+    monkeypatch.setattr(ports.bus, "send", broken)
+
+    async def deliver_all() -> list[object]:
+        bodies = [orjson.dumps({"member": f"M-{n}", "version": 1}) for n in range(3)]
+        return await asyncio.gather(*(accept_together(
+            ports, LOYALTY, body, {"content-type": "application/json", "x-gp-signature": gp_signature(body, KEY)})
+            for body in bodies), return_exceptions=True)
+
+    results = asyncio.run(deliver_all())
+    assert [type(r) for r in results] == [MessagingError] * 3
+    monkeypatch.undo()
+    assert deliver(ports, {"member": "M-1", "version": 1}).accepted == 1  # the sender's retry is not a duplicate
+
+
+def test_a_rejected_delivery_in_a_group_is_answered_alone(ports: wiring.Services) -> None:
+    async def deliver_two() -> list[object]:
+        good = orjson.dumps({"member": "M-9", "version": 2})
+        bad = orjson.dumps({"member": "M-8"})
+        headers = [{"content-type": "application/json", "x-gp-signature": gp_signature(b, KEY)} for b in (good, bad)]
+        return await asyncio.gather(accept_together(ports, LOYALTY, good, headers[0]),
+                                    accept_together(ports, LOYALTY, bad, headers[1]), return_exceptions=True)
+
+    good, bad = asyncio.run(deliver_two())
+    assert isinstance(good, Accepted) and good.accepted == 1
+    assert isinstance(bad, Unprocessable) and "member and version are required" in str(bad)
+    assert [m["message_id"] for m in queued(ports)] == ["loyalty:M-9:2"]

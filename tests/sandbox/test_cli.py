@@ -3,12 +3,12 @@
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from shared.storage.audit import AuditTrail
+from shared.storage.audit import AuditTrail, chain_partition, shard_of
 from shared.storage.entities import Entity
 from shared.storage.sqlite import SqliteTableStore
 
@@ -46,34 +46,45 @@ def test_every_command_has_help() -> None:
         assert result.returncode == 0 and "Usage" in result.stdout, command
 
 
+AUDITED = date(2026, 11, 20)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     store = SqliteTableStore(tmp_path / "tables.sqlite")
     trail = AuditTrail(store.table("AuditLog"), key=b"cli-key", clock=lambda: datetime(2026, 11, 20, 9, tzinfo=UTC))
     for n in range(4):
         trail.record(step="intake.gp", event_id=f"e{n}", correlation_id="c", outcome="accepted")
+    trail.record(step="post.payment", event_id="e1", correlation_id="c", outcome="posted")
     store.close()
     return tmp_path
 
 
 def test_audit_verify_passes_an_intact_day(data_dir: Path) -> None:
+    chains = len({shard_of(f"e{n}") for n in range(4)})
     result = run(HL365, "audit", "verify", "--date", "2026-11-20",
                  env=bare_env(HL365_DATA_DIR=str(data_dir), HL365_AUDIT_KEY="cli-key"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 records, intact" in result.stdout
+    assert result.stdout.strip() == (f"audit trail 2026-11-20: {chains} chain(s) checked, 5 records, OK, nothing "
+                                     f"edited, inserted or deleted")
 
 
-def test_audit_verify_fails_and_names_the_edited_record(data_dir: Path) -> None:
+def test_audit_verify_fails_and_names_each_break_with_its_chain(data_dir: Path) -> None:
     store = SqliteTableStore(data_dir / "tables.sqlite")
     table = store.table("AuditLog")
-    row = table.get("20261120", "000000000002")
-    assert row is not None
-    table.upsert(Entity(row.partition_key, row.row_key, {**row.data, "Outcome": "rejected"}))
+    chain = chain_partition(AUDITED, shard_of("e1"))
+    [first, second] = [r for r in table.query(chain) if r.get("EventId") == "e1"]
+    table.upsert(Entity(first.partition_key, first.row_key, {**first.data, "Outcome": "rejected"}))
+    table.delete(second.partition_key, second.row_key)
     store.close()
     result = run(HL365, "audit", "verify", "--date", "2026-11-20",
                  env=bare_env(HL365_DATA_DIR=str(data_dir), HL365_AUDIT_KEY="cli-key"))
     assert result.returncode == 1
-    assert "record 20261120/000000000002: edited" in result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == f"record {chain}/{first.row_key}: edited (its content does not match its MAC)"
+    assert lines[1].startswith(f"record {chain}/{second.row_key}: deleted")
+    assert lines[2].startswith("audit trail 2026-11-20: ") and lines[2].endswith(
+        "chain(s) checked, 4 records, 2 break(s), each named above")
 
 
 def test_audit_verify_with_the_wrong_key_fails(data_dir: Path) -> None:

@@ -120,6 +120,19 @@ def test_remember_records_done_once_and_reports_the_first(keys: IdempotencyKeys)
     assert keys.claim("p", "gp:TRN_1:CAPTURED").duplicate
 
 
+def test_remember_many_writes_a_partition_in_batches_and_answers_twins_from_the_stored_key(
+        keys: IdempotencyKeys) -> None:
+    keys.remember("p", "gp:TRN_7:CAPTURED", "corr-first")
+    pairs = [(f"gp:TRN_{n}:CAPTURED", f"corr-{n}") for n in range(150)]
+    claims = keys.remember_many("p", pairs)
+    assert [c.key for c in claims] == [k for k, _ in pairs]
+    assert [c.acquired for c in claims].count(False) == 1
+    twin = claims[7]
+    assert (twin.acquired, twin.result_ref, twin.status) == (False, "corr-first", KeyStatus.DONE)
+    assert all(keys.get("p", k).result_ref == (r if k != "gp:TRN_7:CAPTURED" else "corr-first")  # type: ignore[union-attr]
+               for k, r in pairs)
+
+
 def test_a_live_worker_keeps_its_claim_past_its_lease_and_settles_it(keys: IdempotencyKeys, clock: Clock) -> None:
     with keys.renewing() as mine:
         claim = mine.claim("p", "k")
