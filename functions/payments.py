@@ -1,4 +1,4 @@
-"""Payment queues: transform one message at a time, post in micro-batches; each a single core call."""
+"""Payment queues: transform and post in micro-batches; each a single core call."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from shared.flows import payments, pipeline
 bp = func.Blueprint()
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name=payments.TRANSFORM_QUEUE, connection="ServiceBusConnection")
-def payments_transform(msg: func.ServiceBusMessage) -> None:
-    pipeline.handle(wiring.services(), payments.TRANSFORM_QUEUE, str(msg.message_id), msg.get_body(),
-                    payments.transform_payment)
+@bp.service_bus_queue_trigger(arg_name="msgs", queue_name=payments.TRANSFORM_QUEUE, connection="ServiceBusConnection",
+                               cardinality=func.Cardinality.MANY)
+def payments_transform(msgs: list[func.ServiceBusMessage]) -> None:
+    """A micro-batch: one send to the post queue and one audit append for all of it."""
+    deliveries = [pipeline.Delivery(str(msg.message_id), msg.get_body()) for msg in msgs]
+    pipeline.handle_batch(wiring.services(), payments.TRANSFORM_QUEUE, deliveries, payments.transform_payments)
 
 
 @bp.service_bus_queue_trigger(arg_name="msgs", queue_name=payments.POST_QUEUE, connection="ServiceBusConnection",

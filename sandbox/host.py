@@ -360,13 +360,15 @@ class LocalHost:
                 self.stats.messages_abandoned += 1
                 self.bus.abandon(message)
             return len(messages)
-        for message in messages:
-            try:
-                self.bus.complete(message)
-            except MessageLockLost:
-                log.warning("lock on %s expired before it completed; it will be redelivered", message.message_id)
-            else:
-                self.stats.messages_completed += 1
+        with self.bus.together():  # the batch's completions in one commit
+            for message in messages:
+                try:
+                    self.bus.complete(message)
+                except MessageLockLost:
+                    log.warning("lock on %s expired before it completed; it will be redelivered",
+                                message.message_id)
+                else:
+                    self.stats.messages_completed += 1
         return len(messages)
 
     @contextmanager

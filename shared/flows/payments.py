@@ -98,19 +98,31 @@ def _notification_of(listed: Transaction) -> dict[str, object]:
     }
 
 
-def transform_payment(ports: Ports, body: bytes) -> None:
-    """Normalise an accepted notification to the canonical payment and queue it for posting."""
-    envelope = envelope_of(body)
-    try:
-        payment = to_payment(parse_transaction(envelope.data))
-    except ValueError as exc:
-        raise FatalError("InvalidPayment", str(exc)) from None
-    posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
-    # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
-    ports.bus.send(POST_QUEUE, [to_message(posting)])
-    ports.audit.record(step="transform.payment", event_id=envelope.idempotency_key,
-                       correlation_id=envelope.correlation_id, outcome="normalised",
-                       detail={"external_key": payment.external_key})
+def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
+    """Normalise a micro-batch of accepted notifications to canonical payments and queue them for posting, in
+    one send and one audit append; returns the messages that are not payments, each with why."""
+    failures: dict[str, IntegrationError] = {}
+    postings, records = [], []
+    for delivery in deliveries:
+        try:
+            envelope = envelope_of(delivery.body)
+            payment = to_payment(parse_transaction(envelope.data))
+        except FatalError as error:
+            failures[delivery.message_id] = error
+            continue
+        except ValueError as exc:
+            failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
+            continue
+        posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
+        postings.append(to_message(posting))
+        records.append({"step": "transform.payment", "event_id": envelope.idempotency_key,
+                        "correlation_id": envelope.correlation_id, "outcome": "normalised",
+                        "detail": {"external_key": payment.external_key}})
+    if postings:
+        # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
+        ports.bus.send(POST_QUEUE, postings)
+        ports.audit.record_many(records)
+    return failures
 
 
 @dataclass
@@ -260,15 +272,16 @@ def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[
             _give_back(keys, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
         return failures
-    for item in pending:
-        result = results.get(item.payment.external_key)
-        if isinstance(result, str):
-            _complete(ports, keys, item, result, "posted")
-            continue
-        refusal = result if isinstance(result, FatalError) else FatalError(
-            "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
-        _give_back(keys, item, f"{refusal.reason}: {refusal.description}")
-        failures[item.delivery.message_id] = refusal
+    with ports.tables.together():  # the journal's keys and audit records in one commit where the store can
+        for item in pending:
+            result = results.get(item.payment.external_key)
+            if isinstance(result, str):
+                _complete(ports, keys, item, result, "posted")
+                continue
+            refusal = result if isinstance(result, FatalError) else FatalError(
+                "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
+            _give_back(keys, item, f"{refusal.reason}: {refusal.description}")
+            failures[item.delivery.message_id] = refusal
     return failures
 
 

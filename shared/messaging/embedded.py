@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,8 +171,8 @@ class EmbeddedBus:
         self._queue_ids: dict[str, int] = {}
         self._queue_names: dict[int, str] = {}
         self._last_prune = float("-inf")
-        self._sends = GroupCommit(self._write, rolled_back=self._forget_queues)
-        """Concurrent sends share a commit: intake's threads each send one message."""
+        self._writes = GroupCommit(self._write, rolled_back=self._forget_queues)
+        """Concurrent sends and completions share a commit."""
         with self._lock:
             self._connection()
 
@@ -308,7 +308,7 @@ class EmbeddedBus:
             _validate(message, options)
         if not messages:
             return
-        self._sends.run(lambda conn: self._send(conn, queue, messages, options))
+        self._writes.run(lambda conn: self._send(conn, queue, messages, options))
 
     def _send(self, conn: sqlite3.Connection, queue: str, messages: Sequence[OutgoingMessage],
               options: QueueOptions) -> None:
@@ -551,17 +551,24 @@ class EmbeddedBus:
         Raises:
             MessageLockLost: The lock expired, or the message was settled or redelivered.
         """
-        with self._write() as conn:
-            row = conn.execute(
-                "DELETE FROM messages WHERE lock_token = ? AND state = 2 AND locked_until > ? "
-                "RETURNING queue_id, sub, session_id",
-                (message.lock_token, self._clock()),
-            ).fetchone()
-            if row is None:
-                raise _lock_lost(message)
-            queue_id, sub, session_id = row
-            if sub == _ACTIVE and session_id is not None:
-                self._refresh_session(conn, int(queue_id), session_id)
+        self._writes.run(lambda conn: self._complete(conn, message))
+
+    def _complete(self, conn: sqlite3.Connection, message: ReceivedMessage) -> None:
+        row = conn.execute(
+            "DELETE FROM messages WHERE lock_token = ? AND state = 2 AND locked_until > ? "
+            "RETURNING queue_id, sub, session_id",
+            (message.lock_token, self._clock()),
+        ).fetchone()
+        if row is None:
+            raise _lock_lost(message)
+        queue_id, sub, session_id = row
+        if sub == _ACTIVE and session_id is not None:
+            self._refresh_session(conn, int(queue_id), session_id)
+
+    def together(self) -> AbstractContextManager[None]:
+        """Sends and completions this thread makes in the block share one transaction, committed at its end
+        (a batch trigger's completions, one commit instead of one each)."""
+        return self._writes.together()
 
     def abandon(self, message: ReceivedMessage) -> None:
         """Make the message visible again at once, or dead-letter it once its delivery count is spent.

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -121,11 +120,10 @@ class VerifyReport:
 
 @dataclass
 class _Chain:
-    """What this process knows of one shard: its lock, its last head (of ``partition``), whether it is listed."""
+    """What this process knows of one shard: its last head (and that head's partition), whether it is listed.
+    ``last`` is replaced whole, so a reader never pairs one head with another's partition."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    partition: str = ""
-    head: Entity | None = None
+    last: tuple[str, Entity | None] = ("", None)
     listed: str = ""
 
 
@@ -188,12 +186,14 @@ class AuditTrail:
         chain = self._chains[shard]
         rows: list[Entity] = []
         days: list[date] = []
-        with chain.lock:
-            for batch in _batches(items):
-                day, appended = self._append_batch(chain, shard, batch)
-                rows.extend(appended)
-                days.append(day)
-            unlisted = sorted({d for d in days if chain_partition(d, shard) != chain.listed})
+        # No lock is held while the store writes: a thread that keeps a store's commit open (``together``)
+        # may append here meanwhile. Two threads of one process appending to one chain meet at the head's
+        # ETag like two instances do, and the loser tries again.
+        for batch in _batches(items):
+            day, appended = self._append_batch(chain, shard, batch)
+            rows.extend(appended)
+            days.append(day)
+        unlisted = sorted({d for d in days if chain_partition(d, shard) != chain.listed})
         for day in unlisted:
             self._list(day, shard)
         return rows
@@ -204,7 +204,8 @@ class AuditTrail:
         for _ in range(_ATTEMPTS):
             now = self._clock().astimezone(UTC)
             partition = chain_partition(now.date(), shard)
-            head = (chain.head if chain.partition == partition else None) or self._table.get(partition, HEAD)
+            cached_partition, cached = chain.last
+            head = (cached if cached_partition == partition else None) or self._table.get(partition, HEAD)
             at = max(now, _last(head, now.date())).isoformat(timespec="microseconds")
             seq = int(head["Seq"]) if head else 0
             prev = str(head["Mac"]) if head else GENESIS
@@ -224,9 +225,9 @@ class AuditTrail:
             except BatchError as error:
                 if not isinstance(error.cause, EntityExists | PreconditionFailed | EntityNotFound):
                     raise
-                chain.head = None
+                chain.last = ("", None)
                 continue
-            chain.partition, chain.head = partition, results[-1]
+            chain.last = (partition, results[-1])
             return now.date(), rows
         raise RuntimeError(f"audit chain {partition} is under too much contention to append")
 
@@ -365,9 +366,7 @@ class AuditTrail:
         except StorageError as error:
             log.warning("audit chain %s not yet in the day's manifest: %s", chain_partition(day, shard), error)
             return
-        chain = self._chains[shard]
-        with chain.lock:
-            chain.listed = chain_partition(day, shard)
+        self._chains[shard].listed = chain_partition(day, shard)
 
     def _mac(self, partition: str, seq: int, prev: str, body: Mapping[str, str]) -> str:
         message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":"))

@@ -122,18 +122,26 @@ class IdempotencyKeys:
                             exc_info=True)
 
     def _renew_held(self) -> int:
+        """No lock is held while the store writes (a thread keeping a store's commit open may be settling one
+        of these claims meanwhile); a claim settled during its renewal is left settled."""
         renewed = 0
         with self._held_lock:
             assert self._held is not None
-            for ref, claim in list(self._held.items()):
-                row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts,
-                                self._clock())
-                try:
-                    self._held[ref] = self._claim(self._table.upsert(row, etag=claim.etag), acquired=True)
+            held = list(self._held.items())
+        for ref, claim in held:
+            row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts, self._clock())
+            try:
+                stored = self._claim(self._table.upsert(row, etag=claim.etag), acquired=True)
+            except (PreconditionFailed, EntityNotFound):
+                with self._held_lock:
+                    if self._held.get(ref) is claim:
+                        del self._held[ref]
+                log.warning("lease on %s ran out before it was renewed; its successor took it over", claim.key)
+                continue
+            with self._held_lock:
+                if self._held.get(ref) is claim:
+                    self._held[ref] = stored
                     renewed += 1
-                except (PreconditionFailed, EntityNotFound):
-                    del self._held[ref]
-                    log.warning("lease on %s ran out before it was renewed; its successor took it over", claim.key)
         return renewed
 
     def _acquired(self, claim: Claim) -> Claim:
@@ -253,11 +261,7 @@ class IdempotencyKeys:
         row = self._row(claim.partition, claim.key, claim.owner, KeyStatus.CLAIMED, claim.attempts, now)
         row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": reason,
                                                      "LeasedUntil": now + timedelta(seconds=seconds)})
-        try:
-            stored = self._table.upsert(row, etag=claim.etag)
-        except (PreconditionFailed, EntityNotFound):
-            raise LeaseLost(f"key {claim.key!r} was taken over after its lease expired") from None
-        return self._claim(stored, acquired=False)
+        return self._claim(self._write_held(claim, row), acquired=False)
 
     def get(self, partition: str, key: str) -> Claim | None:
         row = self._table.get(safe_key(partition), safe_key(key))
@@ -269,11 +273,22 @@ class IdempotencyKeys:
         claim = self._latest(claim)
         row = self._row(claim.partition, claim.key, claim.owner, status, claim.attempts, self._clock())
         row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref, "LeasedUntil": ""})
-        try:
-            stored = self._table.upsert(row, etag=claim.etag)
-        except (PreconditionFailed, EntityNotFound):
-            raise LeaseLost(f"key {claim.key!r} was taken over after its lease expired") from None
-        return self._claim(stored, acquired=False)
+        return self._claim(self._write_held(claim, row), acquired=False)
+
+    def _write_held(self, claim: Claim, row: Entity) -> Entity:
+        """Replace a held key's row. Its ETag may have moved under a renewal made meanwhile by this worker's own
+        heartbeat: the row still names this claim's owner then, and the write goes on with the new ETag;
+        another owner means the key was taken over."""
+        etag = claim.etag
+        for _ in range(3):
+            try:
+                return self._table.upsert(row, etag=etag)
+            except (PreconditionFailed, EntityNotFound):
+                current = self._table.get(row.partition_key, row.row_key)
+                if current is None or current.get("Owner") != claim.owner or current.get("Status") != KeyStatus.CLAIMED:
+                    break
+                etag = current.etag
+        raise LeaseLost(f"key {claim.key!r} was taken over after its lease expired")
 
     def _row(self, partition: str, key: str, owner: str, status: KeyStatus, attempts: int, now: datetime) -> Entity:
         return Entity(

@@ -18,8 +18,8 @@ EXPECTED = {
         {"direction": "OUT", "type": "http", "name": "$return"},
     ],
     "payments_transform": [
-        {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "connection": "ServiceBusConnection",
-         "queueName": "payments-transform"},
+        {"direction": "IN", "type": "serviceBusTrigger", "name": "msgs", "connection": "ServiceBusConnection",
+         "queueName": "payments-transform", "cardinality": "MANY"},
     ],
     "payments_post": [
         {"direction": "IN", "type": "serviceBusTrigger", "name": "msgs", "connection": "ServiceBusConnection",
