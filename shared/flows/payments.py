@@ -144,14 +144,19 @@ def post_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str, Int
     payment, so only the culprit is dead-lettered, with the ERP's text. Which key is claimed, and whether a
     reversal posts, is the ordering rule's (``shared.flows.ordering``).
     """
-    with ports.keys.renewing() as keys:  # a slow post keeps its claims: only a dead worker's are taken over
-        return _post_batch(ports, keys, deliveries)
+    audits: list[dict[str, Any]] = []
+    try:
+        with ports.keys.renewing() as keys:  # a slow post keeps its claims: only a dead worker's are taken over
+            return _post_batch(ports, keys, audits, deliveries)
+    finally:  # one append per chain for the whole batch
+        ports.audit.record_many(audits)
 
 
-def _post_batch(ports: Ports, keys: IdempotencyKeys,
+def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]],
                 deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     pending: list[_Pending] = []
+    claimed: set[str] = set()  # the keys of ``pending``, for the ordering rule
     rules = ports.mapping.customer_payments
     for delivery in deliveries:
         try:
@@ -164,29 +169,29 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys,
             failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
             continue
         if not payment.moves_money:
-            _audit(ports, envelope, "nothing_to_post", status=payment.status.value,
+            _audit(audits, envelope, "nothing_to_post", status=payment.status.value,
                    transaction=payment.transaction_id)
             continue
         if not rules.names_order(payment.reference):
-            _audit(ports, envelope, "settled_by_journal", transaction=payment.transaction_id,
+            _audit(audits, envelope, "settled_by_journal", transaction=payment.transaction_id,
                    reference=payment.reference or "")
             continue
         try:
-            claim = claim_to_post(keys, ports.ledger, payment,
-                                  {p.payment.external_key for p in pending})
+            claim = claim_to_post(keys, ports.ledger, payment, claimed)
         except RetriableError as error:
             failures[delivery.message_id] = error
             continue
         if isinstance(claim, str):
-            _audit(ports, envelope, claim, external_key=payment.external_key)
+            _audit(audits, envelope, claim, external_key=payment.external_key)
             if claim == "duplicate":
                 telemetry.count("duplicate", flow="payments.post")
             continue
         pending.append(_Pending(delivery, envelope, payment, claim))
+        claimed.add(payment.external_key)
     try:
-        left = _found_after_uncertain_attempt(ports, keys, pending)
+        left = _found_after_uncertain_attempt(ports, keys, audits, pending)
         if left:
-            failures.update(_post(ports, keys, left))
+            failures.update(_post(ports, keys, audits, left))
     except RetriableError as error:  # the ERP could not be asked: whatever is not done is tried again later
         for item in pending:
             if item.done:
@@ -197,7 +202,7 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys,
     return failures
 
 
-def _found_after_uncertain_attempt(ports: Ports, keys: IdempotencyKeys,
+def _found_after_uncertain_attempt(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]],
                                    pending: list[_Pending]) -> list[_Pending]:
     """Ask the ERP, in one look-up for the batch, about keys an earlier attempt may have written (a crash, a
     lost answer)."""
@@ -209,11 +214,12 @@ def _found_after_uncertain_attempt(ports: Ports, keys: IdempotencyKeys,
         if document is None:
             left.append(item)
             continue
-        _complete(ports, keys, item, document, "found_after_uncertain_attempt")
+        _complete(keys, audits, item, document, "found_after_uncertain_attempt")
     return left
 
 
-def _after_uncertain_outcome(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending],
+def _after_uncertain_outcome(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]],
+                             pending: list[_Pending],
                              error: UncertainOutcome) -> dict[str, IntegrationError]:
     """One look-up for the batch says which payments the lost write landed (all, none, or the parts sent
     before it was lost): those are completed. Nothing is written again now: a write that timed out may still
@@ -233,7 +239,7 @@ def _after_uncertain_outcome(ports: Ports, keys: IdempotencyKeys, pending: list[
                        hold_for=ports.settings.http_timeout_seconds)
             failures[item.delivery.message_id] = error
         else:
-            _complete(ports, keys, item, document, "found_after_uncertain_attempt")
+            _complete(keys, audits, item, document, "found_after_uncertain_attempt")
     return failures
 
 
@@ -251,7 +257,8 @@ def _give_back(keys: IdempotencyKeys, item: _Pending, reason: str, *, hold_for: 
         log.warning("lease on %s expired while posting; its successor asks the ERP", item.payment.external_key)
 
 
-def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[str, IntegrationError]:
+def _post(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]],
+          pending: list[_Pending]) -> dict[str, IntegrationError]:
     failures: dict[str, IntegrationError] = {}
     try:
         results = dict(ports.ledger.post([p.payment for p in pending]))
@@ -263,10 +270,10 @@ def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[
                         error.reason)
             results = {}
             for item in pending:
-                failures.update(_post(ports, keys, [item]))
+                failures.update(_post(ports, keys, audits, [item]))
             return failures
     except UncertainOutcome as error:
-        return _after_uncertain_outcome(ports, keys, pending, error)
+        return _after_uncertain_outcome(ports, keys, audits, pending, error)
     except RetriableError as error:
         for item in pending:
             _give_back(keys, item, f"{error.reason}: {error.description}")
@@ -276,7 +283,7 @@ def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[
         for item in pending:
             result = results.get(item.payment.external_key)
             if isinstance(result, str):
-                _complete(ports, keys, item, result, "posted")
+                _complete(keys, audits, item, result, "posted")
                 continue
             refusal = result if isinstance(result, FatalError) else FatalError(
                 "NotPosted", f"the ledger gave no answer for {item.payment.external_key}")
@@ -285,17 +292,18 @@ def _post(ports: Ports, keys: IdempotencyKeys, pending: list[_Pending]) -> dict[
     return failures
 
 
-def _complete(ports: Ports, keys: IdempotencyKeys, item: _Pending, document: str, outcome: str) -> None:
+def _complete(keys: IdempotencyKeys, audits: list[dict[str, Any]], item: _Pending, document: str,
+              outcome: str) -> None:
     item.done = True
     try:
         keys.complete(item.claim, document)
     except LeaseLost:
         log.warning("lease on %s expired while posting; the successor will find %s", item.payment.external_key,
                     document)
-    _audit(ports, item.envelope, outcome, external_key=item.payment.external_key, document=document)
+    _audit(audits, item.envelope, outcome, external_key=item.payment.external_key, document=document)
     telemetry.count("posted", flow="payments.post")
 
 
-def _audit(ports: Ports, envelope: Envelope, outcome: str, **detail: str) -> None:
-    ports.audit.record(step="post.payment", event_id=envelope.idempotency_key,
-                       correlation_id=envelope.correlation_id, outcome=outcome, detail=detail)
+def _audit(audits: list[dict[str, Any]], envelope: Envelope, outcome: str, **detail: str) -> None:
+    audits.append({"step": "post.payment", "event_id": envelope.idempotency_key,
+                   "correlation_id": envelope.correlation_id, "outcome": outcome, "detail": detail})

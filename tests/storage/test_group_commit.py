@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from shared.storage.audit import AuditTrail
 from shared.storage.entities import Entity
 from shared.storage.errors import EntityExists
 from shared.storage.group_commit import GroupCommit, _Pending
@@ -95,3 +98,26 @@ def test_an_exception_leaving_a_together_block_rolls_back_all_of_it(tmp_path: Pa
     assert table.get("p", "1") is None
     table.insert(Entity("p", "1", {"v": 1}))  # and the store writes again
     assert table.get("p", "1") is not None
+
+
+def test_a_together_block_and_a_thread_appending_to_the_same_audit_chain_both_finish(tmp_path: Path) -> None:
+    store = SqliteTableStore(tmp_path / "t.sqlite")
+    trail = AuditTrail(store.table("AuditLog"), key=b"k" * 32)
+    waiting = threading.Event()
+
+    def append_meanwhile() -> None:
+        waiting.set()
+        trail.record(step="post", event_id="gp:TRN_1:CAPTURED", correlation_id="c", outcome="posted")
+
+    other = threading.Thread(target=append_meanwhile)
+    with store.together():
+        trail.record(step="intake", event_id="gp:TRN_1:CAPTURED", correlation_id="c", outcome="accepted")
+        other.start()
+        waiting.wait()
+        time.sleep(0.1)  # the other append now waits for this block's commit
+        trail.record(step="intake", event_id="gp:TRN_1:CAPTURED", correlation_id="c", outcome="duplicate")
+    other.join(timeout=20)
+    assert not other.is_alive()
+    today = datetime.now(UTC).date()
+    assert [r["Outcome"] for r in trail.records(today)] == ["accepted", "duplicate", "posted"]
+    assert trail.verify(today).ok

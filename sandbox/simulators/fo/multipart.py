@@ -124,10 +124,8 @@ def _http(response: InnerResponse) -> bytes:
 
 
 def _multipart(boundary: str, parts: list[bytes]) -> bytes:
-    out = b""
-    for part in parts:
-        out += f"--{boundary}\r\n".encode() + part + b"\r\n"
-    return out + f"--{boundary}--\r\n".encode()
+    delimiter = f"--{boundary}\r\n".encode()
+    return b"".join(delimiter + part + b"\r\n" for part in parts) + f"--{boundary}--\r\n".encode()
 
 
 def write_batch(answers: list[InnerResponse | list[InnerResponse]]) -> tuple[str, bytes]:
