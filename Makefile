@@ -18,8 +18,6 @@ chaos: $(STAMP) node_modules/.installed
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench.payments
-	$(BIN)/python -m bench.settlement
 
 serve: $(STAMP)
 	$(BIN)/hl365 serve

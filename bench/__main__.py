@@ -1,112 +1,82 @@
-"""``make bench``: embedded bus throughput, and webhook intake through ``hl365 serve`` beside a bare app."""
+"""``make bench``: every hot path beside its baseline measured in the same run, as one table.
+
+Figures on a shared machine are noisy, so each is read against a baseline taken minutes apart on the same
+machine: webhook intake against a bare app on the same server stack, payments end to end against intake
+alone, the settlement close against decoding the very same pages into the journal's fields, the embedded bus
+against bare SQLite doing the same writes. The modules run alone too (``python -m bench.intake`` ...).
+
+Usage: ``python -m bench [--transactions N] [--payments N] [--requests N]``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
-import random
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-from datetime import date
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-import httpx
-import orjson
-
-from bench import load
-from sandbox.scenario.transactions import transaction
-from shared.messaging.embedded import EmbeddedBus
-from shared.messaging.messages import OutgoingMessage
-from shared.security.signatures import gp_signature
-
-APP_KEY = "bench-app-key"
+from bench import bus, intake, payments, settlement
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _stage(text: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    print(f"  measuring {text} ...", file=sys.stderr, flush=True)
+    return run()
 
 
-def bench_bus(messages: int = 20_000, batch: int = 100) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        bus = EmbeddedBus(Path(tmp) / "bus.sqlite")
-        body = b'{"type":"payment.captured"}' * 8
-        started = time.perf_counter()
-        for start in range(0, messages, batch):
-            bus.send("bench", [OutgoingMessage(body, f"m-{n}") for n in range(start, start + batch)])
-        sent = time.perf_counter()
-        done = 0
-        while done < messages:
-            received = bus.receive("bench", max_messages=batch)
-            for message in received:
-                bus.complete(message)
-            done += len(received)
-        finished = time.perf_counter()
-        bus.close()
-    print(f"embedded bus, {messages} messages, one process (send in batches of {batch}, receive {batch}, "
-          f"complete each):")
-    print(f"  send {messages / (sent - started):,.0f} msg/s; receive+complete {messages / (finished - sent):,.0f} "
-          f"msg/s; send+receive+complete {messages / (finished - started):,.0f} msg/s")
+def _row(figure: str, value: str, baseline: str, ratio: str, aim: str, met: bool | None) -> list[str]:
+    return [figure, value, baseline, ratio, aim, "" if met is None else ("met" if met else "NOT met")]
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=0.5)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+def table(intake_: dict[str, Any], payments_: dict[str, Any], close: dict[str, dict[str, Any]],
+          bus_: dict[str, Any]) -> str:
+    bare, served, busy = intake_["bare"], intake_["hl365"], intake_["hl365_with_workers"]
+    close_ratio = settlement.ratio(close)
+    build, floor = close["build"], close["floor"]
+    build_net = build["seconds"] - build["render_seconds"]
+    floor_net = floor["seconds"] - floor["render_seconds"]
+    peak = max(float(r["peak_mb"]) for r in close.values())
+    per_1000 = float(payments_["erp_requests_per_1000"])
+    rows = [
+        _row("webhook intake, req/s (serving HTTP only)", f"{served:,}", f"{bare:,} bare Starlette app",
+             f"{served / bare:.2f}", ">= 0.50", served / bare >= 0.5),
+        _row("  the same, queue workers on the same cores", f"{busy:,}", f"{bare:,} bare Starlette app",
+             f"{busy / bare:.2f}", "", None),
+        _row(f"payments end to end, /s ({payments_['payments']:,})", f"{payments_['per_s']:,}",
+             f"{served:,} intake alone", f"{payments_['per_s'] / served:.2f}", ">= 1,000/s",
+             payments_["per_s"] >= 1000),
+        _row("  posted twice", f"{payments_['posted_twice']}", "", "", "0", payments_["posted_twice"] == 0),
+        _row("ERP requests per 1,000 payments", f"{per_1000:g}", "1,000 one per payment", f"{per_1000 / 1000:.4f}",
+             "<= 5", per_1000 <= 5),
+        _row(f"settlement close, s ({build['transactions']:,} + as many tickets)", f"{build_net:.1f}",
+             f"{floor_net:.1f} msgspec decode floor", f"{close_ratio:.2f}", "<= 3.0", close_ratio <= 3.0),
+        _row("  peak memory, MB", f"{peak:.0f}", "", "", "<= 300", peak <= 300),
+        _row("embedded bus, msg/s (send, receive, complete)", f"{bus_['bus_per_s']:,}",
+             f"{bus_['bare_per_s']:,} bare SQLite, same writes", f"{bus_['bus_per_s'] / bus_['bare_per_s']:.2f}",
+             "", None),
+    ]
+    header = ["figure", "hl365", "baseline (same run)", "ratio", "aim", ""]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    rule = "-" * len(lines[0])
+    note = (f"{os.cpu_count()} cores; close seconds exclude page rendering ({build['render_seconds']:.1f} s build, "
+            f"{floor['render_seconds']:.1f} s floor)")
+    return "\n".join([lines[0], rule, *lines[1:], rule, note])
 
 
-def _requests(count: int, seed: int) -> list[bytes]:
-    rng = random.Random(seed)
-    out = []
-    for number in range(count):
-        body = orjson.dumps(transaction(rng, date(2026, 11, 26), number, "MER_bench"))
-        headers = {"Content-Type": "application/json", "X-GP-Signature": gp_signature(body, APP_KEY)}
-        out.append(load.request_bytes("/api/webhooks/gp", body, headers))
-    return out
-
-
-def _measure(command: list[str], env: dict[str, str], port: int, requests: list[bytes]) -> tuple[float, dict[int, int]]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    try:
-        _wait_for(port, process)
-        load.run(port, requests[:500])
-        elapsed, statuses = load.run(port, requests[500:])
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    return (len(requests) - 500) / elapsed, dict(statuses)
-
-
-def bench_intake(count: int = 8_000) -> None:
-    data = Path(tempfile.mkdtemp(prefix="hl365-bench-"))
-    env = {**os.environ, "HL365_DATA_DIR": str(data), "GP_APP_KEY": APP_KEY, "HL365_STORAGE": "sqlite",
-           "HL365_BUS": "sqlite", "HL365_SETTINGS_FILE": str(data / "none.json")}
-    try:
-        bare_port, hl365_port = free_port(), free_port()
-        bare, bare_statuses = _measure([sys.executable, "-m", "bench.bare", str(bare_port)], env, bare_port,
-                                       _requests(count, 1))
-        hl365 = shutil.which("hl365", path=str(Path(sys.executable).parent)) or "hl365"
-        served, served_statuses = _measure([hl365, "serve", "--port", str(hl365_port)], env, hl365_port,
-                                           _requests(count, 2))
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
-    print(f"POST /api/webhooks/gp, {count - 500} requests after 500 warm-up, 16 keep-alive connections:")
-    print(f"  bare ASGI app answering 202 (same uvicorn + starlette): {bare:,.0f} req/s {bare_statuses}")
-    print(f"  hl365 serve (verify, scan, claim, audit, enqueue):      {served:,.0f} req/s {served_statuses}")
-    print(f"  ratio hl365 / bare: {served / bare:.2f} (aim: >= 0.50)")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transactions", type=int, default=1_000_000, help="card transactions of the close")
+    parser.add_argument("--payments", type=int, default=3_000, help="payments end to end")
+    parser.add_argument("--requests", type=int, default=8_000, help="webhook requests per intake run")
+    args = parser.parse_args()
+    print("hl365 bench: each figure beside its baseline from this run", file=sys.stderr)
+    intake_ = _stage("webhook intake (bare app, hl365, hl365 with workers)", lambda: intake.measure(args.requests))
+    payments_ = _stage("payments end to end", lambda: payments.measure(args.payments))
+    close = _stage("the settlement close (render, floor, parse, build)", lambda: settlement.measure(args.transactions))
+    bus_ = _stage("the embedded bus", bus.measure)
+    print(table(intake_, payments_, close, bus_))
 
 
 if __name__ == "__main__":
-    bench_bus()
-    bench_intake()
+    main()

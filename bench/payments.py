@@ -1,11 +1,12 @@
-"""``make bench``, payments end to end: signed GP notifications into ``hl365 serve`` until every payment is a
-line in the F&O simulator's customer payment journals; payments/s and ERP requests per 1,000 payments.
+"""Payments end to end: signed GP notifications into ``hl365 serve`` until every payment is a line in the F&O
+simulator's customer payment journals; payments/s and ERP requests per 1,000 payments.
 
 Usage: ``python -m bench.payments [PAYMENTS]``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 import orjson
 
 from bench import load
-from bench.__main__ import _wait_for, free_port
+from bench.intake import _wait_for, free_port
 from sandbox.demo import FO_COMPANY, TENANT, _prepare_erp
 from sandbox.scenario.orders import prepare_customer_ledger, seed_orders
 from sandbox.scenario.transactions import transaction
@@ -34,7 +35,8 @@ ROOT = Path(__file__).parents[1]
 APP_KEY = "bench-app-key"
 
 
-def bench_payments(count: int = 3_000) -> None:
+def measure(count: int = 3_000) -> dict[str, Any]:
+    """Payments per second from the first notification to the last journal line, and the ERP requests made."""
     fo = create("fo", seed=1)
     simulated: Any = fo.simulated
     _prepare_erp("fo", fo)
@@ -84,14 +86,12 @@ def bench_payments(count: int = 3_000) -> None:
         tls.close()
         shutil.rmtree(data, ignore_errors=True)
     lines = simulated.rows("CustomerPaymentJournalLines")
-    journals = len({line["JournalBatchNumber"] for line in lines})
-    posted_twice = len(lines) - len({line["PaymentReference"] for line in lines})
-    print(f"payments end to end, {count} GP notifications paying F&O sales orders, through hl365 serve "
-          f"(intake, transform, micro-batched post) into the F&O simulator:")
-    print(f"  intake answered {dict(statuses)} in {sent:.1f} s; all posted after {elapsed:.1f} s")
-    print(f"  {count / elapsed:,.0f} payments/s (aim: >= 300); {journals} journals; posted twice: {posted_twice}")
-    print(f"  F&O requests: {erp_requests} = {erp_requests * 1000 / count:.1f} per 1,000 payments (aim: <= 20)")
+    return {"payments": count, "intake_seconds": round(sent, 2), "seconds": round(elapsed, 2),
+            "per_s": round(count / elapsed), "statuses": dict(statuses),
+            "journals": len({line["JournalBatchNumber"] for line in lines}),
+            "posted_twice": len(lines) - len({line["PaymentReference"] for line in lines}),
+            "erp_requests": erp_requests, "erp_requests_per_1000": round(erp_requests * 1000 / count, 1)}
 
 
 if __name__ == "__main__":
-    bench_payments(int(sys.argv[1]) if len(sys.argv) > 1 else 3_000)
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3_000)))
