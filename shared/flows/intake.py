@@ -226,33 +226,40 @@ class _Group:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._waiting: list[_Waiting] = []
-        self._writing = False
+        self._busy = False  # a group is being written, or a write is scheduled
 
     def add(self, ports: Ports, checked: Checked, future: asyncio.Future[Accepted]) -> None:
         self._waiting.append((ports, checked, future))
-        if not self._writing and len(self._waiting) == 1:
+        if not self._busy:
+            self._busy = True
             self._loop.call_soon(self._write)  # after every request already read in this turn is checked
 
     def _write(self) -> None:
-        if self._writing or not self._waiting:
+        if not self._waiting:
+            self._busy = False
             return
-        self._writing = True
         group, self._waiting = self._waiting, []
         written = self._loop.run_in_executor(_WRITER, _enqueue_group, group)
         written.add_done_callback(lambda done: self._answer(group, done))
 
     def _answer(self, group: list[_Waiting], done: asyncio.Future[list[Accepted | BaseException]]) -> None:
-        self._writing = False
-        error = done.exception()
-        outcomes = [error] * len(group) if error is not None else done.result()
-        for (_, _, future), outcome in zip(group, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
+        try:
+            outcomes: list[Accepted | BaseException]
+            if done.cancelled():
+                outcomes = [asyncio.CancelledError()] * len(group)
+            elif done.exception() is not None:
+                outcomes = [done.exception()] * len(group)  # type: ignore[list-item]
             else:
-                future.set_result(outcome)
-        self._write()
+                outcomes = done.result()
+            for (_, _, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+        finally:
+            self._write()  # the next group, or idle
 
 
 def _enqueue_group(group: list[_Waiting]) -> list[Accepted | BaseException]:
@@ -339,8 +346,9 @@ def enqueue(ports: Ports, deliveries: Sequence[Checked]) -> list[Accepted]:
             fresh.append((delivery.source, event, correlation_id))
             outcome.append(("accepted", correlation_id))
         outcomes.append(outcome)
+    _send(ports, fresh)  # before the keys: a crash in between leaves the sender's retry free to enqueue
     with ports.tables.together():  # the keys and the audit records of the group in one commit where possible
-        twins = _send_and_remember(ports, fresh)
+        twins = _remember(ports, fresh)
         for source, event, correlation_id in fresh:
             if event.key in twins:
                 records.append(_duplicate_record(source, event, twins[event.key]))
@@ -367,9 +375,8 @@ def enqueue(ports: Ports, deliveries: Sequence[Checked]) -> list[Accepted]:
     return results
 
 
-def _send_and_remember(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> dict[str, str]:
-    """Send, then remember: a crash in between leaves the sender's retry free to enqueue (the bus drops the
-    twin by its ``MessageId``). Returns the keys a concurrent twin remembered first, with its correlation id."""
+def _send(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> None:
+    """One send per queue; ``MessageId`` is the key, so the bus drops a twin it already holds."""
     by_queue: dict[str, list[OutgoingMessage]] = {}
     for source, event, correlation_id in fresh:
         envelope = Envelope(id=correlation_id, correlation_id=correlation_id, type=event.type,
@@ -378,6 +385,11 @@ def _send_and_remember(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> 
         by_queue.setdefault(source.queue, []).append(to_message(envelope))
     for queue, messages in by_queue.items():
         ports.bus.send(queue, messages)
+
+
+def _remember(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> dict[str, str]:
+    """Remember the keys as done, one batch per partition; returns those a concurrent twin remembered first,
+    with its correlation id."""
     by_partition: dict[str, list[tuple[str, str]]] = {}
     for _, event, correlation_id in fresh:
         by_partition.setdefault(event.partition, []).append((event.key, correlation_id))
