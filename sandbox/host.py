@@ -638,6 +638,11 @@ def run_in_background(asgi: Any, *, host: str = "127.0.0.1", port: int = 0,
 
 
 def stop_background(server: Any, thread: threading.Thread) -> None:
+    """Stop gracefully; a server still waiting after a second (a TLS keep-alive connection its client
+    never closes holds a graceful shutdown for half a minute) is made to exit."""
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=1)
+    if thread.is_alive():
+        server.force_exit = True
+        thread.join(timeout=10)
 

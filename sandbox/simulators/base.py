@@ -226,8 +226,9 @@ class Served:
     thread: threading.Thread
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        from sandbox.host import stop_background
+
+        stop_background(self.server, self.thread)
 
 
 def serve(app: Any, *, tls: SandboxCA | None = None, host: str = "127.0.0.1", port: int = 0) -> Served:
