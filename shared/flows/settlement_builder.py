@@ -25,11 +25,13 @@ from shared.mapping.schema import MappingConfig, UnmappedError
 
 LineKey = tuple[str, AccountType, tuple[tuple[str, str], ...], str, str]
 NO_BATCH = "UNSETTLED"
+_SALE, _GIFT_CARD_SALE = LineKind.SALE, LineKind.GIFT_CARD_SALE
 
 
 @dataclass
 class _Batch:
-    lines: dict[LineKey, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    lines: dict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    """Sums by line key, each key named by its number (``SettlementBuilder._numbered``): cheaper to hash."""
     settled_by_deposit: dict[tuple[str | None, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     transactions: int = 0
     tickets: int = 0
@@ -53,6 +55,13 @@ class SettlementBuilder:
         self._batch_of: dict[str, str] = {}
         self._location_batch: dict[str, str] = {}
         self._deposits: dict[str, Deposit] = {}
+        self._numbered: list[LineKey] = []
+        self._line_numbers: dict[LineKey, int] = {}
+        self._clearing: dict[tuple[str, str], int] = {}
+        self._gift_cards: dict[tuple[str, str], int] = {}
+        self._taxes: dict[tuple[str, str, str], int] = {}
+        self._departments: dict[tuple[str, str, bool, str], tuple[int, int]] = {}
+        self._tenders: dict[tuple[str, str, bool, str], tuple[int, int]] = {}
         self.failures: dict[str, FatalError] = {}
         """Batches that cannot be posted, with why (an unmapped name, an unbalanced journal)."""
 
@@ -65,8 +74,7 @@ class SettlementBuilder:
     def _post(self, batch: _Batch, account: str, amount: Decimal, currency: str, text: str,
               dimensions: Mapping[str, str] | None = None, account_type: AccountType = AccountType.LEDGER) -> None:
         if amount:
-            key = (account, account_type, tuple(sorted((dimensions or {}).items())), currency, text)
-            batch.lines[key] += amount
+            batch.lines[self._number(account, currency, text, dimensions, account_type)] += amount
 
     def _fail(self, batch_id: str, error: FatalError) -> None:
         """Stop one batch (the first reason wins); the others still build and post."""
@@ -74,16 +82,20 @@ class SettlementBuilder:
 
     def add_settled(self, transaction: SettledTransaction) -> None:
         """Relieve card clearing by what the processor settled (refunds come negative)."""
-        batch = self._batch(transaction.batch_id)
+        batch_id = sys.intern(transaction.batch_id)
+        batch = self._batches.get(batch_id) or self._batch(batch_id)
         batch.transactions += 1
-        self._batch_of[transaction.id] = sys.intern(transaction.batch_id)
-        try:
-            rule = self.mapping.payment_type(transaction.brand)
-        except UnmappedError as error:
-            self._fail(transaction.batch_id, error)
-            return
+        self._batch_of[transaction.id] = batch_id
         money = transaction.amount
-        self._post(batch, rule.clearing_account, -money.amount, money.currency, f"Card clearing {transaction.brand}")
+        clearing = self._clearing.get((transaction.brand, money.currency))
+        if clearing is None:
+            try:
+                clearing = self._clearing_line(transaction.brand, money.currency)
+            except UnmappedError as error:
+                self._fail(batch_id, error)
+                return
+        if money.amount:
+            batch.lines[clearing] -= money.amount
         batch.settled_by_deposit[(transaction.deposit_id, money.currency)] += money.amount
 
     def add_deposit(self, deposit: Deposit) -> None:
@@ -92,52 +104,120 @@ class SettlementBuilder:
     def add_ticket(self, ticket: Ticket) -> None:
         """Revenue, discounts, tax, gift cards and tenders of one POS ticket, in its batch."""
         batch_id = self._ticket_batch(ticket)
-        batch = self._batch(batch_id)
+        batch = self._batches.get(batch_id) or self._batch(batch_id)
         batch.tickets += 1
         if batch_id in self.failures:
             return
         try:
-            self._fold_ticket(batch, ticket)
+            self._fold_ticket(batch.lines, ticket)
         except UnmappedError as error:
             self._fail(batch_id, error)
 
-    def _fold_ticket(self, batch: _Batch, ticket: Ticket) -> None:
-        m = self.mapping
-        location = m.locations[ticket.location_id].dimensions if ticket.location_id in m.locations else {}
+    def _fold_ticket(self, sums: dict[int, Decimal], ticket: Ticket) -> None:
+        location = ticket.location_id
+        departments, taxes, tenders = self._departments, self._taxes, self._tenders
         for line in ticket.lines:
-            currency = line.amount.currency
-            if line.kind is LineKind.GIFT_CARD_SALE:
-                self._post(batch, m.accounts.gift_card_liability, -line.amount.amount, currency, "Gift card sales",
-                           location)
+            amount, currency = line.amount.amount, line.amount.currency
+            if line.kind is _GIFT_CARD_SALE:
+                if amount:
+                    sums[self._gift_card_line(location, currency)] -= amount
                 continue
-            department = m.department(line.department)
-            dims = {**location, **department.dimensions}
-            sign = Decimal(1) if line.kind is LineKind.SALE else Decimal(-1)
-            if line.kind is LineKind.SALE:
-                self._post(batch, department.revenue_account, -line.amount.amount, currency,
-                           f"Revenue {line.department}", dims)
-            else:
-                self._post(batch, m.accounts.refunds, line.amount.amount, currency, f"Refunds {line.department}", dims)
-            if line.discount is not None:
-                self._post(batch, m.accounts.discounts, sign * line.discount.amount, currency, "Discounts", dims)
+            sale = line.kind is _SALE
+            main, discounts = (departments.get((location, line.department, sale, currency))
+                               or self._department_lines(location, line.department, sale, currency))
+            if amount:
+                sums[main] += -amount if sale else amount
+            if line.discount is not None and line.discount.amount:
+                sums[discounts] += line.discount.amount if sale else -line.discount.amount
             for component, tax in line.taxes.items():
-                tax_rule = m.tax_component(component)
-                self._post(batch, tax_rule.account, -sign * tax.amount, tax.currency, f"Tax {component}", location)
+                number = taxes.get((location, component, tax.currency))
+                if number is None:
+                    number = self._tax_line(location, component, tax.currency)
+                if tax.amount:
+                    sums[number] += -tax.amount if sale else tax.amount
         for payment in ticket.payments:
-            rule = m.payment_type(payment.payment_type)
-            tip = payment.tip.amount if payment.tip is not None else Decimal(0)
+            tip = payment.tip.amount if payment.tip is not None else None
+            card = bool(payment.gateway_transaction_id)
             currency = payment.amount.currency
-            self._post(batch, rule.clearing_account, payment.amount.amount + tip, currency,
-                       f"Card clearing {payment.payment_type}" if payment.gateway_transaction_id
-                       else f"Tender {payment.payment_type}", None if payment.gateway_transaction_id else location)
-            self._post(batch, m.accounts.tips_payable, -tip, currency, "Tips payable", location)
+            clearing, tips = (tenders.get((location, payment.payment_type, card, currency))
+                              or self._tender_lines(location, payment.payment_type, card, currency))
+            total = payment.amount.amount + tip if tip else payment.amount.amount
+            if total:
+                sums[clearing] += total
+            if tip:
+                sums[tips] -= tip
+
+    # Each line a fold adds to is keyed by account, dimensions, currency and text. A day has few such keys, so
+    # each is built and numbered once, the first time its names are met; an unmapped name raises every time.
+
+    def _number(self, account: str, currency: str, text: str, dimensions: Mapping[str, str] | None = None,
+                account_type: AccountType = AccountType.LEDGER) -> int:
+        key = (account, account_type, tuple(sorted((dimensions or {}).items())), currency, text)
+        number = self._line_numbers.get(key)
+        if number is None:
+            number = self._line_numbers[key] = len(self._numbered)
+            self._numbered.append(key)
+        return number
+
+    def _location(self, location: str) -> Mapping[str, str]:
+        rule = self.mapping.locations.get(location)
+        return rule.dimensions if rule is not None else {}
+
+    def _clearing_line(self, brand: str, currency: str) -> int:
+        found = self._clearing.get((brand, currency))
+        if found is None:
+            rule = self.mapping.payment_type(brand)
+            found = self._clearing[(brand, currency)] = self._number(
+                rule.clearing_account, currency, f"Card clearing {brand}")
+        return found
+
+    def _gift_card_line(self, location: str, currency: str) -> int:
+        found = self._gift_cards.get((location, currency))
+        if found is None:
+            found = self._gift_cards[(location, currency)] = self._number(
+                self.mapping.accounts.gift_card_liability, currency, "Gift card sales", self._location(location))
+        return found
+
+    def _department_lines(self, location: str, department: str, sale: bool, currency: str) -> tuple[int, int]:
+        """Revenue (or refunds) and discounts of a department at a location."""
+        found = self._departments.get((location, department, sale, currency))
+        if found is None:
+            m = self.mapping
+            rule = m.department(department)
+            dims = {**self._location(location), **rule.dimensions}
+            main = (self._number(rule.revenue_account, currency, f"Revenue {department}", dims) if sale
+                    else self._number(m.accounts.refunds, currency, f"Refunds {department}", dims))
+            found = self._departments[(location, department, sale, currency)] = (
+                main, self._number(m.accounts.discounts, currency, "Discounts", dims))
+        return found
+
+    def _tax_line(self, location: str, component: str, currency: str) -> int:
+        found = self._taxes.get((location, component, currency))
+        if found is None:
+            rule = self.mapping.tax_component(component)
+            found = self._taxes[(location, component, currency)] = self._number(
+                rule.account, currency, f"Tax {component}", self._location(location))
+        return found
+
+    def _tender_lines(self, location: str, payment_type: str, card: bool, currency: str) -> tuple[int, int]:
+        """Clearing of a tender (a card's without dimensions, as the settled side books it) and tips payable."""
+        found = self._tenders.get((location, payment_type, card, currency))
+        if found is None:
+            rule = self.mapping.payment_type(payment_type)
+            dims = self._location(location)
+            clearing = (self._number(rule.clearing_account, currency, f"Card clearing {payment_type}") if card
+                        else self._number(rule.clearing_account, currency, f"Tender {payment_type}", dims))
+            found = self._tenders[(location, payment_type, card, currency)] = (
+                clearing, self._number(self.mapping.accounts.tips_payable, currency, "Tips payable", dims))
+        return found
 
     def _ticket_batch(self, ticket: Ticket) -> str:
         for payment in ticket.payments:
-            if payment.gateway_transaction_id and payment.gateway_transaction_id in self._batch_of:
-                batch_id = self._batch_of[payment.gateway_transaction_id]
-                self._location_batch[ticket.location_id] = batch_id
-                return batch_id
+            if payment.gateway_transaction_id:
+                batch_id = self._batch_of.get(payment.gateway_transaction_id)
+                if batch_id is not None:
+                    self._location_batch[ticket.location_id] = batch_id
+                    return batch_id
         if ticket.location_id in self._location_batch:
             return self._location_batch[ticket.location_id]
         return min(self._batches, default=NO_BATCH)
@@ -153,7 +233,8 @@ class SettlementBuilder:
         for batch_id in sorted(self._batches):
             if batch_id in self.failures:
                 continue
-            built = (self._line(key, amount) for key, amount in self._batches[batch_id].lines.items())
+            built = (self._line(self._numbered[number], amount)
+                     for number, amount in self._batches[batch_id].lines.items())
             journals = self._split(batch_id, [line for line in built if line is not None])
             try:
                 for journal in journals:

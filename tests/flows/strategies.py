@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from shared.canonical.money import Money
 from shared.canonical.payments import PaymentKind, PaymentStatus
@@ -96,5 +97,5 @@ def days(draw: st.DrawFn) -> tuple[list[SettledTransaction], list[Deposit], list
                 )
             )
     deposited = {d.id for d in deposits}
-    settled = [s if s.deposit_id in deposited else s.model_copy(update={"deposit_id": None}) for s in settled]
+    settled = [s if s.deposit_id in deposited else replace(s, deposit_id=None) for s in settled]
     return settled, deposits, tickets

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from shared.canonical.money import Money
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
@@ -65,7 +66,7 @@ def test_every_planted_discrepancy_and_nothing_else(day: Day, data: st.DataObjec
             planted.add(("missing_in_settlement", victim_tx.id))
         remaining = [s for s in remaining if s.id != victim_tx.id]
         deposits = [
-            d if d.id != victim_tx.deposit_id else d.model_copy(update={"amount": d.amount - victim_tx.amount})
+            d if d.id != victim_tx.deposit_id else replace(d, amount=d.amount - victim_tx.amount)
             for d in deposits
         ]
     tendered = {p.gateway_transaction_id for t in tickets for p in t.payments}
@@ -73,16 +74,16 @@ def test_every_planted_discrepancy_and_nothing_else(day: Day, data: st.DataObjec
     if changeable and data.draw(st.booleans(), "change a settled amount"):
         victim_tx = data.draw(st.sampled_from(changeable))
         delta = Money.from_minor(data.draw(st.integers(min_value=1, max_value=500)), victim_tx.amount.currency)
-        settled = [s if s.id != victim_tx.id else s.model_copy(update={"amount": s.amount + delta}) for s in settled]
+        settled = [s if s.id != victim_tx.id else replace(s, amount=s.amount + delta) for s in settled]
         deposits = [
-            d if d.id != victim_tx.deposit_id else d.model_copy(update={"amount": d.amount + delta}) for d in deposits
+            d if d.id != victim_tx.deposit_id else replace(d, amount=d.amount + delta) for d in deposits
         ]
         planted.add(("amount_mismatch", victim_tx.id))
     explained = [d for d in deposits if any(s.deposit_id == d.id for s in settled)]
     if explained and data.draw(st.booleans(), "short a deposit"):
         victim_dep = data.draw(st.sampled_from(explained))
         gap = Money.from_minor(data.draw(st.integers(min_value=1, max_value=500)), victim_dep.amount.currency)
-        deposits = [d if d.id != victim_dep.id else d.model_copy(update={"amount": d.amount - gap}) for d in deposits]
+        deposits = [d if d.id != victim_dep.id else replace(d, amount=d.amount - gap) for d in deposits]
         planted.add(("deposit_short", victim_dep.id))
     journals = {"HL-MER_1-BAT_1": Decimal("10.00"), "HL-MER_1-BAT_2": Decimal("20.00")}
     posted = set(journals)

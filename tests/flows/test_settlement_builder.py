@@ -160,3 +160,31 @@ def test_an_unbalanced_batch_is_refused_before_anything_is_posted() -> None:
     assert builder.journals() == []
     [(_, error)] = builder.failures.items()
     assert error.reason == "JournalUnbalanced" and "USD" in error.description
+
+
+def test_an_unmapped_tax_stops_its_batch_even_when_it_is_zero() -> None:
+    ticket = Ticket(id="T1", location_id="1", completed_at=AT,
+                    lines=(TicketLine(department="FOOD", amount=usd(500), taxes={"LUXURY": usd(0)}),),
+                    payments=(TicketPayment(payment_type="CASH", amount=usd(500)),))
+    builder = builder_for(([], [], [ticket]))
+    assert builder.journals() == []
+    [(_, error)] = builder.failures.items()
+    assert isinstance(error, UnmappedError) and error.reason == "UnmappedTaxComponent" and "LUXURY" in str(error)
+
+
+def test_each_location_and_department_books_its_own_lines_however_often_met() -> None:
+    tickets = [Ticket(id=f"T{n}", location_id=location, completed_at=AT,
+                      lines=(TicketLine(department=department, amount=usd(1000), discount=usd(100),
+                                        taxes={"STATE": usd(60)}),),
+                      payments=(TicketPayment(payment_type="CASH", amount=usd(960)),))
+               for n, (location, department) in enumerate([("1", "FOOD"), ("2", "FOOD"), ("1", "FOOD"),
+                                                           ("1", "APPAREL")])]
+    [journal] = build(([], [], tickets))
+    revenue = {(line.account, tuple(sorted(line.dimensions.items()))): line.credit for line in journal.lines
+               if line.text.startswith("Revenue")}
+    assert revenue == {("402100", (("BusinessUnit", "001"), ("Department", "031"))): Decimal("20.00"),
+                       ("402100", (("BusinessUnit", "002"), ("Department", "031"))): Decimal("10.00"),
+                       ("401100", (("BusinessUnit", "001"), ("Department", "022"))): Decimal("10.00")}
+    discounts = sum((line.debit for line in journal.lines if line.account == MAPPING.accounts.discounts), Decimal(0))
+    tax = sum((line.credit for line in journal.lines if line.text == "Tax STATE"), Decimal(0))
+    assert (discounts, tax) == (Decimal("4.00"), Decimal("2.40"))
