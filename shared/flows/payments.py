@@ -7,7 +7,7 @@ delivery, effect once); a poll stands in for notifications GP never delivered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,21 +98,28 @@ def _notification_of(listed: Transaction) -> dict[str, object]:
     }
 
 
+def _read(delivery: Delivery, payment: Callable[[dict[str, Any]], Payment]) -> tuple[Envelope, Payment] | FatalError:
+    """A message's envelope and the payment in it; a message that holds none is parked with why."""
+    try:
+        envelope = envelope_of(delivery.body)
+        return envelope, payment(envelope.data)
+    except FatalError as error:
+        return error
+    except ValueError as exc:
+        return FatalError("InvalidPayment", str(exc))
+
+
 def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str, IntegrationError]:
     """Normalise a micro-batch of accepted notifications to canonical payments and queue them for posting, in
     one send and one audit append; returns the messages that are not payments, each with why."""
     failures: dict[str, IntegrationError] = {}
     postings, records = [], []
     for delivery in deliveries:
-        try:
-            envelope = envelope_of(delivery.body)
-            payment = to_payment(parse_transaction(envelope.data))
-        except FatalError as error:
-            failures[delivery.message_id] = error
+        read = _read(delivery, lambda data: to_payment(parse_transaction(data)))
+        if isinstance(read, FatalError):
+            failures[delivery.message_id] = read
             continue
-        except ValueError as exc:
-            failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
-            continue
+        envelope, payment = read
         posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
         postings.append(to_message(posting))
         records.append({"step": "transform.payment", "event_id": envelope.idempotency_key,
@@ -159,15 +166,11 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
     claimed: set[str] = set()  # the keys of ``pending``, for the ordering rule
     rules = ports.mapping.customer_payments
     for delivery in deliveries:
-        try:
-            envelope = envelope_of(delivery.body)
-            payment = Payment.model_validate(envelope.data)
-        except FatalError as error:
-            failures[delivery.message_id] = error
+        read = _read(delivery, Payment.model_validate)
+        if isinstance(read, FatalError):
+            failures[delivery.message_id] = read
             continue
-        except ValueError as exc:
-            failures[delivery.message_id] = FatalError("InvalidPayment", str(exc))
-            continue
+        envelope, payment = read
         if not payment.moves_money:
             _audit(audits, envelope, "nothing_to_post", status=payment.status.value,
                    transaction=payment.transaction_id)

@@ -219,16 +219,7 @@ class GpApiClient:
             raise
 
     def _send(self, method: str, path: str, *, idempotency_key: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = self._request(method, path, idempotency_key=idempotency_key, **kwargs)
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise TransientApiError("InvalidResponse", f"{method} {path}: answer is not JSON", source=SOURCE,
-                                    status=response.status_code) from exc
-        if not isinstance(document, dict):
-            raise TransientApiError("InvalidResponse", f"{method} {path}: answer is not a JSON object",
-                                    source=SOURCE, status=response.status_code)
-        return document
+        return _object(self._request(method, path, idempotency_key=idempotency_key, **kwargs), f"{method} {path}")
 
     def _write(self, path: str, body: dict[str, Any] | None, idempotency_key: str,
                same: Callable[[Transaction], bool]) -> Transaction:
@@ -359,14 +350,7 @@ class GpApiClient:
         """Reads a page as JSON and validates each row with ``model`` as it is taken."""
 
         def read(response: httpx.Response, where: str) -> _Page[Model]:
-            try:
-                document = response.json()
-            except ValueError as exc:
-                raise TransientApiError("InvalidResponse", f"{where}: answer is not JSON", source=SOURCE,
-                                        status=response.status_code) from exc
-            if not isinstance(document, dict):
-                raise TransientApiError("InvalidResponse", f"{where}: answer is not a JSON object",
-                                        source=SOURCE, status=response.status_code)
+            document = _object(response, where)
             rows = document.get(key) or []
             if not isinstance(rows, list):
                 raise TransientApiError("InvalidResponse", f"{where}: '{key}' is not a list", source=SOURCE)
@@ -435,5 +419,19 @@ def _params(filters: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _object(response: httpx.Response, where: str) -> dict[str, Any]:
+    """The answer as a JSON object; anything else is a transient fault of the gateway."""
+    try:
+        document = response.json()
+    except ValueError as exc:
+        raise TransientApiError("InvalidResponse", f"{where}: answer is not JSON", source=SOURCE,
+                                status=response.status_code) from exc
+    if not isinstance(document, dict):
+        raise TransientApiError("InvalidResponse", f"{where}: answer is not a JSON object", source=SOURCE,
+                                status=response.status_code)
+    return document
+
+
 __all__ = ["GP_API_VERSION", "DuplicateAction", "GpApiClient", "classify_gp_error", "describe_gp_error",
            "gp_error"]
+
