@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +24,7 @@ from shared.storage.audit import (
     manifest_partition,
     shard_of,
 )
-from shared.storage.azure_tables import AzureTableStore
 from shared.storage.entities import Condition, Entity, Operation
-from shared.storage.sqlite import SqliteTableStore
 
 DAY = date(2026, 11, 27)
 KEY = b"test-audit-key"
@@ -51,16 +48,6 @@ def others(count: int, *, avoid: Sequence[str] = (BUSY,)) -> list[str]:
             if len(found) == count:
                 return found
     raise AssertionError("not enough distinct chains")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("azurite", marks=pytest.mark.azurite)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableStore]:
-    if request.param == "sqlite":
-        created: TableStore = SqliteTableStore(tmp_path / "tables.sqlite")
-    else:
-        created = AzureTableStore.from_connection_string(request.getfixturevalue("azurite_connection_string"))
-    yield created
-    created.close()
 
 
 @pytest.fixture

@@ -10,17 +10,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.data.tables import EdmType, EntityProperty
 
 from shared.ports import Table, TableStore
-from shared.storage.azure_tables import AzureTable, AzureTableStore
+from shared.storage.azure_tables import AzureTable
 from shared.storage.entities import Condition, Entity, Operation, Value
 from shared.storage.errors import BatchError, EntityExists, EntityNotFound, PreconditionFailed
-from shared.storage.sqlite import SqliteTableStore
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -30,16 +28,6 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt,
     "ge": operator.ge,
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("azurite", marks=pytest.mark.azurite)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableStore]:
-    if request.param == "sqlite":
-        created: TableStore = SqliteTableStore(tmp_path / "tables.sqlite")
-    else:
-        created = AzureTableStore.from_connection_string(request.getfixturevalue("azurite_connection_string"))
-    yield created
-    created.close()
 
 
 @pytest.fixture
