@@ -247,8 +247,8 @@ class _Group:
             outcomes: list[Accepted | BaseException]
             if done.cancelled():
                 outcomes = [asyncio.CancelledError()] * len(group)
-            elif done.exception() is not None:
-                outcomes = [done.exception()] * len(group)  # type: ignore[list-item]
+            elif (error := done.exception()) is not None:
+                outcomes = [error] * len(group)
             else:
                 outcomes = done.result()
             for (_, _, future), outcome in zip(group, outcomes, strict=True):
@@ -323,55 +323,46 @@ def enqueue(ports: Ports, deliveries: Sequence[Checked]) -> list[Accepted]:
     one audit append per chain. Each event is enqueued once, as ``enqueue_once`` says; a twin within the
     group is a duplicate like any other."""
     fresh: list[tuple[Source, Event, str]] = []
-    outcomes: list[list[tuple[str, str]]] = []  # per delivery: (accepted|duplicate|ignored, correlation id)
-    records: list[dict[str, Any]] = []
+    outcomes: list[list[str]] = []  # per delivery and event: accepted, duplicate or ignored
+    correlation_ids: list[list[str]] = []
     claimed: set[str] = set()
     for delivery in deliveries:
-        outcome = []
+        outcomes.append([])
+        correlation_ids.append([])
         for event in delivery.events:
-            step = f"intake.{delivery.source.name}"
             if isinstance(event, Ignored):
-                records.append({"step": step, "event_id": event.event_id, "correlation_id": event.correlation_id,
-                                "outcome": event.outcome, "detail": event.detail})
-                outcome.append(("ignored", event.correlation_id))
-                continue
-            seen = None if event.key in claimed else ports.keys.get(event.partition, event.key)
-            if event.key in claimed or (seen is not None and seen.status is KeyStatus.DONE):
-                correlation_id = _correlation_id(event) if seen is None else seen.result_ref or event.key
-                records.append(_duplicate_record(delivery.source, event, correlation_id))
-                outcome.append(("duplicate", correlation_id))
-                continue
-            claimed.add(event.key)
-            correlation_id = _correlation_id(event)
-            fresh.append((delivery.source, event, correlation_id))
-            outcome.append(("accepted", correlation_id))
-        outcomes.append(outcome)
+                outcome, correlation_id = "ignored", event.correlation_id
+            elif event.key in claimed:
+                outcome, correlation_id = "duplicate", _correlation_id(event)
+            elif (seen := ports.keys.get(event.partition, event.key)) is not None and seen.status is KeyStatus.DONE:
+                outcome, correlation_id = "duplicate", seen.result_ref or event.key
+            else:
+                claimed.add(event.key)
+                outcome, correlation_id = "accepted", _correlation_id(event)
+                fresh.append((delivery.source, event, correlation_id))
+            outcomes[-1].append(outcome)
+            correlation_ids[-1].append(correlation_id)
     _send(ports, fresh)  # before the keys: a crash in between leaves the sender's retry free to enqueue
     with ports.tables.together():  # the keys and the audit records of the group in one commit where possible
-        twins = _remember(ports, fresh)
-        for source, event, correlation_id in fresh:
-            if event.key in twins:
-                records.append(_duplicate_record(source, event, twins[event.key]))
-                continue
-            records.append({"step": f"intake.{source.name}", "event_id": event.key,
-                            "correlation_id": correlation_id, "outcome": "accepted",
-                            "detail": {"type": event.type, **event.audit}})
+        twins = _remember(ports, fresh)  # a concurrent twin remembered first: a duplicate after all
+        records = []
+        for d, delivery in enumerate(deliveries):
+            for e, event in enumerate(delivery.events):
+                if isinstance(event, Event) and event.key in twins and outcomes[d][e] == "accepted":
+                    outcomes[d][e], correlation_ids[d][e] = "duplicate", twins[event.key]
+                records.append(_record(delivery.source, event, outcomes[d][e], correlation_ids[d][e]))
         ports.audit.record_many(records)
     results = []
-    for delivery, outcome in zip(deliveries, outcomes, strict=True):
-        tally: Counter[str] = Counter()
-        correlation_ids = []
-        for (kind, correlation_id), event in zip(outcome, delivery.events, strict=True):
-            if isinstance(event, Event) and kind == "accepted" and event.key in twins:
-                kind, correlation_id = "duplicate", twins[event.key]
-            tally[kind] += 1
-            if isinstance(event, Ignored):
-                continue
-            correlation_ids.append(correlation_id)
-            telemetry.count("received" if kind == "accepted" else "duplicate", flow=delivery.source.metric)
-            if kind == "accepted":
-                log.info("accepted %s", event.key, extra={"correlation_id": correlation_id})
-        results.append(Accepted(tally["accepted"], tally["duplicate"], tally["ignored"], correlation_ids))
+    for delivery, kinds, ids in zip(deliveries, outcomes, correlation_ids, strict=True):
+        tally = Counter(kinds)
+        for event, kind, correlation_id in zip(delivery.events, kinds, ids, strict=True):
+            if isinstance(event, Event):
+                telemetry.count("received" if kind == "accepted" else "duplicate", flow=delivery.source.metric)
+                if kind == "accepted":
+                    log.info("accepted %s", event.key, extra={"correlation_id": correlation_id})
+        results.append(Accepted(tally["accepted"], tally["duplicate"], tally["ignored"],
+                                [i for event, i in zip(delivery.events, ids, strict=True)
+                                 if isinstance(event, Event)]))
     return results
 
 
@@ -406,9 +397,14 @@ def _correlation_id(event: Event) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"hl365:{event.key}").hex
 
 
-def _duplicate_record(source: Source, event: Event, correlation_id: str) -> dict[str, Any]:
+def _record(source: Source, event: Event | Ignored, outcome: str, correlation_id: str) -> dict[str, Any]:
+    """The audit record of an event's intake, as ``AuditTrail.record`` takes it."""
+    if isinstance(event, Ignored):
+        return {"step": f"intake.{source.name}", "event_id": event.event_id, "correlation_id": correlation_id,
+                "outcome": event.outcome, "detail": event.detail}
+    detail = {"type": event.type, **event.audit} if outcome == "accepted" else {"type": event.type}
     return {"step": f"intake.{source.name}", "event_id": event.key, "correlation_id": correlation_id,
-            "outcome": "duplicate", "detail": {"type": event.type}}
+            "outcome": outcome, "detail": detail}
 
 
 def card_data(body: bytes, payload: Any) -> list[PanFinding]:

@@ -56,7 +56,7 @@ class GroupCommit:
         nothing written in it is durable before then, so answer nobody inside it. Other threads' writes
         wait for the block to end. A write that fails rolls back alone; an exception leaving the block
         rolls back all of them."""
-        if getattr(self._local, "connection", None) is not None:
+        if self.open_connection() is not None:
             yield
             return
         with self._leader, self._transaction() as connection:
@@ -72,22 +72,20 @@ class GroupCommit:
         return connection
 
     def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` inside a committed transaction; its exception is raised here, in the caller's thread."""
+        """Run ``work`` in a transaction committed before this returns (in a ``together`` block: when the block
+        ends); its exception is raised here, in the caller's thread."""
         pending = _Pending(work)
-        connection = getattr(self._local, "connection", None)
+        connection = self.open_connection()
         if connection is not None:  # inside this thread's ``together`` block
             self._run_alone(connection, pending)
-            if pending.error is not None:
-                raise pending.error
-            inside: T = pending.result
-            return inside
-        with self._queue_lock:
-            self._queue.append(pending)
-        with self._leader:
-            if not pending.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit(group)
+        else:
+            with self._queue_lock:
+                self._queue.append(pending)
+            with self._leader:
+                if not pending.done:
+                    with self._queue_lock:
+                        group, self._queue = self._queue, []
+                    self._commit(group)
         if pending.error is not None:
             raise pending.error
         result: T = pending.result

@@ -195,16 +195,7 @@ class IdempotencyKeys:
         Intake uses it after enqueueing with ``MessageId`` = key: the bus drops a concurrent twin, so
         no lease is needed. Returns the stored key; ``acquired`` is False when a twin was first.
         """
-        now = self._clock()
-        row = self._row(partition, key, uuid.uuid4().hex, KeyStatus.DONE, attempts=1, now=now)
-        row = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref, "LeasedUntil": ""})
-        try:
-            return self._claim(self._table.insert(row), acquired=True)
-        except EntityExists:
-            current = self._table.get(row.partition_key, row.row_key)
-            if current is None:
-                return self.remember(partition, key, result_ref)
-            return self._claim(current, acquired=False)
+        return self.remember_many(partition, [(key, result_ref)])[0]
 
     def remember_many(self, partition: str, keys: Sequence[tuple[str, str]]) -> list[Claim]:
         """``remember`` for many (key, result ref) pairs of one partition, in one table batch per hundred.
