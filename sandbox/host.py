@@ -228,6 +228,7 @@ class LocalHost:
         self._threads: list[threading.Thread] = []
         self._routes = [self._http_route(f) for f in self.functions if f.kind == "httpTrigger"]
         self._routes.sort(key=lambda r: r.pattern.pattern.count("(?P<"))
+        self._matched: dict[str, list[tuple[_HttpRoute, dict[str, str]]]] = {}
         self.queues = {resolve(str(f.trigger["queueName"]), self._app_settings): f
                        for f in self.functions if f.kind == "serviceBusTrigger"}
         self.timers = {f.name: f for f in self.functions if f.kind == "timerTrigger"}
@@ -268,7 +269,7 @@ class LocalHost:
     async def _dispatch(self, request: Request) -> Response:
         self.stats.http_requests += 1
         path = unquote(request.url.path[len(ROUTE_PREFIX):]).strip("/")
-        matched = [(r, m) for r in self._routes if (m := r.pattern.match(path))]
+        matched = self._match(path)
         if not matched:
             return JSONResponse({"status": 404, "reason": f"no function serves {ROUTE_PREFIX}/{path}"}, 404)
         allowed = [(r, m) for r, m in matched if request.method in r.methods]
@@ -283,7 +284,7 @@ class LocalHost:
         body = await request.body()
         http_request = func.HttpRequest(
             request.method, str(request.url), headers=dict(request.headers), params=dict(request.query_params),
-            route_params={k: v for k, v in match.groupdict().items() if v is not None}, body=body,
+            route_params=dict(match), body=body,
         )
         try:
             result = await self._invoke(route.function, http_request)
@@ -296,6 +297,18 @@ class LocalHost:
         headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
         return Response(result.get_body(), status_code=result.status_code, headers=headers,
                         media_type=result.mimetype)
+
+    def _match(self, path: str) -> list[tuple[_HttpRoute, dict[str, str]]]:
+        """The routes whose template matches ``path``, each with its route parameters; remembered per path,
+        as most requests go to a few."""
+        matched = self._matched.get(path)
+        if matched is None:
+            matched = [(r, {k: v for k, v in m.groupdict().items() if v is not None})
+                       for r in self._routes if (m := r.pattern.match(path))]
+            if len(self._matched) >= 4096:
+                self._matched.clear()
+            self._matched[path] = matched
+        return matched
 
     def _authorise(self, level: str, request: Request) -> str | None:
         if level.upper() == "ANONYMOUS":

@@ -43,6 +43,11 @@ class Table(Protocol):
         """The row, or None when absent."""
         ...
 
+    def get_many(self, partition_key: str, row_keys: Sequence[str]) -> dict[str, Entity]:
+        """The rows of one partition present among ``row_keys``, by RowKey, read in as few requests as the
+        store allows."""
+        ...
+
     def insert(self, entity: Entity) -> Entity:
         """Insert if absent (the atomic claim-once primitive).
 
@@ -281,6 +286,12 @@ class Ports(Protocol):
 
     @property
     def tables(self) -> TableStore: ...
+
+    @property
+    def stores_local(self) -> bool:
+        """Tables and bus are files on this machine (SQLite): a write takes microseconds and never waits on a
+        network, so an event loop may make it itself."""
+        ...
 
     @property
     def bus(self) -> MessageSender: ...

@@ -53,6 +53,10 @@ class Services:
     _mapping: tuple[int | None, MappingConfig] | None = field(default=None, init=False, repr=False)
     _mapping_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    @property
+    def stores_local(self) -> bool:
+        return self.settings.storage == "sqlite" and self.settings.bus == "sqlite"
+
     @cached_property
     def tables(self) -> TableStore:
         if self.settings.storage == "azure":

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.canonical.envelope import Envelope
-from shared.canonical.payments import Payment
+from shared.canonical.payments import Payment, PaymentStatus
 from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
 from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
@@ -40,13 +40,16 @@ POLL_FIRST_WINDOW = timedelta(days=1)
 
 def _gp_event(item: Mapping[str, Any]) -> Event:
     """A GP notification's key is its transaction's id and status (``shared.heartland.notifications``)."""
-    return _event(parse_transaction(dict(item)))
+    data = dict(item)
+    return _event(parse_transaction(data), data)
 
 
-def _event(transaction: GpTransaction) -> Event:
+def _event(transaction: GpTransaction, data: dict[str, Any] | None = None) -> Event:
+    """``data`` is the notification as sent, when there is one: it has just been validated, and the
+    transform reads it again."""
     return Event(key=transaction.idempotency_key, partition=transaction.partition,
                  type=f"payment.{transaction.status.value.lower()}", subject=transaction.id,
-                 data=transaction.model_dump(mode="json"),
+                 data=transaction.model_dump(mode="json") if data is None else data,
                  audit={"amount": transaction.amount, "currency": transaction.currency})
 
 
@@ -165,6 +168,7 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
     pending: list[_Pending] = []
     claimed: set[str] = set()  # the keys of ``pending``, for the ordering rule
     rules = ports.mapping.customer_payments
+    to_claim: list[tuple[Delivery, Envelope, Payment]] = []
     for delivery in deliveries:
         read = _read(delivery, Payment.model_validate)
         if isinstance(read, FatalError):
@@ -179,18 +183,17 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
             _audit(audits, envelope, "settled_by_journal", transaction=payment.transaction_id,
                    reference=payment.reference or "")
             continue
-        try:
-            claim = claim_to_post(keys, ports.ledger, payment, claimed)
-        except RetriableError as error:
-            failures[delivery.message_id] = error
-            continue
-        if isinstance(claim, str):
-            _audit(audits, envelope, claim, external_key=payment.external_key)
-            if claim == "duplicate":
-                telemetry.count("duplicate", flow="payments.post")
-            continue
-        pending.append(_Pending(delivery, envelope, payment, claim))
-        claimed.add(payment.external_key)
+        to_claim.append((delivery, envelope, payment))
+    # The claims in one commit where the store can. A reversal's claim may have to ask the ERP whether its
+    # capture landed, and no commit is held open across a call to the ERP: reversals are claimed after the
+    # rest, so a capture and its reversal in one batch still post in one journal.
+    reversals = [item for item in to_claim if item[2].status is PaymentStatus.REVERSED]
+    with ports.tables.together():
+        for delivery, envelope, payment in to_claim:
+            if payment.status is not PaymentStatus.REVERSED:
+                _claim(ports, keys, audits, failures, pending, claimed, delivery, envelope, payment)
+    for delivery, envelope, payment in reversals:
+        _claim(ports, keys, audits, failures, pending, claimed, delivery, envelope, payment)
     try:
         left = _found_after_uncertain_attempt(ports, keys, audits, pending)
         if left:
@@ -203,6 +206,25 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
                 _give_back(keys, item, f"{error.reason}: {error.description}")
             failures[item.delivery.message_id] = error
     return failures
+
+
+def _claim(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]], failures: dict[str, IntegrationError],
+           pending: list[_Pending], claimed: set[str], delivery: Delivery, envelope: Envelope,
+           payment: Payment) -> None:
+    """Claim one payment's key under the ordering rule: to post (``pending``), or why not (an audit record,
+    or a failure to retry)."""
+    try:
+        claim = claim_to_post(keys, ports.ledger, payment, claimed)
+    except RetriableError as error:
+        failures[delivery.message_id] = error
+        return
+    if isinstance(claim, str):
+        _audit(audits, envelope, claim, external_key=payment.external_key)
+        if claim == "duplicate":
+            telemetry.count("duplicate", flow="payments.post")
+        return
+    pending.append(_Pending(delivery, envelope, payment, claim))
+    claimed.add(payment.external_key)
 
 
 def _found_after_uncertain_attempt(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]],

@@ -55,7 +55,8 @@ class GpTransaction(BaseModel):
 
     @property
     def partition(self) -> str:
-        return f"gp-{self.merchant_id or 'unknown'}-{self.time_created:%Y%m%d}"
+        day = self.time_created
+        return f"gp-{self.merchant_id or 'unknown'}-{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def parse_transaction(payload: object) -> GpTransaction:

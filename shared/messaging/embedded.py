@@ -92,6 +92,10 @@ _RECEIVED_COLUMNS = (
 )
 
 
+_IDS_PER_STATEMENT = 300
+"""Message ids claimed per statement: three parameters each, well under SQLite's limit."""
+
+
 @dataclass(frozen=True)
 class QueueOptions:
     """Per-queue settings, defaulting to Service Bus's own defaults so local runs behave like Azure."""
@@ -315,15 +319,20 @@ class EmbeddedBus:
         now = self._clock()
         queue_id = self._ensure_queue(conn, queue)
         window = options.duplicate_detection_window.total_seconds()
-        accepted: list[OutgoingMessage] = []
-        for message in messages:
-            cursor = conn.execute(
-                "INSERT INTO seen_message_ids (queue_id, message_id, expires_at) VALUES (?, ?, ?) "
+        new_ids: set[str] = set()
+        for start in range(0, len(messages), _IDS_PER_STATEMENT):
+            chunk = messages[start:start + _IDS_PER_STATEMENT]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            new_ids.update(row[0] for row in conn.execute(
+                f"INSERT INTO seen_message_ids (queue_id, message_id, expires_at) VALUES {values} "  # noqa: S608 - placeholders only
                 "ON CONFLICT (queue_id, message_id) DO UPDATE SET expires_at = excluded.expires_at "
-                "WHERE seen_message_ids.expires_at <= ?",
-                (queue_id, message.message_id, now + window, now),
-            )
-            if cursor.rowcount == 1:
+                "WHERE seen_message_ids.expires_at <= ? RETURNING message_id",
+                [*(value for m in chunk for value in (queue_id, m.message_id, now + window)), now],
+            ))
+        accepted: list[OutgoingMessage] = []
+        for message in messages:  # an id new to the window is sent once, however often the batch holds it
+            if message.message_id in new_ids:
+                new_ids.discard(message.message_id)
                 accepted.append(message)
         if accepted:
             (end,) = conn.execute(

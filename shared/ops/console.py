@@ -355,9 +355,7 @@ def search(sources: Sources, query: str, day: date) -> tuple[list[AuditRecord], 
     seen: dict[tuple[str, str], AuditRecord] = {}
     for offset in range(LOOKBACK_DAYS):
         for name in ("CorrelationId", "EventId"):
-            event_id = query if name == "EventId" else None
-            for entity in sources.audit.find(day - timedelta(days=offset), [Condition(name, "eq", query)],
-                                             event_id=event_id):
+            for entity in sources.audit.find(day - timedelta(days=offset), [Condition(name, "eq", query)]):
                 record = AuditRecord.of(entity)
                 seen[(record.partition, record.row)] = record
     records = sorted(seen.values(), key=lambda r: (r.at or datetime.min.replace(tzinfo=UTC), r.partition,

@@ -68,7 +68,12 @@ class DeadLetters:
     def find(self, row_id: str) -> Entity | None:
         """A row by the id ``list`` shows (``{partition}/{row}``)."""
         partition, _, row_key = row_id.partition("/")
-        return self._table.get(partition, row_key) if row_key else None
+        if not row_key:
+            return None
+        try:
+            return self._table.get(partition, row_key)
+        except ValueError:  # characters or a length no key may have: an id someone typed, naming no row
+            return None
 
     def mark_replayed(self, row: Entity) -> Entity:
         replays = int(row.get("Replays", 0)) + 1

@@ -1,13 +1,15 @@
 """The audit trail: append-only, one record per step per event, tamper-evident, and written by many
 instances at once.
 
-A day is split into ``SHARDS`` chains, one partition each (``YYYYMMDD-SS``); an event's records all go
-to the chain its id hashes to, so they stay in order. Record ``n`` of a chain carries the MAC of record
-``n-1`` and its own HMAC-SHA256 under the audit key, and the chain's head row (written in the same
+A day is split into ``SHARDS`` chains, one partition each (``YYYYMMDD-SS``). Each writer (a thread of an
+instance) appends to a chain of its own, so a group of records is one append to one chain, and writers
+never wait for each other unless two happen to share a chain. Record ``n`` of a chain carries the MAC of
+record ``n-1`` and its own HMAC-SHA256 under the audit key, and the chain's head row (written in the same
 atomic batch as each record, conditioned on its ETag) seals the last sequence number. Editing,
 inserting or deleting any record, the last one included, breaks its chain at a place ``verify`` can
-name. Appends to different chains never wait for each other; two instances appending to one chain
-meet at the head's ETag and the loser reads the new head and tries again.
+name. Two writers appending to one chain meet at the head's ETag and the loser reads the new head and
+tries again. An event's records, written by the instances that worked on it, read back in order by
+their time.
 
 The day's manifest lists the chains that hold records, so a chain deleted whole, its seal included,
 is named too. It is written once per chain and day, after the chain's first record, never on the
@@ -19,12 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 from shared.ports import Table
 from shared.security.pan import redact
@@ -34,8 +41,7 @@ from shared.storage.errors import BatchError, EntityExists, EntityNotFound, Prec
 HEAD = "~head"
 GENESIS = "genesis"
 SHARDS = 16
-"""Chains per day. Raising it is safe (verify also reads every chain a day's manifest lists); it moves
-events to other chains, so an event in flight at the change may span two, still ordered by time."""
+"""Chains per day. Raising it is safe: verify also reads every chain a day's manifest lists."""
 MANIFEST = "chains"
 _ATTEMPTS = 100
 _RECORD_OVERHEAD = 1024
@@ -44,9 +50,17 @@ _FIELDS = ("Step", "EventId", "CorrelationId", "Outcome", "Detail", "At")
 log = logging.getLogger(__name__)
 
 
-def shard_of(event_id: str) -> int:
-    """The chain an event's records go to: a hash stable across processes (``hash`` is salted per process)."""
-    return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "big") % SHARDS
+_next_shard = itertools.count(secrets.randbelow(SHARDS))
+_writer = threading.local()
+
+
+def writer_shard() -> int:
+    """The chain this thread appends to: the threads of a process take the chains in turn from a random
+    one, so instances starting together spread over the day's chains."""
+    shard: int | None = getattr(_writer, "shard", None)
+    if shard is None:
+        shard = _writer.shard = next(_next_shard) % SHARDS
+    return shard
 
 
 def chain_partition(day: date, shard: int) -> str:
@@ -143,12 +157,15 @@ class AuditTrail:
         *,
         key: bytes,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shard: Callable[[], int] = writer_shard,
     ) -> None:
+        """``shard`` names the chain the calling writer appends to."""
         if not key:
             raise ValueError("the audit key must not be empty")
         self._table = table
         self._key = key
         self._clock = clock
+        self._shard = shard
         self._chains = [_Chain() for _ in range(SHARDS)]
 
     def record(
@@ -165,22 +182,14 @@ class AuditTrail:
         A record's time is never earlier than the one before it in its chain (the head keeps it), so an
         event's records read back by time in their chain's order even when instances' clocks disagree.
         """
-        fields = _fields(step, event_id, correlation_id, outcome, detail)
-        [row] = self._append(shard_of(fields["EventId"]), [fields])
+        [row] = self._append(self._shard(), [_fields(step, event_id, correlation_id, outcome, detail)])
         return row
 
     def record_many(self, records: Iterable[Mapping[str, Any]]) -> list[Entity]:
-        """Append several records, each given as :meth:`record`'s keyword arguments, in one batch per chain
-        (one chain at a time, so no lock is held across chains); returns the stored rows in the given order."""
-        by_shard: dict[int, list[tuple[int, dict[str, str]]]] = {}
-        for n, record in enumerate(records):
-            fields = _fields(**record)
-            by_shard.setdefault(shard_of(fields["EventId"]), []).append((n, fields))
-        stored: dict[int, Entity] = {}
-        for shard, items in by_shard.items():
-            rows = self._append(shard, [fields for _, fields in items])
-            stored.update(zip((n for n, _ in items), rows, strict=True))
-        return [stored[n] for n in range(len(stored))]
+        """Append several records, each given as :meth:`record`'s keyword arguments, in one append (a batch
+        per 99 records) to the writer's chain; returns the stored rows in the given order."""
+        items = [_fields(**record) for record in records]
+        return self._append(self._shard(), items) if items else []
 
     def _append(self, shard: int, items: list[dict[str, str]]) -> list[Entity]:
         chain = self._chains[shard]
@@ -236,14 +245,9 @@ class AuditTrail:
         rows = [row for partition in self._partitions(day, self._listed(day)) for row in self._chain(partition)]
         yield from sorted(rows, key=lambda r: (str(r.get("At", "")), r.partition_key, r.row_key))
 
-    def find(self, day: date, where: Sequence[Condition], *, event_id: str | None = None) -> Iterator[Entity]:
-        """The day's records matching every condition, chain by chain (a query reads one partition); given
-        ``event_id``, only the chain that event's records go to (and the day's pre-split partition)."""
-        if event_id is None:
-            partitions = self._partitions(day, self._listed(day))
-        else:
-            partitions = [legacy_partition(day), chain_partition(day, shard_of(redact(event_id)))]
-        for partition in partitions:
+    def find(self, day: date, where: Sequence[Condition]) -> Iterator[Entity]:
+        """The day's records matching every condition, chain by chain (a query reads one partition)."""
+        for partition in self._partitions(day, self._listed(day)):
             for row in self._table.query(partition, where):
                 if row.row_key != HEAD:
                     yield row
@@ -369,8 +373,10 @@ class AuditTrail:
         self._chains[shard].listed = chain_partition(day, shard)
 
     def _mac(self, partition: str, seq: int, prev: str, body: Mapping[str, str]) -> str:
-        message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":"))
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+        message = orjson.dumps([partition, seq, prev, [body[k] for k in _FIELDS]])
+        if not message.isascii() or b"\x7f" in message:  # the bytes json.dumps gives, as the MAC was defined
+            message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":")).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def _seal(self, partition: str, seq: int, mac: str) -> str:
         return hmac.new(self._key, f"{partition}|{seq}|{mac}".encode(), hashlib.sha256).hexdigest()

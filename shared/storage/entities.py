@@ -93,6 +93,8 @@ def validate_key(kind: str, value: str) -> str:
 
 def normalize_value(name: str, value: Any) -> Value:
     """The plain, storable form of ``value``: exact built-in types and datetimes in UTC."""
+    if isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2:
+        return value  # most values: short text, stored as given
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -141,15 +143,39 @@ def normalize_entity(entity: Entity) -> Entity:
         ValueError: a key, name or value Azure would reject (the message names it).
         TypeError: a key or value of an unsupported type.
     """
+    return _sized(entity)[0]
+
+
+def _sized(entity: Entity) -> tuple[Entity, int]:
+    """``normalize_entity`` and the entity's size (as ``entity_size`` measures it), in one pass: every write
+    takes it, so the common values (short text, integers) are measured where they are checked."""
     validate_key("PartitionKey", entity.partition_key)
     validate_key("RowKey", entity.row_key)
     if len(entity.data) > MAX_PROPERTIES:
         raise ValueError(f"more than {MAX_PROPERTIES} properties")
-    data = {validate_property_name(name): normalize_value(name, value) for name, value in entity.data.items()}
+    size = 4 + 2 * (len(entity.partition_key) + len(entity.row_key))
+    data: dict[str, Value] = {}
+    for name, value in entity.data.items():
+        if name not in _VALID_NAMES:
+            validate_property_name(name)
+        if isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2:
+            size += 12 + 2 * len(name) + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
+        elif isinstance(value, int) and type(value) is int and INT64_MIN <= value <= INT64_MAX:
+            size += 16 + 2 * len(name)
+        else:
+            value = normalize_value(name, value)
+            size += 8 + 2 * len(name)
+            if isinstance(value, str):
+                size += 4 + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
+            elif isinstance(value, bytes):
+                size += 4 + len(value)
+            else:
+                size += 1 if isinstance(value, bool) else 8
+        data[name] = value
     result = Entity(entity.partition_key, entity.row_key, data, entity.etag)
-    if entity_size(result) > MAX_ENTITY_BYTES:
+    if size > MAX_ENTITY_BYTES:
         raise ValueError(f"entity {entity.partition_key!r}/{entity.row_key!r} is larger than 1 MiB")
-    return result
+    return result, size
 
 
 def validate_property_name(name: str) -> str:
@@ -194,12 +220,14 @@ def normalize_batch(operations: Sequence[Operation]) -> list[Operation]:
         raise ValueError(f"a batch holds at most {MAX_BATCH} operations, got {len(operations)}")
     result: list[Operation] = []
     seen: set[str] = set()
+    total = 0
     for index, operation in enumerate(operations):
         if operation.kind not in ("insert", "upsert", "delete"):
             raise ValueError(f"operation {index}: unknown kind {operation.kind!r}")
         if operation.kind == "insert" and operation.etag is not None:
             raise ValueError(f"operation {index}: an insert takes no etag")
-        entity = normalize_entity(operation.entity)
+        entity, size = _sized(operation.entity)
+        total += size
         if result and entity.partition_key != result[0].entity.partition_key:
             raise ValueError(
                 f"operation {index}: PartitionKey {entity.partition_key!r} differs from "
@@ -209,6 +237,6 @@ def normalize_batch(operations: Sequence[Operation]) -> list[Operation]:
             raise ValueError(f"operation {index}: RowKey {entity.row_key!r} appears twice in the batch")
         seen.add(entity.row_key)
         result.append(Operation(operation.kind, entity, operation.etag))
-    if sum(entity_size(o.entity) for o in result) > MAX_BATCH_BYTES:
+    if total > MAX_BATCH_BYTES:
         raise ValueError("a batch carries at most 4 MiB of entities")
     return result

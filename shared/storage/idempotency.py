@@ -258,6 +258,12 @@ class IdempotencyKeys:
         row = self._table.get(safe_key(partition), safe_key(key))
         return None if row is None else self._claim(row, acquired=False)
 
+    def get_many(self, partition: str, keys: Sequence[str]) -> dict[str, Claim]:
+        """The stored keys among ``keys``, read together."""
+        safe = {safe_key(key): key for key in keys}
+        rows = self._table.get_many(safe_key(partition), list(safe))
+        return {safe[row_key]: self._claim(row, acquired=False) for row_key, row in rows.items()}
+
     def _settle(self, claim: Claim, status: KeyStatus, result_ref: str) -> Claim:
         if not claim.acquired:
             raise ValueError(f"key {claim.key!r} is not held by this worker (status {claim.status})")

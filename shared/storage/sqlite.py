@@ -14,7 +14,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -204,6 +203,20 @@ class SqliteTable:
             return None
         return Entity(partition_key, row_key, _decode(rows[0][1]), rows[0][0])
 
+    def get_many(self, partition_key: str, row_keys: Sequence[str]) -> dict[str, Entity]:
+        validate_key("PartitionKey", partition_key)
+        wanted = sorted({validate_key("RowKey", row_key) for row_key in row_keys})
+        found: dict[str, Entity] = {}
+        for start in range(0, len(wanted), _PAGE_SIZE):
+            chunk = wanted[start:start + _PAGE_SIZE]
+            marks = ",".join("?" * len(chunk))
+            rows = self._store._read(
+                f"SELECT rk, etag, props FROM entities WHERE tbl = ? AND pk = ? AND rk IN ({marks})",  # noqa: S608 - placeholders only
+                (self._key, partition_key, *chunk),
+            )
+            found.update((rk, Entity(partition_key, rk, _decode(props), etag)) for rk, etag, props in rows)
+        return found
+
     def insert(self, entity: Entity) -> Entity:
         checked = normalize_entity(entity)
         return self._store._write(lambda c: self._put(c, Operation("insert", checked)))
@@ -230,7 +243,16 @@ class SqliteTable:
 
         def apply_all(connection: sqlite3.Connection) -> list[Entity | None]:
             results: list[Entity | None] = []
-            for index, operation in enumerate(checked):
+            index = 0
+            while index < len(checked):
+                operation = checked[index]
+                if operation.kind == "insert":  # a run of inserts: one statement for all of them
+                    end = index + 1
+                    while end < len(checked) and checked[end].kind == "insert":
+                        end += 1
+                    results.extend(self._insert_many(connection, checked[index:end], index))
+                    index = end
+                    continue
                 try:
                     if operation.kind == "delete":
                         self._delete(connection, operation.entity, operation.etag, missing_ok=False)
@@ -239,6 +261,7 @@ class SqliteTable:
                         results.append(self._put(connection, operation))
                 except (EntityExists, EntityNotFound, PreconditionFailed) as error:
                     raise BatchError(index, error) from error
+                index += 1
             return results
 
         return self._store._write(apply_all)
@@ -299,12 +322,33 @@ class SqliteTable:
                 (*keys, etag, props),
             )
         else:
-            self._check(connection, entity, operation.etag)
-            connection.execute(
-                "UPDATE entities SET etag = ?, props = ? WHERE tbl = ? AND pk = ? AND rk = ?",
-                (etag, props, *keys),
-            )
+            updated = connection.execute(
+                "UPDATE entities SET etag = ?, props = ? WHERE tbl = ? AND pk = ? AND rk = ? AND (etag = ? OR ? = '*')",
+                (etag, props, *keys, operation.etag, operation.etag),
+            ).rowcount
+            if not updated:
+                self._check(connection, entity, operation.etag)  # raises: absent, or changed
         return Entity(entity.partition_key, entity.row_key, dict(entity.data), etag)
+
+    def _insert_many(self, connection: sqlite3.Connection, operations: Sequence[Operation],
+                     offset: int) -> list[Entity | None]:
+        """Inserts of a batch in one statement. One that finds its row present fails the batch, and the
+        caller's rollback takes back the rows inserted before it."""
+        rows = [(self._key, o.entity.partition_key, o.entity.row_key, _new_etag(), _encode(o.entity.data))
+                for o in operations]
+        try:
+            connection.executemany("INSERT INTO entities (tbl, pk, rk, etag, props) VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.IntegrityError as error:
+            # The rows before the one present went in with their new ETags: it is the first without its own.
+            for index, row in enumerate(rows):
+                stored = connection.execute("SELECT etag FROM entities WHERE tbl = ? AND pk = ? AND rk = ?",
+                                            row[:3]).fetchone()
+                if stored is None or stored[0] != row[3]:
+                    exists = EntityExists(f"{row[1]!r}/{row[2]!r} already exists")
+                    raise BatchError(offset + index, exists) from error
+            raise
+        return [Entity(pk, rk, dict(o.entity.data), etag) for o, (_, pk, rk, etag, _) in zip(operations, rows,
+                                                                                             strict=True)]
 
     def _check(self, connection: sqlite3.Connection, entity: Entity, etag: str | None) -> None:
         """Raise unless the row exists and, when ``etag`` is given, still carries it (``*`` matches any)."""
@@ -319,7 +363,7 @@ class SqliteTable:
 
 
 def _new_etag() -> str:
-    return f'W/"{uuid.uuid4().hex}"'
+    return f'W/"{os.urandom(16).hex()}"'
 
 
 def _kind(value: Value) -> type:
@@ -337,7 +381,9 @@ def _matches(value: Value | None, condition: Condition) -> bool:
 def _encode(data: Any) -> str:
     tagged: dict[str, list[Any]] = {}
     for name, value in data.items():
-        if isinstance(value, bool):
+        if type(value) is str:
+            tagged[name] = ["s", value]
+        elif isinstance(value, bool):
             tagged[name] = ["b", value]
         elif isinstance(value, int):
             tagged[name] = ["i", value]

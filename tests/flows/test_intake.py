@@ -134,8 +134,16 @@ def test_an_unconfigured_secret_is_a_config_error_not_a_rejection(ports: wiring.
         accept(ports, LOYALTY, b"{}", {"x-gp-signature": "x"})
 
 
+@pytest.fixture(params=["on the loop", "on the writer thread"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where a group is written: local stores on the event loop, stores over a network on the writer thread."""
+    if request.param == "on the writer thread":
+        monkeypatch.setattr(wiring.Services, "stores_local", property(lambda _: False))
+    return str(request.param)
+
+
 def test_deliveries_that_arrive_together_share_one_commit_and_each_hears_its_own_answer(
-        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch) -> None:
+        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
     sends: list[int] = []
     send = ports.bus.send
     monkeypatch.setattr(ports.bus, "send", lambda queue, messages: (sends.append(len(messages)), send(queue, messages)))
@@ -160,7 +168,7 @@ def test_deliveries_that_arrive_together_share_one_commit_and_each_hears_its_own
 
 
 def test_a_group_whose_commit_fails_answers_every_delivery_with_the_failure_and_keeps_nothing(
-        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch) -> None:
+        ports: wiring.Services, monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
     def broken(queue: str, messages: object) -> None:
         raise MessagingError("the bus is down")
 
@@ -178,7 +186,7 @@ def test_a_group_whose_commit_fails_answers_every_delivery_with_the_failure_and_
     assert deliver(ports, {"member": "M-1", "version": 1}).accepted == 1  # the sender's retry is not a duplicate
 
 
-def test_a_rejected_delivery_in_a_group_is_answered_alone(ports: wiring.Services) -> None:
+def test_a_rejected_delivery_in_a_group_is_answered_alone(ports: wiring.Services, writer: str) -> None:
     async def deliver_two() -> list[object]:
         good = orjson.dumps({"member": "M-9", "version": 2})
         bad = orjson.dumps({"member": "M-8"})

@@ -70,6 +70,8 @@ def test_an_unknown_or_malformed_id_finds_nothing(dead: DeadLetters) -> None:
     assert dead.find(f"dl-19990101/{row_key}") is None
     assert dead.find(partition) is None, "an id without its row part names no row"
     assert dead.find("") is None
+    assert dead.find(f"{partition}/{row_key}#\x83") is None, "characters no row key may hold name no row"
+    assert dead.find(f"{partition}/{'x' * 600}") is None, "nor does a key longer than Table Storage keeps"
 
 
 def test_listing_is_oldest_first_and_narrows_by_reason(dead: DeadLetters) -> None:

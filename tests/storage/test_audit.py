@@ -1,13 +1,12 @@
-"""The audit trail on both table adapters: a day's chains (one per shard), what verify names when one of them is
+"""The audit trail on both table adapters: a day's chains (one per writer), what verify names when one of them is
 tampered with, appends from many threads and instances at once, and days written before the chains were split."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -22,7 +21,7 @@ from shared.storage.audit import (
     AuditTrail,
     chain_partition,
     manifest_partition,
-    shard_of,
+    writer_shard,
 )
 from shared.storage.entities import Condition, Entity, Operation
 
@@ -30,24 +29,21 @@ DAY = date(2026, 11, 27)
 KEY = b"test-audit-key"
 AT = datetime(2026, 11, 27, 15, tzinfo=UTC)
 BUSY = "gp:TRN_1:CAPTURED"
-"""The event whose five records the tampering tests cut into; no other event of the fixture shares its chain."""
-CHAIN = chain_partition(DAY, shard_of(BUSY))
+"""The event whose five records the tampering tests cut into, all written by the writer of chain 0."""
+CHAIN = chain_partition(DAY, 0)
 STEPS = ("intake.gp", "transform.payment", "post.payment", "charge.order", "settlement.close")
 FIELDS = ("Step", "EventId", "CorrelationId", "Outcome", "Detail", "At")
+OTHERS = ["gp:TRN_2:CAPTURED", "gp:TRN_3:CAPTURED", "gp:TRN_4:CAPTURED"]
 
 
-def others(count: int, *, avoid: Sequence[str] = (BUSY,)) -> list[str]:
-    """Event ids whose chains differ from each other's and from those of ``avoid``."""
-    taken = {shard_of(e) for e in avoid}
-    found = []
-    for n in range(2, 1000):
-        event = f"gp:TRN_{n}:CAPTURED"
-        if shard_of(event) not in taken:
-            taken.add(shard_of(event))
-            found.append(event)
-            if len(found) == count:
-                return found
-    raise AssertionError("not enough distinct chains")
+class Writer:
+    """The chain the next record goes to, as the writing thread of an instance would have it."""
+
+    def __init__(self, shard: int = 0) -> None:
+        self.shard = shard
+
+    def __call__(self) -> int:
+        return self.shard
 
 
 @pytest.fixture
@@ -62,7 +58,7 @@ def ticking(start: datetime = AT) -> Iterator[datetime]:
         moment += timedelta(milliseconds=1)
 
 
-def trail_on(table: Table, start: datetime = AT) -> AuditTrail:
+def trail_on(table: Table, start: datetime = AT, writer: Callable[[], int] | None = None) -> AuditTrail:
     moments = ticking(start)
     lock = threading.Lock()
 
@@ -70,18 +66,20 @@ def trail_on(table: Table, start: datetime = AT) -> AuditTrail:
         with lock:
             return next(moments)
 
-    return AuditTrail(table, key=KEY, clock=clock)
+    return AuditTrail(table, key=KEY, clock=clock, shard=writer or Writer())
 
 
 @pytest.fixture
 def trail(table: Table) -> AuditTrail:
-    """Five records of ``BUSY`` in one chain, and two records each of three events in three other chains."""
-    trail = trail_on(table)
+    """Five records of ``BUSY`` in chain 0, then two records each of three events, by the writers of chains 1-3."""
+    writer = Writer()
+    trail = trail_on(table, writer=writer)
     for n, step in enumerate(STEPS, start=1):
         trail.record(step=step, event_id=BUSY, correlation_id="c1", outcome="ok", detail={"amount": str(n * 100)})
-    for event in others(3):
+    for writer.shard, event in enumerate(OTHERS, start=1):
         for step in STEPS[:2]:
             trail.record(step=step, event_id=event, correlation_id=event, outcome="ok")
+    writer.shard = 0
     return trail
 
 
@@ -95,13 +93,13 @@ def keys_of(table: Table, partition: str) -> list[str]:
     return [r.row_key for r in table.query(partition)]
 
 
-# --- layout: one event, one chain, in order ----------------------------------------------------------------
+# --- layout: one writer, one chain, in order --------------------------------------------------------------
 
 
-def test_an_events_records_land_in_one_chain_in_order(trail: AuditTrail, table: Table) -> None:
+def test_a_writers_records_land_in_its_chain_in_order(trail: AuditTrail, table: Table) -> None:
     assert [(r["Step"], r["Seq"]) for r in table.query(CHAIN) if r.row_key != HEAD] == [
         (step, n) for n, step in enumerate(STEPS, start=1)]
-    assert CHAIN == f"20261127-{shard_of(BUSY):02d}"
+    assert CHAIN == "20261127-00"
     report = trail.verify(DAY)
     assert report.ok, report.problems
     assert (report.records, report.chains) == (11, 4)
@@ -115,14 +113,33 @@ def test_records_of_the_day_come_from_every_chain_by_time(trail: AuditTrail) -> 
     assert len({r.partition_key for r in records}) == 4
 
 
-def test_the_shard_is_the_same_in_every_process() -> None:
-    """sha256, not the salted ``hash``: a hash that differed between instances would split an event's chain."""
-    assert shard_of(BUSY) == int.from_bytes(hashlib.sha256(BUSY.encode()).digest()[:8], "big") % SHARDS
+def test_each_thread_keeps_its_chain_and_the_threads_of_a_process_take_different_ones() -> None:
+    """So a process's writers never meet at a chain's head while there are chains to go round."""
+    barrier = threading.Barrier(SHARDS, timeout=5)
+
+    def shards(_: int) -> tuple[int, int]:
+        first = writer_shard()
+        barrier.wait()  # every thread alive at once: none reuses another's thread
+        return first, writer_shard()
+
+    with ThreadPoolExecutor(max_workers=SHARDS) as pool:
+        taken = list(pool.map(shards, range(SHARDS)))
+    assert all(first == again for first, again in taken)
+    assert sorted(first for first, _ in taken) == list(range(SHARDS))
 
 
-def test_find_reads_every_chain_or_only_the_events(trail: AuditTrail) -> None:
+def test_records_of_two_threads_go_to_two_chains(table: Table) -> None:
+    trail = AuditTrail(table, key=KEY, clock=lambda: AT)
+    with ThreadPoolExecutor(max_workers=1) as one, ThreadPoolExecutor(max_workers=1) as other:
+        rows = [pool.submit(trail.record, step="s", event_id=BUSY, correlation_id="c", outcome="ok").result()
+                for pool in (one, other, one)]
+    assert rows[0].partition_key == rows[2].partition_key != rows[1].partition_key
+    assert trail.verify(DAY).chains == 2
+
+
+def test_find_reads_every_chain(trail: AuditTrail) -> None:
     assert len(list(trail.find(DAY, [Condition("Step", "eq", "intake.gp")]))) == 4
-    assert [r["Step"] for r in trail.find(DAY, [Condition("EventId", "eq", BUSY)], event_id=BUSY)] == list(STEPS)
+    assert [r["Step"] for r in trail.find(DAY, [Condition("EventId", "eq", BUSY)])] == list(STEPS)
 
 
 class Counting:
@@ -141,23 +158,23 @@ class Counting:
         return self._table.submit(operations)
 
 
-def test_many_records_at_once_take_one_batch_per_chain_and_keep_each_events_order(table: Table) -> None:
+def test_many_records_at_once_take_one_batch_and_keep_their_order(table: Table) -> None:
     counting = Counting(table)
-    trail = AuditTrail(counting, key=KEY, clock=lambda: AT)  # type: ignore[arg-type]
+    trail = AuditTrail(counting, key=KEY, clock=lambda: AT, shard=Writer())  # type: ignore[arg-type]
     trail.record(step="intake.gp", event_id=BUSY, correlation_id="c", outcome="accepted")
-    events = [BUSY, *others(2)]
+    events = [BUSY, *OTHERS[:2]]
     wanted = [{"step": f"step{n}", "event_id": events[n % 3], "correlation_id": "c", "outcome": "ok",
                "detail": {"n": n}} for n in range(9)]
     stored = trail.record_many(wanted)
     assert [(r["Step"], r["EventId"]) for r in stored] == [(w["step"], w["event_id"]) for w in wanted]
-    assert counting.batches == [2, 4, 4, 4], "one batch per chain: its records and its head"
-    assert [r["Step"] for r in table.query(CHAIN) if r.row_key != HEAD] == ["intake.gp", "step0", "step3", "step6"]
+    assert counting.batches == [2, 10], "one batch for the group: its records and the head"
+    assert [r["Step"] for r in table.query(CHAIN) if r.row_key != HEAD] == ["intake.gp", *(w["step"] for w in wanted)]
     assert [r["Step"] for r in trail.records(DAY) if r["EventId"] == BUSY] == ["intake.gp", "step0", "step3", "step6"]
     report = trail.verify(DAY)
-    assert report.ok and (report.records, report.chains) == (10, 3)
+    assert report.ok and (report.records, report.chains) == (10, 1)
 
 
-def test_more_records_for_one_chain_than_a_batch_holds_are_split(table: Table) -> None:
+def test_more_records_than_a_batch_holds_are_split(table: Table) -> None:
     counting = Counting(table)
     trail = AuditTrail(counting, key=KEY, clock=lambda: AT)  # type: ignore[arg-type]
     trail.record_many([{"step": f"s{n}", "event_id": BUSY, "correlation_id": "c", "outcome": "ok"}
@@ -200,8 +217,7 @@ def test_an_inserted_record_is_named(trail: AuditTrail, table: Table) -> None:
 
 def test_a_record_moved_to_another_chain_is_named(trail: AuditTrail, table: Table) -> None:
     """The MAC covers the partition: a record copied into another chain, in its sequence, is no record of it."""
-    [event] = others(1)
-    target = chain_partition(DAY, shard_of(event))
+    target = chain_partition(DAY, 1)
     moved = row(table, 2)
     table.upsert(Entity(target, f"{2:012d}", dict(moved.data)))
     problems = trail.verify(DAY).problems
@@ -251,8 +267,8 @@ def test_an_edited_manifest_is_not_rewritten_by_later_appends(trail: AuditTrail,
     manifest = table.get(manifest_partition(DAY), MANIFEST)
     assert manifest is not None
     table.upsert(Entity(manifest.partition_key, MANIFEST, {**manifest.data, "Chains": "00"}))
-    [event] = others(1, avoid=[BUSY, *others(3)])
-    AuditTrail(table, key=KEY, clock=lambda: AT).record(step="s", event_id=event, correlation_id="c", outcome="ok")
+    AuditTrail(table, key=KEY, clock=lambda: AT, shard=Writer(5)).record(step="s", event_id="gp:TRN_5:CAPTURED",
+                                                                          correlation_id="c", outcome="ok")
     assert any("manifest was edited" in p for p in trail.verify(DAY).problems)
 
 
@@ -262,7 +278,7 @@ def test_an_edited_manifest_is_not_rewritten_by_later_appends(trail: AuditTrail,
 def test_card_numbers_in_detail_are_masked_before_storage(trail: AuditTrail, table: Table) -> None:
     stored = trail.record(step="intake.gp", event_id="gp:4111111111111111", correlation_id="c", outcome="rejected",
                           detail={"note": "customer read out 4111 1111 1111 1111"})
-    assert stored.partition_key == chain_partition(DAY, shard_of("gp:411111******1111"))
+    assert stored.partition_key == CHAIN
     stored = row(table, int(stored["Seq"]), stored.partition_key)
     assert "4111111111111111" not in json.dumps(dict(stored.data), default=str)
     assert "1111 1111 1111" not in str(stored["Detail"])
@@ -273,28 +289,27 @@ def test_card_numbers_in_detail_are_masked_before_storage(trail: AuditTrail, tab
 # --- many writers --------------------------------------------------------------------------------------------
 
 
-def test_threads_and_two_instances_appending_at_once_keep_every_chain_unbroken(table: Table) -> None:
-    """Two AuditTrails over one table are two Functions instances: they meet only at a chain's head ETag."""
-    instances = [trail_on(table), trail_on(table)]
-    events = [f"gp:TRN_{n % 16}:CAPTURED" for n in range(48)]
+@pytest.mark.parametrize("chains", ["each thread its own", "all on one"])
+def test_threads_and_two_instances_appending_at_once_keep_every_chain_unbroken(table: Table, chains: str) -> None:
+    """Two AuditTrails over one table are two Functions instances: writers that share a chain (more writers than
+    chains, or two instances that took the same) meet only at its head's ETag."""
+    shard = writer_shard if chains == "each thread its own" else Writer(7)
+    instances = [trail_on(table, writer=shard), trail_on(table, AT + timedelta(seconds=1), writer=shard)]
 
     def append(n: int) -> None:
-        instances[n % 2].record(step=f"step{n:03d}", event_id=events[n], correlation_id="c", outcome="ok")
+        instances[n % 2].record(step=f"step{n:03d}", event_id=f"gp:TRN_{n}:CAPTURED", correlation_id="c",
+                                outcome="ok")
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(append, range(48)))
     report = instances[0].verify(DAY)
     assert report.ok, report.problems
-    assert report.records == 48 and report.chains == len({shard_of(e) for e in events})
-    for shard in range(SHARDS):
-        rows = [r for r in table.query(chain_partition(DAY, shard)) if r.row_key != HEAD]
+    assert report.records == 48 and (report.chains == 1) == (chains == "all on one")
+    for n in range(SHARDS):
+        rows = [r for r in table.query(chain_partition(DAY, n)) if r.row_key != HEAD]
         assert [r["Seq"] for r in rows] == list(range(1, len(rows) + 1))
-    by_event: dict[str, list[tuple[str, int]]] = {}
-    for record in instances[1].records(DAY):
-        by_event.setdefault(str(record["EventId"]), []).append((record.partition_key, int(record["Seq"])))
-    assert sum(map(len, by_event.values())) == 48
-    for places in by_event.values():  # one chain per event, read back in the chain's own order
-        assert len({p for p, _ in places}) == 1 and places == sorted(places)
+        assert [r["At"] for r in rows] == sorted(r["At"] for r in rows)
+    assert sorted(r["Step"] for r in instances[1].records(DAY)) == [f"step{n:03d}" for n in range(48)]
 
 
 def test_an_instance_with_a_stale_head_retries_on_the_etag_conflict(table: Table) -> None:
@@ -332,7 +347,7 @@ class Meeting:
 
 def test_appends_to_different_chains_run_at_the_same_time(table: Table) -> None:
     trail = AuditTrail(Meeting(table), key=KEY, clock=lambda: AT)  # type: ignore[arg-type]
-    events = [BUSY, *others(1)]
+    events = [BUSY, OTHERS[0]]
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda e: trail.record(step="s", event_id=e, correlation_id="c", outcome="ok"), events))
     assert trail.verify(DAY).ok and trail.verify(DAY).chains == 2
