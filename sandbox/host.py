@@ -268,7 +268,8 @@ class LocalHost:
 
     async def _dispatch(self, request: Request) -> Response:
         self.stats.http_requests += 1
-        path = unquote(request.url.path[len(ROUTE_PREFIX):]).strip("/")
+        url = request.url
+        path = unquote(url.path[len(ROUTE_PREFIX):]).strip("/")
         matched = self._match(path)
         if not matched:
             return JSONResponse({"status": 404, "reason": f"no function serves {ROUTE_PREFIX}/{path}"}, 404)
@@ -283,7 +284,7 @@ class LocalHost:
             return JSONResponse({"status": 401, "reason": denied}, 401)
         body = await request.body()
         http_request = func.HttpRequest(
-            request.method, str(request.url), headers=dict(request.headers), params=dict(request.query_params),
+            request.method, str(url), headers=dict(request.headers), params=dict(request.query_params),
             route_params=dict(match), body=body,
         )
         try:
@@ -373,15 +374,10 @@ class LocalHost:
                 self.stats.messages_abandoned += 1
                 self.bus.abandon(message)
             return len(messages)
-        with self.bus.together():  # the batch's completions in one commit
-            for message in messages:
-                try:
-                    self.bus.complete(message)
-                except MessageLockLost:
-                    log.warning("lock on %s expired before it completed; it will be redelivered",
-                                message.message_id)
-                else:
-                    self.stats.messages_completed += 1
+        lost = self.bus.complete_many(messages)  # the batch's completions in one commit
+        for message in lost:
+            log.warning("lock on %s expired before it completed; it will be redelivered", message.message_id)
+        self.stats.messages_completed += len(messages) - len(lost)
         return len(messages)
 
     @contextmanager

@@ -10,10 +10,14 @@ from typing import Any
 
 from shared.dynamics.odata import dumps as _exact_dumps
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # built once: ``json.loads`` with options builds one per call
+
 
 def loads(data: bytes | str) -> Any:
     """A JSON document with every number that has a fraction read as ``Decimal``."""
-    return json.loads(data, parse_float=Decimal)
+    if isinstance(data, bytes | bytearray):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    return _DECODER.decode(data)
 
 
 def dumps(value: Any, *, shortest: bool = False) -> bytes:

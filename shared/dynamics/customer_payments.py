@@ -61,6 +61,7 @@ class FoCustomerPayments:
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         results: dict[str, str | FatalError] = {}
+        mapping = self._mapping  # one mapping for the whole journal
         orders = self._orders(p.reference for p in payments if p.reference)
         lines: list[dict[str, Any]] = []
         posted: list[Payment] = []
@@ -71,18 +72,18 @@ class FoCustomerPayments:
                 results[payment.external_key] = _unknown_order(payment, f"F&O legal entity {self._client.legal_entity}")
                 continue
             try:
-                line = self._line(payment, order)
+                line = self._line(mapping, payment, order)
             except FatalError as error:
                 results[payment.external_key] = error
                 continue
             lines.append(line)
             posted.append(payment)
-            status = self._mapping.status_alignment.get(payment.status.value)
+            status = mapping.status_alignment.get(payment.status.value)
             if status and payment.kind is PaymentKind.SALE:
                 statuses[str(order["SalesOrderNumber"])] = {"SalesOrderStatus": status}
         if not lines:
             return results
-        rules = self._mapping.customer_payments
+        rules = mapping.customer_payments
         header = {"JournalName": rules.journal_name,
                   "Description": f"Heartland card payments {posted[0].occurred_at:%Y-%m-%d}"[:60]}
         journal = self._client.create_customer_payment_journal(header, lines, order_updates=statuses)
@@ -101,12 +102,13 @@ class FoCustomerPayments:
         rows = self._client.get_many("SalesOrderHeadersV2", [{"SalesOrderNumber": n} for n in wanted])
         return {str(row["SalesOrderNumber"]).casefold(): row for row in rows if row is not None}
 
-    def _line(self, payment: Payment, order: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _line(mapping: MappingConfig, payment: Payment, order: dict[str, Any]) -> dict[str, Any]:
         currency = str(order.get("CurrencyCode") or "").upper()
         if currency and currency != payment.amount.currency:
             raise FatalError("CurrencyMismatch", f"GP transaction {payment.transaction_id} is in "
                              f"{payment.amount.currency}, sales order {order['SalesOrderNumber']} in {currency}")
-        rule = self._mapping.payment_type((payment.card_brand or "").upper() or "UNKNOWN")
+        rule = mapping.payment_type((payment.card_brand or "").upper() or "UNKNOWN")
         received = payment.received.amount
         return {
             "AccountType": "Cust",
@@ -199,6 +201,7 @@ class BcCustomerPayments:
         orders = {str(o["number"]).casefold(): o for o in self._client.iter(
             "salesOrders", any_of("number", open_orders, bc_literal))} if open_orders else {}
         journal = self.journal_id()
+        base_currency = self._mapping.base_currency
         operations: list[dict[str, Any]] = []
         posted: list[Payment] = []
         for payment in payments:
@@ -208,10 +211,10 @@ class BcCustomerPayments:
             if invoice is None and order is None:
                 results[payment.external_key] = _unknown_order(payment, "the Business Central company")
                 continue
-            if payment.amount.currency != self._mapping.base_currency:
+            if payment.amount.currency != base_currency:
                 results[payment.external_key] = FatalError(
                     "CurrencyNotSupported", f"GP transaction {payment.transaction_id} is in {payment.amount.currency}; "
-                    f"Business Central customer payments are booked in {self._mapping.base_currency}")
+                    f"Business Central customer payments are booked in {base_currency}")
                 continue
             body: dict[str, Any] = {
                 "amount": -payment.received.amount,  # a receipt is a negative amount in BC

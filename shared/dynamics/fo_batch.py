@@ -23,15 +23,23 @@ from shared.dynamics.odata import dumps
 
 _BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
 _STATUS = re.compile(rb"HTTP/1\.[01] (\d{3})[^\r\n]*\r?\n")
+_PART_START = re.compile(rb"^[ \t]*\r?\n")
+_PART_END = re.compile(rb"\r?\n$")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 class BatchFormatError(ValueError):
     """The ``$batch`` answer is not the multipart document it claims to be."""
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)  # built once, not per call
+
+
 def loads(data: bytes | str) -> Any:
     """JSON with every number as ``Decimal``."""
-    return json.loads(data, parse_float=Decimal, parse_int=Decimal)
+    if isinstance(data, bytes | bytearray):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    return _DECODER.decode(data)
 
 
 @dataclass(frozen=True)
@@ -118,13 +126,13 @@ def _parts(body: bytes, boundary: str) -> list[bytes]:
     for piece in pieces[1:]:
         if piece.startswith(b"--"):
             return parts
-        piece = re.sub(rb"^[ \t]*\r?\n", b"", piece, count=1)
-        parts.append(re.sub(rb"\r?\n$", b"", piece, count=1))
+        piece = _PART_START.sub(b"", piece, count=1)
+        parts.append(_PART_END.sub(b"", piece, count=1))
     raise BatchFormatError(f"the close delimiter '--{boundary}--' is missing")
 
 
 def _split_headers(block: bytes) -> tuple[dict[str, str], bytes]:
-    match = re.search(rb"\r?\n\r?\n", block)
+    match = _BLANK_LINE.search(block)
     head, rest = (block[:match.start()], block[match.end():]) if match else (block, b"")
     headers = {}
     for line in head.decode("latin-1").splitlines():

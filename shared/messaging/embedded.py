@@ -574,6 +574,24 @@ class EmbeddedBus:
         if sub == _ACTIVE and session_id is not None:
             self._refresh_session(conn, int(queue_id), session_id)
 
+    def complete_many(self, messages: Sequence[ReceivedMessage]) -> list[ReceivedMessage]:
+        """Complete a batch trigger's messages in one statement and one commit; returns those whose lock was
+        lost (expired, or settled or redelivered meanwhile), which stay where they are."""
+        return self._writes.run(lambda conn: self._complete_many(conn, messages)) if messages else []
+
+    def _complete_many(self, conn: sqlite3.Connection, messages: Sequence[ReceivedMessage]) -> list[ReceivedMessage]:
+        now, done = self._clock(), set()
+        for start in range(0, len(messages), _IDS_PER_STATEMENT):
+            chunk = messages[start:start + _IDS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            for token, queue_id, sub, session_id in conn.execute(
+                    f"DELETE FROM messages WHERE lock_token IN ({marks}) AND state = 2 AND locked_until > ? "  # noqa: S608 - placeholders only
+                    "RETURNING lock_token, queue_id, sub, session_id", [*(m.lock_token for m in chunk), now]):
+                done.add(token)
+                if sub == _ACTIVE and session_id is not None:
+                    self._refresh_session(conn, int(queue_id), session_id)
+        return [m for m in messages if m.lock_token not in done]
+
     def together(self) -> AbstractContextManager[None]:
         """Sends and completions this thread makes in the block share one transaction, committed at its end
         (a batch trigger's completions, one commit instead of one each)."""

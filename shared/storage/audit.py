@@ -19,7 +19,6 @@ verify as they did.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 import json
@@ -376,10 +375,10 @@ class AuditTrail:
         message = orjson.dumps([partition, seq, prev, [body[k] for k in _FIELDS]])
         if not message.isascii() or b"\x7f" in message:  # the bytes json.dumps gives, as the MAC was defined
             message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":")).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, "sha256").hex()
 
     def _seal(self, partition: str, seq: int, mac: str) -> str:
-        return hmac.new(self._key, f"{partition}|{seq}|{mac}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, f"{partition}|{seq}|{mac}".encode(), "sha256").hex()
 
     def _manifest_mac(self, day: date, chains: str) -> str:
-        return hmac.new(self._key, f"{manifest_partition(day)}|{chains}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, f"{manifest_partition(day)}|{chains}".encode(), "sha256").hex()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -206,7 +207,7 @@ class IdempotencyKeys:
         now = self._clock()
         rows = {}
         for key, result_ref in keys:
-            row = self._row(partition, key, uuid.uuid4().hex, KeyStatus.DONE, attempts=1, now=now)
+            row = self._row(partition, key, os.urandom(16).hex(), KeyStatus.DONE, attempts=1, now=now)
             rows[key] = Entity(row.partition_key, row.row_key, {**row.data, "ResultRef": result_ref,
                                                                 "LeasedUntil": ""})
         claims: dict[str, Claim] = {}

@@ -328,6 +328,21 @@ def test_complete_after_lock_expiry_raises_lock_lost(bus: EmbeddedBus, clock: Fa
     assert receive_one(bus).delivery_count == 2
 
 
+def test_complete_many_settles_the_held_and_names_the_lost(bus: EmbeddedBus, clock: FakeClock) -> None:
+    bus.send(QUEUE, [msg(f"m{n}") for n in range(5)])
+    early = bus.receive(QUEUE, max_messages=2)
+    clock.advance(60)  # their locks expire: they are visible again
+    late = bus.receive(QUEUE, max_messages=10)
+    assert sorted(m.message_id for m in late) == [f"m{n}" for n in range(5)]
+    settled_elsewhere = late[0]
+    bus.complete(settled_elsewhere)
+
+    lost = bus.complete_many([*early, *late])
+    assert sorted(m.message_id for m in lost) == sorted([*(m.message_id for m in early), settled_elsewhere.message_id])
+    assert bus.receive(QUEUE, max_messages=10) == [] and bus.counts(QUEUE).active == 0
+    assert bus.complete_many([]) == []
+
+
 def test_settling_twice_raises_lock_lost(bus: EmbeddedBus) -> None:
     bus.send(QUEUE, [msg("m1")])
     received = receive_one(bus)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from sandbox.simulators.odata import Action, EntitySet, NavigationProperty, edmx
@@ -79,6 +80,23 @@ class EntitySpec:
     blank_keys: frozenset[str] = frozenset()
 
     def default(self, name: str) -> Any:
+        return self.initial_row[name]
+
+    def members(self, name: str) -> tuple[str, ...]:
+        return self.enum_members[name]
+
+    @cached_property
+    def initial_row(self) -> dict[str, Any]:
+        """InitValue of every property, once per set; a created row starts as a copy (never write to this one)."""
+        return {name: self._initial(name) for name in self.properties}
+
+    @cached_property
+    def enum_members(self) -> dict[str, tuple[str, ...]]:
+        """Property → its enum's member names (empty if not an enum), once per set, not once per value."""
+        return {name: tuple(ENUMS[edm.rsplit(".", 1)[1]]) if edm.startswith(NAMESPACE + ".") else ()
+                for name, edm in self.properties.items()}
+
+    def _initial(self, name: str) -> Any:
         if name in self.defaults:
             return self.defaults[name]
         edm = self.properties[name]
@@ -92,10 +110,6 @@ class EntitySpec:
             members = ENUMS[edm.rsplit(".", 1)[1]]
             return min(members, key=members.__getitem__)
         return ""
-
-    def members(self, name: str) -> tuple[str, ...]:
-        edm = self.properties[name]
-        return tuple(ENUMS[edm.rsplit(".", 1)[1]]) if edm.startswith(NAMESPACE + ".") else ()
 
     def to_edm(self) -> EntitySet:
         return EntitySet(self.name, self.entity_type, self.keys, self.properties, self.navigation)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 _BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+_REQUEST_LINE = re.compile(rb"\s*([A-Z]+) (\S+)(?: HTTP/1\.[01])?\r?\n")
 
 
 class MultipartError(ValueError):
@@ -70,22 +71,36 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
 
 
 def _headers(block: bytes) -> tuple[dict[str, str], bytes]:
-    """MIME or HTTP headers up to the first blank line, and what follows."""
-    match = re.search(rb"\r?\n\r?\n", block)
-    head, rest = (block[:match.start()], block[match.end():]) if match else (block, b"")
+    """MIME or HTTP headers up to the first blank line (``\\r?\\n\\r?\\n``), and what follows.
+
+    Two ``find`` calls instead of a regex search: this runs twice for each of a thousand journal lines.
+    """
+    crlf = block.find(b"\n\r\n")
+    lf = block.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(block))
+    if lf >= 0:
+        newline, end = lf, lf + 2
+    elif crlf >= 0:
+        newline, end = crlf, crlf + 3
+    else:
+        return _header_lines(block), b""
+    start = newline - 1 if block[newline - 1:newline] == b"\r" else newline
+    return _header_lines(block[:start]), block[end:]
+
+
+def _header_lines(head: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in head.decode("latin-1").splitlines():
-        if ":" in line:
-            name, _, value = line.partition(":")
+        name, colon, value = line.partition(":")
+        if colon:
             headers[name.strip().lower()] = value.strip()
-    return headers, rest
+    return headers
 
 
 def _request(part: bytes) -> InnerRequest:
     mime, http = _headers(part)
     if not mime.get("content-type", "").lower().startswith("application/http"):
         raise MultipartError("a batch part must be application/http or a multipart/mixed changeset")
-    match = re.match(rb"\s*([A-Z]+) (\S+)(?: HTTP/1\.[01])?\r?\n", http)
+    match = _REQUEST_LINE.match(http)
     if match is None:
         raise MultipartError("a batch part has no request line (METHOD URL HTTP/1.1)")
     headers, body = _headers(http[match.end():])

@@ -20,6 +20,8 @@ ACCOUNT_STRUCTURE = ("MainAccount", "BusinessUnit", "Department", "CostCenter")
 
 def split_segments(value: str) -> list[str]:
     """A display value's segments: ``-`` separates them, ``\\-`` is a hyphen inside one (``US\\-027``)."""
+    if "\\" not in value:
+        return value.split("-")  # no escapes: what the walk below returns, for each account of every line
     segments, current, index = [], [], 0
     while index < len(value):
         char = value[index]

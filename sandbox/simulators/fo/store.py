@@ -125,7 +125,7 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------------------------
     @staticmethod
     def key_of(spec: EntitySpec, values: Mapping[str, Any]) -> Key:
-        return tuple(_fold(values.get(k)) for k in spec.keys)
+        return tuple([v.casefold() if isinstance(v, str) else v for v in map(values.get, spec.keys)])
 
     def get(self, set_name: str, values: Mapping[str, Any]) -> Row | None:
         return self.tables[set_name].get(self.key_of(SPECS[set_name], values))
@@ -159,7 +159,7 @@ class Store:
             raise FoFailure(405, f"The entity set '{set_name}' is read-only.")
         values = self.coerce_body(spec, body, trusted=trusted)
         with self.transaction():
-            row: Row = {name: spec.default(name) for name in spec.properties}
+            row: Row = dict(spec.initial_row)
             row.update(values)
             if spec.company:
                 row["dataAreaId"] = self._company_of(spec, row)
@@ -231,22 +231,23 @@ class Store:
     def coerce_body(self, spec: EntitySpec, body: dict[str, Any], *, trusted: bool = False) -> dict[str, Any]:
         """Typed values of a request body; unknown properties and wrong types are 400s, read-only ones ignored."""
         result: dict[str, Any] = {}
+        properties, members, initial = spec.properties, spec.enum_members, spec.initial_row
         for name, value in body.items():
             if trusted and name.startswith("_"):
                 result[name] = value  # hidden bookkeeping (posting time, voucher) from a snapshot or seed
                 continue
             if "@" in name:
                 continue  # instance annotations; @odata.bind is resolved by the service before this
-            if name not in spec.properties:
+            if name not in properties:
                 raise bad_request(f"The property '{name}' does not exist on type '{NAMESPACE}.{spec.entity_type}'. "
                                   "Make sure to only use property names that are defined by the type.")
             if name in spec.read_only and not trusted:
                 continue
             try:
-                coerced = coerce(value, spec.properties[name], name, spec.members(name))
+                coerced = coerce(value, properties[name], name, members[name])
             except ODataQueryError as exc:
                 raise bad_request(str(exc)) from exc
-            result[name] = spec.default(name) if coerced is None else coerced
+            result[name] = initial[name] if coerced is None else coerced
         return result
 
     def _company_of(self, spec: EntitySpec, row: Row) -> str:

@@ -11,9 +11,37 @@ from typing import Any
 from sandbox.simulators.odata.errors import ODataQueryError
 from sandbox.simulators.odata.values import NUMERIC, parse_datetime
 
+_QUOTED = re.compile(r"(?:(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)?'((?:[^']|'')*)'")
+
 
 def split_outside_quotes(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` except inside single-quoted literals (``''`` is an escaped quote)."""
+    """Split on ``separator`` except inside single-quoted literals (``''`` is an escaped quote).
+
+    A separator is quoted when an odd number of quotes precede it, so the pieces of a plain ``str.split``
+    are joined back while their quotes are unbalanced: every URL of a ``$batch`` passes here.
+    """
+    if len(separator) != 1 or separator == "'":
+        return _split_by_char(text, separator)
+    pieces = text.split(separator)
+    if "'" not in text:
+        return pieces
+    parts: list[str] = []
+    pending: list[str] = []
+    quoted = False
+    for piece in pieces:
+        pending.append(piece)
+        if piece.count("'") % 2:
+            quoted = not quoted
+        if not quoted:
+            parts.append(separator.join(pending))
+            pending = []
+    if pending:
+        parts.append(separator.join(pending))
+    return parts
+
+
+def _split_by_char(text: str, separator: str) -> list[str]:
+    """The definition, for separators the fast path cannot take (none a URL uses)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False
@@ -37,8 +65,6 @@ def parse_key(text: str, keys: Sequence[str], types: Mapping[str, str], *, entit
     Raises:
         ODataQueryError: a missing, extra or unknown key part, or a literal of the wrong type.
     """
-    mismatch = ODataQueryError(f"The number of keys specified in the URI does not match number of key properties "
-                               f"for the resource '{entity}'.")
     parts = [p for p in split_outside_quotes(text, ",") if p.strip()]
     values: dict[str, Any] = {}
     if len(parts) == 1 and len(split_outside_quotes(parts[0], "=")) == 1 and len(keys) == 1:
@@ -47,18 +73,23 @@ def parse_key(text: str, keys: Sequence[str], types: Mapping[str, str], *, entit
     for part in parts:
         pieces = split_outside_quotes(part, "=")
         if len(pieces) != 2:
-            raise mismatch
+            raise _mismatch(entity)
         name, literal = pieces[0].strip(), pieces[1].strip()
         if name not in keys or name in values:
-            raise mismatch
+            raise _mismatch(entity)
         values[name] = _key_literal(literal, types[name], name)
     if set(values) != set(keys):
-        raise mismatch
+        raise _mismatch(entity)
     return values
 
 
+def _mismatch(entity: str) -> ODataQueryError:
+    return ODataQueryError(f"The number of keys specified in the URI does not match number of key properties "
+                           f"for the resource '{entity}'.")
+
+
 def _key_literal(literal: str, edm: str, name: str) -> Any:
-    match = re.fullmatch(r"(?:(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)?'((?:[^']|'')*)'", literal)
+    match = _QUOTED.fullmatch(literal)
     if edm in NUMERIC:
         try:
             number = Decimal(literal.rstrip("mMdDlL"))

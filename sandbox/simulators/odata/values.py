@@ -14,12 +14,13 @@ from sandbox.simulators.odata.errors import ODataQueryError
 PRIMITIVES = frozenset({"Edm.String", "Edm.Decimal", "Edm.Double", "Edm.Int32", "Edm.Int64", "Edm.Boolean",
                         "Edm.DateTimeOffset", "Edm.Date", "Edm.Guid"})
 NUMERIC = frozenset({"Edm.Decimal", "Edm.Double", "Edm.Int32", "Edm.Int64"})
+_DATETIME = re.compile(r"(.*T\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
 def parse_datetime(text: str) -> datetime:
     """ISO 8601 with up to 7 fractional digits (F&O writes ``.2942742Z``) and a ``Z`` or an offset."""
     try:
-        match = re.fullmatch(r"(.*T\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text.strip())
+        match = _DATETIME.fullmatch(text.strip())
         if match is None:
             return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time(), UTC)
         base, fraction, zone = match.groups()
@@ -41,35 +42,39 @@ def coerce(value: Any, edm: str, name: str, members: Sequence[str] = ()) -> Any:
     """
     if value is None:
         return None
-    wrong = ODataQueryError(f"Cannot convert the literal '{value}' to the expected type '{edm}' of property "
-                            f"'{name}'.")
     if edm in NUMERIC:
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise wrong
+            raise _wrong(value, edm, name)
         if edm in ("Edm.Int32", "Edm.Int64"):
             if isinstance(value, Decimal) and value != value.to_integral_value():
-                raise wrong
+                raise _wrong(value, edm, name)
             return int(value)
         if isinstance(value, Decimal) and not value.is_finite():
-            raise wrong
+            raise _wrong(value, edm, name)
         return Decimal(value)
     if edm == "Edm.Boolean":
         if not isinstance(value, bool):
-            raise wrong
+            raise _wrong(value, edm, name)
         return value
     if not isinstance(value, str):
-        raise wrong
+        raise _wrong(value, edm, name)
     if edm == "Edm.DateTimeOffset":
         try:
             return parse_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
         except ODataQueryError as exc:
-            raise wrong from exc
+            raise _wrong(value, edm, name) from exc
     if edm == "Edm.Date":
         try:
             return date.fromisoformat(value).isoformat()
         except ValueError as exc:
-            raise wrong from exc
+            raise _wrong(value, edm, name) from exc
     if members and value not in members:
         raise ODataQueryError(f"The value '{value}' is not a member of the enum type '{edm}' of property '{name}'; "
                               f"use one of {', '.join(members)}.")
     return value
+
+
+def _wrong(value: Any, edm: str, name: str) -> ODataQueryError:
+    """Built only on failure: formatting it for every value of every line cost more than the check."""
+    return ODataQueryError(f"Cannot convert the literal '{value}' to the expected type '{edm}' of property "
+                           f"'{name}'.")
