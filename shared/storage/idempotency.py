@@ -8,9 +8,9 @@ message's lock, so a slow write never outlives its lease: only a dead worker's c
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
