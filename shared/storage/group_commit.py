@@ -71,11 +71,17 @@ class GroupCommit:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         return connection
 
-    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def run(self, work: Callable[[sqlite3.Connection], T], *, one_statement: bool = False) -> T:
         """Run ``work`` in a transaction committed before this returns (in a ``together`` block: when the block
-        ends); its exception is raised here, in the caller's thread."""
+        ends); its exception is raised here, in the caller's thread.
+
+        ``one_statement``: ``work`` changes the database in at most one statement, which SQLite undoes by itself
+        when it fails, so inside a ``together`` block it needs no savepoint of its own.
+        """
         pending = _Pending(work)
         connection = self.open_connection()
+        if connection is not None and one_statement:
+            return work(connection)
         if connection is not None:  # inside this thread's ``together`` block
             self._run_alone(connection, pending)
         else:

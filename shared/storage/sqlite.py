@@ -168,11 +168,11 @@ class SqliteTableStore:
         except sqlite3.Error as error:
             raise StorageError(f"SQLite read failed: {error}") from error
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, work: Callable[[sqlite3.Connection], T], *, one_statement: bool = False) -> T:
         """Run ``work`` in a committed write transaction, perhaps shared with other threads' writes; an
-        exception rolls back ``work`` alone."""
+        exception rolls back ``work`` alone (``GroupCommit.run``)."""
         try:
-            return self._group.run(work)
+            return self._group.run(work, one_statement=one_statement)
         except sqlite3.Error as error:
             raise StorageError(f"SQLite write failed: {error}") from error
 
@@ -219,11 +219,11 @@ class SqliteTable:
 
     def insert(self, entity: Entity) -> Entity:
         checked = normalize_entity(entity)
-        return self._store._write(lambda c: self._put(c, Operation("insert", checked)))
+        return self._store._write(lambda c: self._put(c, Operation("insert", checked)), one_statement=True)
 
     def upsert(self, entity: Entity, *, etag: str | None = None) -> Entity:
         checked = normalize_entity(entity)
-        return self._store._write(lambda c: self._put(c, Operation("upsert", checked, etag)))
+        return self._store._write(lambda c: self._put(c, Operation("upsert", checked, etag)), one_statement=True)
 
     def delete(self, partition_key: str, row_key: str, *, etag: str | None = None) -> None:
         checked = normalize_entity(Entity(partition_key, row_key))

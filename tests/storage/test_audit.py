@@ -286,6 +286,16 @@ def test_card_numbers_in_detail_are_masked_before_storage(trail: AuditTrail, tab
     assert trail.verify(DAY).ok
 
 
+def test_detail_is_stored_as_sorted_compact_json_whatever_its_values(trail: AuditTrail) -> None:
+    """Readers (the console, an auditor's script) parse it: the same text for every kind of value."""
+    detail = {"zone": "Zürich", "amount": "12.50", "n": 2**70, "ok": True, "none": None, "rate": 1.5,
+              "at": AT, "\x7fodd": "x"}
+    stored = trail.record(step="s", event_id="e", correlation_id="c", outcome="ok", detail=detail)
+    assert stored["Detail"] == json.dumps(detail, sort_keys=True, default=str, separators=(",", ":"))
+    plain = trail.record(step="s", event_id="e", correlation_id="c", outcome="ok", detail={"b": "2", "a": 1})
+    assert plain["Detail"] == '{"a":1,"b":"2"}'
+
+
 # --- many writers --------------------------------------------------------------------------------------------
 
 

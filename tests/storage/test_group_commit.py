@@ -14,7 +14,7 @@ import pytest
 
 from shared.storage.audit import AuditTrail
 from shared.storage.entities import Entity
-from shared.storage.errors import EntityExists
+from shared.storage.errors import EntityExists, PreconditionFailed
 from shared.storage.group_commit import GroupCommit, _Pending
 from shared.storage.sqlite import SqliteTableStore
 
@@ -85,8 +85,10 @@ def test_a_together_block_reads_its_own_writes_and_commits_at_its_end(tmp_path: 
         assert outside.get("p", "1") is None  # not yet committed for anyone else
         with pytest.raises(EntityExists):
             table.insert(Entity("p", "1", {"v": 2}))  # fails alone, the block goes on
+        with pytest.raises(PreconditionFailed):
+            table.upsert(Entity("p", "1", {"v": 3}), etag='W/"stale"')  # and so does a stale replace
         table.insert(Entity("p", "2", {"v": 2}))
-    assert [e.row_key for e in outside.query("p")] == ["1", "2"]
+    assert [(e.row_key, e["v"]) for e in outside.query("p")] == [("1", 1), ("2", 2)]
 
 
 def test_an_exception_leaving_a_together_block_rolls_back_all_of_it(tmp_path: Path) -> None:
