@@ -194,8 +194,8 @@ class AuditTrail:
     ) -> Entity:
         """Append one record; ``detail`` values pass through PAN masking before anything is stored.
 
-        A record's time is never earlier than the one before it in its chain (the head keeps it), so an
-        event's records read back by time in their chain's order even when instances' clocks disagree.
+        A record's time is never earlier than the one before it in its chain (the head keeps it), so a
+        chain's records read back by time in its own order even when instances' clocks disagree.
         """
         [row] = self._append(self._shard(), [_fields(step, event_id, correlation_id, outcome, detail)])
         return row

@@ -124,16 +124,16 @@ def normalize_value(name: str, value: Any) -> Value:
 
 def entity_size(entity: Entity) -> int:
     """Azure's billing size of an entity, the measure its 1 MiB and 4 MiB (batch) limits apply to."""
-    size = 4 + 2 * (len(entity.partition_key) + len(entity.row_key))
-    for name, value in entity.data.items():
-        size += 8 + 2 * len(name)
-        if isinstance(value, str):
-            size += 4 + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
-        elif isinstance(value, bytes):
-            size += 4 + len(value)
-        else:
-            size += 1 if isinstance(value, bool) else 8
-    return size
+    return 4 + 2 * (len(entity.partition_key) + len(entity.row_key)) + sum(
+        _property_size(name, value) for name, value in entity.data.items())
+
+
+def _property_size(name: str, value: Value) -> int:
+    if isinstance(value, str):
+        return 12 + 2 * len(name) + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
+    if isinstance(value, bytes):
+        return 12 + 2 * len(name) + len(value)
+    return 8 + 2 * len(name) + (1 if isinstance(value, bool) else 8)
 
 
 def normalize_entity(entity: Entity) -> Entity:
@@ -148,7 +148,7 @@ def normalize_entity(entity: Entity) -> Entity:
 
 def _sized(entity: Entity) -> tuple[Entity, int]:
     """``normalize_entity`` and the entity's size (as ``entity_size`` measures it), in one pass: every write
-    takes it, so the common values (short text, integers) are measured where they are checked."""
+    takes it."""
     validate_key("PartitionKey", entity.partition_key)
     validate_key("RowKey", entity.row_key)
     if len(entity.data) > MAX_PROPERTIES:
@@ -158,19 +158,11 @@ def _sized(entity: Entity) -> tuple[Entity, int]:
     for name, value in entity.data.items():
         if name not in _VALID_NAMES:
             validate_property_name(name)
-        if isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2:
-            size += 12 + 2 * len(name) + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
-        elif isinstance(value, int) and type(value) is int and INT64_MIN <= value <= INT64_MAX:
-            size += 16 + 2 * len(name)
-        else:
+        plain = (isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2) or (
+            isinstance(value, int) and type(value) is int and INT64_MIN <= value <= INT64_MAX)
+        if not plain:  # short text and integers are stored as given; the rest is checked and converted
             value = normalize_value(name, value)
-            size += 8 + 2 * len(name)
-            if isinstance(value, str):
-                size += 4 + (2 * len(value) if value.isascii() else len(value.encode("utf-16-le")))
-            elif isinstance(value, bytes):
-                size += 4 + len(value)
-            else:
-                size += 1 if isinstance(value, bool) else 8
+        size += _property_size(name, value)
         data[name] = value
     result = Entity(entity.partition_key, entity.row_key, data, entity.etag)
     if size > MAX_ENTITY_BYTES:
