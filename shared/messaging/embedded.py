@@ -560,22 +560,11 @@ class EmbeddedBus:
         Raises:
             MessageLockLost: The lock expired, or the message was settled or redelivered.
         """
-        self._writes.run(lambda conn: self._complete(conn, message))
-
-    def _complete(self, conn: sqlite3.Connection, message: ReceivedMessage) -> None:
-        row = conn.execute(
-            "DELETE FROM messages WHERE lock_token = ? AND state = 2 AND locked_until > ? "
-            "RETURNING queue_id, sub, session_id",
-            (message.lock_token, self._clock()),
-        ).fetchone()
-        if row is None:
+        if self.complete_many([message]):
             raise _lock_lost(message)
-        queue_id, sub, session_id = row
-        if sub == _ACTIVE and session_id is not None:
-            self._refresh_session(conn, int(queue_id), session_id)
 
     def complete_many(self, messages: Sequence[ReceivedMessage]) -> list[ReceivedMessage]:
-        """Complete a batch trigger's messages in one statement and one commit; returns those whose lock was
+        """Complete messages (a batch trigger's) in one statement and one commit; returns those whose lock was
         lost (expired, or settled or redelivered meanwhile), which stay where they are."""
         return self._writes.run(lambda conn: self._complete_many(conn, messages)) if messages else []
 

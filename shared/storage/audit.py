@@ -95,16 +95,24 @@ _PLAIN = (str, int, bool, type(None))
 
 
 def _detail(detail: Mapping[str, object]) -> str:
-    """The detail as sorted, compact JSON, as ``json.dumps`` writes it. orjson writes the same text for plain
-    values when the result is ASCII (``json.dumps`` escapes the rest), and several times faster."""
+    """The detail as sorted, compact JSON. Only plain values go through orjson: it writes the others (dates,
+    enums, dataclasses) otherwise than ``json.dumps(default=str)``."""
     if all(type(key) is str and type(value) in _PLAIN for key, value in detail.items()):
-        try:
-            text = orjson.dumps(detail, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:  # an integer beyond 64 bits
-            text = b"\x7f"
-        if text.isascii() and b"\x7f" not in text:
-            return text.decode()
+        return _compact_json(detail, sort_keys=True).decode()
     return json.dumps(dict(detail), sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _compact_json(value: object, *, sort_keys: bool = False) -> bytes:
+    """``json.dumps(value, separators=(",", ":"))`` as bytes, the text records and MACs were defined by, written
+    by orjson where it writes the same: plain values whose JSON is ASCII without DEL (``json.dumps`` escapes
+    the rest) and integers within 64 bits."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except orjson.JSONEncodeError:
+        text = b"\x7f"
+    if text.isascii() and b"\x7f" not in text:
+        return text
+    return json.dumps(value, sort_keys=sort_keys, default=str, separators=(",", ":")).encode()
 
 
 def _batches(items: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
@@ -388,9 +396,7 @@ class AuditTrail:
         self._chains[shard].listed = chain_partition(day, shard)
 
     def _mac(self, partition: str, seq: int, prev: str, body: Mapping[str, str]) -> str:
-        message = orjson.dumps([partition, seq, prev, [body[k] for k in _FIELDS]])
-        if not message.isascii() or b"\x7f" in message:  # the bytes json.dumps gives, as the MAC was defined
-            message = json.dumps([partition, seq, prev, [body[k] for k in _FIELDS]], separators=(",", ":")).encode()
+        message = _compact_json([partition, seq, prev, [body[k] for k in _FIELDS]])
         return hmac.digest(self._key, message, "sha256").hex()
 
     def _seal(self, partition: str, seq: int, mac: str) -> str:

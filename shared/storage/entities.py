@@ -93,8 +93,9 @@ def validate_key(kind: str, value: str) -> str:
 
 def normalize_value(name: str, value: Any) -> Value:
     """The plain, storable form of ``value``: exact built-in types and datetimes in UTC."""
-    if isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2:
-        return value  # most values: short text, stored as given
+    kind = type(value)
+    if (kind is str and len(value) <= MAX_STRING_UNITS // 2) or (kind is int and INT64_MIN <= value <= INT64_MAX):
+        return value  # most values: short text and integers, stored as given
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -158,10 +159,7 @@ def _sized(entity: Entity) -> tuple[Entity, int]:
     for name, value in entity.data.items():
         if name not in _VALID_NAMES:
             validate_property_name(name)
-        plain = (isinstance(value, str) and type(value) is str and len(value) <= MAX_STRING_UNITS // 2) or (
-            isinstance(value, int) and type(value) is int and INT64_MIN <= value <= INT64_MAX)
-        if not plain:  # short text and integers are stored as given; the rest is checked and converted
-            value = normalize_value(name, value)
+        value = normalize_value(name, value)
         size += _property_size(name, value)
         data[name] = value
     result = Entity(entity.partition_key, entity.row_key, data, entity.etag)

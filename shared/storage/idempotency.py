@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,7 +163,7 @@ class IdempotencyKeys:
 
         A failed key, or a claimed key whose lease expired, is taken over with its attempt count raised.
         """
-        owner = uuid.uuid4().hex
+        owner = os.urandom(16).hex()
         now = self._clock()
         row = self._row(partition, key, owner, KeyStatus.CLAIMED, attempts=1, now=now)
         try:
