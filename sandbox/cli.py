@@ -27,6 +27,8 @@ app.add_typer(config_app, name="config")
 tokens_app = typer.Typer(help="Customers' card-on-file tokens that sales orders are charged with.",
                          no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+customers_app = typer.Typer(help="Customers across the POS, the ERPs, the CRM and loyalty.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
@@ -262,6 +264,105 @@ def config_check(path: Annotated[Path, typer.Argument(help="the mapping YAML fil
         raise typer.Exit(1)
     console.print(f"{path}: valid ({len(mapping.payment_types)} payment types, {len(mapping.tax_components)} tax "
                   f"components, {len(mapping.departments)} departments)")
+
+
+@app.command()
+def dedupe(
+    source: Annotated[Path, typer.Argument(help="JSON Lines: id, source (pos|erp|crm|loyalty), first_name, last_name, "
+                                                "company, email, phone, address_line1, city, state, postal_code, "
+                                                "country")],
+    out: Annotated[Path, typer.Option("--out", help="where to write {id, cluster_id}, one a line")],
+    review: Annotated[Path | None, typer.Option("--review", help="where to write the pairs a person should "
+                                                                 "decide, with their scores and reasons")] = None,
+    threshold: Annotated[float, typer.Option(help="match probability at and above which records are one customer")]
+    = 0.95,
+    review_from: Annotated[float, typer.Option(help="pairs from this probability up to the threshold go to review")]
+    = 0.60,
+) -> None:
+    """Find the records of one customer in a file, with the matcher the sync uses."""
+    from shared.customers.dedupe import InputError, dedupe, read, write_clusters, write_review
+    from shared.customers.matching import MatchRules
+
+    try:
+        rules = MatchRules(threshold=threshold, review_from=review_from)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc).splitlines()[-1])}[/red]")
+        raise typer.Exit(2) from None
+    if not source.is_file():
+        console.print(f"[red]{source}: no such file[/red]")
+        raise typer.Exit(2)
+    with PhaseBars(console, transient=True) as bars, source.open("rb") as lines:
+        bars.phase("reading and normalising", total=sum(1 for _ in source.open("rb")))
+
+        def counted() -> Any:
+            for line in lines:
+                bars.advance()
+                yield line
+
+        try:
+            records = read(source, counted())
+        except InputError as exc:
+            bars.note(escape("\n".join(exc.problems)))
+            bars.note(f"[red]{source}: {len(exc.problems)} problem(s); nothing matched[/red]")
+            raise typer.Exit(1) from None
+        bars.phase("matching")
+        result = dedupe(records, rules)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as sink:
+        write_clusters(result, records, sink)
+    if review is not None:
+        with review.open("wb") as sink:
+            write_review(result, sink)
+    console.print(f"{result.records:,} records → {result.matches.profiles:,} customers ({result.merged:,} records "
+                  f"joined another); {len(result.matches.review):,} pairs for review"
+                  + (f" in {review}" if review is not None else "") + f"; clusters in {out}")
+
+
+@customers_app.command("generate")
+def customers_generate(
+    out: Annotated[Path, typer.Option("--out", help="the records, JSON Lines as `hl365 dedupe` reads them")],
+    truth: Annotated[Path, typer.Option("--truth", help="who each record really is, for `customers evaluate`")],
+    records: Annotated[int, typer.Option(min=1, help="how many records")] = 5000,
+    seed: Annotated[int, typer.Option(help="seed of the generator")] = 7,
+) -> None:
+    """Customer records as four systems hold them, with planted duplicates and every look-alike."""
+    import orjson
+
+    from sandbox.scenario.customers import generate
+
+    rows, who = generate(records, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    truth.write_bytes(b"".join(orjson.dumps(who[row["id"]].row(row["id"])) + b"\n" for row in rows))
+    console.print(f"{len(rows):,} records of {len({t.entity for t in who.values()}):,} customers → {out}; truth → "
+                  f"{truth}")
+
+
+@customers_app.command("evaluate")
+def customers_evaluate(
+    clusters: Annotated[Path, typer.Argument(help="`hl365 dedupe --out` of the generated records")],
+    truth: Annotated[Path, typer.Argument(help="`hl365 customers generate --truth`")],
+) -> None:
+    """Pairwise precision, recall and F1 of a clustering, and how the look-alikes fared."""
+    import orjson
+
+    from sandbox.scenario.customers import Truth, lookalikes, pairwise
+    from shared.customers.dedupe import clusters_of
+
+    who = {}
+    for line in truth.open("rb"):
+        row = orjson.loads(line)
+        who[row["id"]] = Truth(row["entity"], row["case"], row["group"])
+    with clusters.open("rb") as lines:
+        found = dict(clusters_of(lines))
+    score = pairwise(found, {k: v.entity for k, v in who.items()})
+    table = Table("look-alikes", "pairs of different customers", "put together", title="kept apart")
+    for case, (pairs, merged) in lookalikes(found, who).items():
+        table.add_row(case.replace("_", " "), f"{pairs:,}", f"{merged:,}")
+    console.print(table)
+    console.print(f"{len(who):,} records: {score.true_pairs:,} duplicate pairs planted, {score.found_pairs:,} found, "
+                  f"{score.correct_pairs:,} right · precision {score.precision:.4f} · recall {score.recall:.4f} · "
+                  f"F1 {score.f1:.4f}")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Customers: one profile per real customer across the POS, the ERPs, the CRM and loyalty."""
