@@ -340,7 +340,8 @@ class Generator:
                 postal = f"{postal}-{rng.randrange(1, 10_000):04d}"
             elif roll < 0.25:
                 postal = postal.lstrip("0")
-        record = {"id": "", "source": source, "first_name": first, "last_name": last, "company": company,
+        record: dict[str, Any] = {
+                  "id": "", "source": source, "first_name": first, "last_name": last, "company": company,
                   "email": email, "phone": phone, "address_line1": line1, "city": city,
                   "state": state_name if rng.random() < 0.15 else state, "postal_code": postal,
                   "country": rng.choice(["US", "US", "USA", "United States", ""])}

@@ -7,6 +7,7 @@ problem matches nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,8 @@ def read(path: Path, lines: Iterable[bytes] | None = None) -> list[Normalized]:
     problems: list[str] = []
     out: list[Normalized] = []
     first_line: dict[str, int] = {}
-    source = lines if lines is not None else path.open("rb")
-    try:
+    with contextlib.ExitStack() as stack:
+        source = lines if lines is not None else stack.enter_context(path.open("rb"))
         for number, line in enumerate(source, 1):
             if len(problems) >= MAX_PROBLEMS:
                 problems.append(f"{path}: stopped after {MAX_PROBLEMS} problems")
@@ -68,9 +69,6 @@ def read(path: Path, lines: Iterable[bytes] | None = None) -> list[Normalized]:
                 continue
             first_line[key] = number
             out.append(record(raw))
-    finally:
-        if lines is None:
-            source.close()  # type: ignore[union-attr]
     if problems:
         raise InputError(problems)
     return out

@@ -1,4 +1,4 @@
-"""Which customer records are one real customer: Fellegi–Sunter record linkage through splink.
+"""Which customer records are one real customer: Fellegi-Sunter record linkage through splink.
 
 Normalised records (``normalize``) are compared only within blocks that share an exact key (an e-mail, a
 phone, a house number on a ZIP, a name in a town, a company in a town, a name written backwards), so the
@@ -90,12 +90,12 @@ MODEL: tuple[Field_, ...] = (
         Level("one name nickname-alike, the other a typo",
               "list_has_any(first_variants_l, first_variants_r) AND jaro_winkler_similarity(last_l, last_r) >= 0.88",
               0.005, 0.0005),
-    ), else_m=1e-12, else_u=0.998, else_label="different first or last name"),
+    ), else_m=1e-18, else_u=0.998, else_label="different first or last name"),
     Field_("generation", "FALSE", (
         Level("generation suffixes differ (Jr. and Sr.)", "g_l <> '' AND g_r <> '' AND g_l <> g_r", 1e-12, 0.1, True),
         Level("one is Jr./II/III, the other has no suffix",
               "(g_l = '' AND g_r IN ('jr', 'ii', 'iii', 'iv')) OR (g_r = '' AND g_l IN ('jr', 'ii', 'iii', 'iv'))",
-              1e-9, 0.1, True),
+              1e-15, 0.1, True),
         Level("one is Sr., the other has no suffix", "(g_l = '' AND g_r = 'sr') OR (g_r = '' AND g_l = 'sr')",
               0.03, 0.02),
     ), else_m=0.97, else_u=0.97, else_label="same generation"),
@@ -145,8 +145,8 @@ BLOCKS = (
 )
 """Pairs are only ever scored inside one of these; a true pair that shares none of them is not found."""
 
-COLUMNS = ("id", "source", "first", "first_variants", "last_variants", "middle_initial", "last", "generation", "company", "email",
-           "phone", "house_number", "street", "unit", "city", "state", "zip5")
+COLUMNS = ("id", "source", "first", "first_variants", "last_variants", "middle_initial", "last", "generation",
+           "company", "email", "phone", "house_number", "street", "unit", "city", "state", "zip5")
 
 
 def _sql(text: str) -> str:
@@ -224,11 +224,14 @@ def match(records: Sequence[Normalized], rules: MatchRules | None = None) -> Mat
     from splink import DuckDBAPI, Linker, SettingsCreator
 
     logging.getLogger("splink").setLevel(logging.ERROR)  # it warns of levels random pairs never reach
-    prior = min(0.5, rules.duplicates_per_100 / 100 / max(1, len(records) - 1))
+    # The prior, as if the file were a customer base of at least a thousand: two records of a short file
+    # are not likelier to be one customer than two of a long one are.
+    prior = rules.duplicates_per_100 / 100 / max(999, len(records) - 1)
     settings = SettingsCreator(
         link_type="dedupe_only", unique_id_column_name="id", probability_two_random_records_match=prior,
         comparisons=[_comparison(field) for field in MODEL],
-        blocking_rules_to_generate_predictions=list(BLOCKS), retain_intermediate_calculation_columns=True,
+        blocking_rules_to_generate_predictions=[{"blocking_rule": rule} for rule in BLOCKS],
+        retain_intermediate_calculation_columns=True,
         retain_matching_columns=True, additional_columns_to_retain=[],
     )
     linker = Linker(_frame(records), settings, db_api=DuckDBAPI(), set_up_basic_logging=False)
@@ -255,6 +258,6 @@ def _review(pairs: Any, rules: MatchRules) -> Iterable[ReviewPair]:
             if gamma < 0:
                 continue
             factor = float(row[f"bf_{field.name}"])
-            reasons.append(f"{field.name}: {labels[field.name][gamma]} (×{factor:.3g})")
+            reasons.append(f"{field.name}: {labels[field.name][gamma]} (factor {factor:.3g})")
         yield ReviewPair(str(row["id_l"]), str(row["id_r"]), float(row["match_probability"]),
                          float(row["match_weight"]), tuple(reasons))
