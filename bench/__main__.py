@@ -3,9 +3,10 @@
 Figures on a shared machine are noisy, so each is read against a baseline taken minutes apart on the same
 machine: webhook intake against a bare app on the same server stack, payments end to end against intake
 alone, the settlement close against decoding the very same pages into the journal's fields, the embedded bus
-against bare SQLite doing the same writes. The modules run alone too (``python -m bench.intake`` ...).
+against bare SQLite doing the same writes,
+customer matching against a tenth of its records. The modules run alone too (``python -m bench.intake`` ...).
 
-Usage: ``python -m bench [--transactions N] [--payments N] [--requests N]``.
+Usage: ``python -m bench [--transactions N] [--payments N] [--requests N] [--customers N]``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import bus, intake, payments, settlement
+from bench import bus, dedupe, intake, payments, settlement
 
 
 def _stage(text: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def _row(figure: str, value: str, baseline: str, ratio: str, aim: str, met: bool
 
 
 def table(intake_: dict[str, Any], payments_: dict[str, Any], close: dict[str, dict[str, Any]],
-          bus_: dict[str, Any]) -> str:
+          bus_: dict[str, Any], dedupe_: dict[str, dict[str, Any]]) -> str:
     bare, served, busy = intake_["bare"], intake_["hl365"], intake_["hl365_with_workers"]
     close_ratio = settlement.ratio(close)
     build, floor = close["build"], close["floor"]
@@ -51,6 +52,11 @@ def table(intake_: dict[str, Any], payments_: dict[str, Any], close: dict[str, d
         _row(f"settlement close, s ({build['transactions']:,} + as many tickets)", f"{build_net:.1f}",
              f"{floor_net:.1f} msgspec decode floor", f"{close_ratio:.2f}", "<= 3.0", close_ratio <= 3.0),
         _row("  peak memory, MB", f"{peak:.0f}", "", "", "<= 300", peak <= 300),
+        _row(f"customer dedupe, s ({dedupe_['large']['records']:,} records)", f"{dedupe_['large']['seconds']:.1f}",
+             f"{dedupe_['small']['seconds']:.1f} for {dedupe_['small']['records']:,}",
+             f"{dedupe.growth(dedupe_):.2f} per record", "<= 30 s", dedupe_["large"]["seconds"] <= dedupe.AIM_SECONDS),
+        _row("  peak memory, MB; pairwise F1", f"{dedupe_['large']['peak_mb']:.0f}; {dedupe_['large']['f1']:.4f}",
+             "", "", "F1 >= 0.97", dedupe_["large"]["f1"] >= 0.97),
         _row("embedded bus, msg/s (send, receive, complete)", f"{bus_['bus_per_s']:,}",
              f"{bus_['bare_per_s']:,} bare SQLite, same writes", f"{bus_['bus_per_s'] / bus_['bare_per_s']:.2f}",
              "", None),
@@ -69,13 +75,16 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000, help="card transactions of the close")
     parser.add_argument("--payments", type=int, default=3_000, help="payments end to end")
     parser.add_argument("--requests", type=int, default=8_000, help="webhook requests per intake run")
+    parser.add_argument("--customers", type=int, default=100_000, help="customer records of the large dedupe")
     args = parser.parse_args()
     print("hl365 bench: each figure beside its baseline from this run", file=sys.stderr)
     intake_ = _stage("webhook intake (bare app, hl365, hl365 with workers)", lambda: intake.measure(args.requests))
     payments_ = _stage("payments end to end", lambda: payments.measure(args.payments))
     close = _stage("the settlement close (render, floor, parse, build)", lambda: settlement.measure(args.transactions))
     bus_ = _stage("the embedded bus", bus.measure)
-    print(table(intake_, payments_, close, bus_))
+    dedupe_ = _stage(f"hl365 dedupe ({dedupe.SMALL:,} and {args.customers:,} customer records)",
+                     lambda: dedupe.measure(args.customers))
+    print(table(intake_, payments_, close, bus_, dedupe_))
 
 
 if __name__ == "__main__":
