@@ -1,0 +1,351 @@
+"""One profile per real customer: the cross-reference of every source record, fields chosen per field, merges a
+person can undo.
+
+A merge never touches a source system. It points the cross-reference rows of both profiles at one of them and
+marks the other ``merged_into`` it (the row stays), records what each profile held before, and audits it; an
+unmerge restores exactly that and remembers the two profiles are different customers, so the next sync does
+not merge them again. Profiles only grow by themselves: a record once linked stays linked until a person
+unmerges it.
+
+Tables (Table Storage through the port, so the same on Azure and on the embedded store):
+
+* ``CustomerRecords``: PartitionKey the source (``pos``, ``erp``, ``crm``, ``loyalty``), RowKey the record's
+  id there; the record's fields as the source sent them, its ``updated_at`` and its ``profile``.
+* ``CustomerProfiles``: PartitionKey ``profile``, RowKey the profile id; the surviving fields, where each came
+  from, its records, or ``merged_into``.
+* ``CustomerMerges``: PartitionKey the surviving profile, RowKey the merge id; who held what before.
+* ``CustomerApart``: PartitionKey a profile, RowKey another: a person said they are different customers.
+* ``CustomerReview``: PartitionKey ``pair``, RowKey the two records; the pairs a person should decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.customers.matching import MatchRules, match
+from shared.customers.normalize import FIELDS, SOURCES, record
+from shared.storage.entities import MAX_BATCH, Entity, Operation
+from shared.storage.keys import safe_key
+
+if TYPE_CHECKING:
+    from shared.ports import TableStore
+    from shared.storage.audit import AuditTrail
+
+RECORDS, PROFILES, MERGES, APART, REVIEW = ("CustomerRecords", "CustomerProfiles", "CustomerMerges",
+                                           "CustomerApart", "CustomerReview")
+PROFILE_PARTITION = "profile"
+
+
+_FIELD_ORDER: dict[str, tuple[str, ...]] = {"email": ("crm", "loyalty", "erp", "pos"),
+                                            "phone": ("pos", "loyalty", "crm", "erp")}
+"""The CRM is where people correct their e-mail; the till is where they give the phone they answer."""
+
+
+class Survivorship(BaseModel):
+    """Which source a profile believes, per field: the first in the list that has a value wins, and among
+    records of one source the most recently updated. ``default`` serves every field not named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: tuple[str, ...] = ("erp", "crm", "loyalty", "pos")
+    fields: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(_FIELD_ORDER))
+
+    @field_validator("default")
+    @classmethod
+    def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in SOURCES]
+        if unknown or not value:
+            raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(unknown) or 'none'}")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, order in value.items():
+            if name not in FIELDS:
+                raise ValueError(f"{name!r} is not a customer field ({', '.join(FIELDS)})")
+            cls._sources(order)
+        return value
+
+    def order(self, name: str) -> tuple[str, ...]:
+        return self.fields.get(name, self.default)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A customer as one system holds it."""
+
+    source: str
+    source_id: str
+    fields: Mapping[str, str | None]
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{safe_key(self.source_id)}"
+
+
+@dataclass
+class Outcome:
+    records: int = 0
+    profiles: int = 0
+    created: int = 0
+    linked: int = 0
+    merges: list[str] = field(default_factory=list)
+    review: int = 0
+
+    @property
+    def merged(self) -> int:
+        """Records that share their profile with another record."""
+        return self.records - self.profiles
+
+    def row(self) -> dict[str, int]:
+        return {"records": self.records, "profiles": self.profiles, "merged": self.merged, "review": self.review}
+
+
+def _profile_id(keys: Iterable[str]) -> str:
+    return "CUS-" + hashlib.sha256(min(keys).encode()).hexdigest()[:12].upper()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CustomerBook:
+    def __init__(self, tables: TableStore, audit: AuditTrail, *, rules: MatchRules | None = None,
+                 survivorship: Survivorship | None = None) -> None:
+        self._records = tables.table(RECORDS)
+        self._profiles = tables.table(PROFILES)
+        self._merges = tables.table(MERGES)
+        self._apart = tables.table(APART)
+        self._review = tables.table(REVIEW)
+        self._audit = audit
+        self._rules = rules or MatchRules()
+        self._survivorship = survivorship or Survivorship()
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def records(self) -> list[Entity]:
+        return [row for source in SOURCES for row in self._records.query(source)]
+
+    def profile(self, profile_id: str) -> Entity | None:
+        return self._profiles.get(PROFILE_PARTITION, profile_id)
+
+    def profiles(self, *, live: bool = True) -> list[Entity]:
+        rows = list(self._profiles.query(PROFILE_PARTITION))
+        return [r for r in rows if not r.get("merged_into")] if live else rows
+
+    def profile_of(self, source: str, source_id: str) -> str | None:
+        row = self._records.get(source, source_id)
+        return str(row["profile"]) if row is not None and row.get("profile") else None
+
+    def review_pairs(self) -> list[Entity]:
+        return list(self._review.query("pair"))
+
+    def merges(self, profile_id: str) -> list[Entity]:
+        return list(self._merges.query(profile_id))
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def resolve(self, incoming: Sequence[SourceRecord], *, correlation_id: str = "") -> Outcome:
+        """Take in new and changed source records, match them against every known one, and link each to a
+        profile: a new one, the one its duplicates already have, or the survivor of a merge of several."""
+        for rec in incoming:
+            if rec.source not in SOURCES:
+                raise ValueError(f"{rec.key}: source must be one of {', '.join(SOURCES)}")
+        known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
+        changed: dict[str, Entity] = {}
+        for rec in incoming:
+            old = known.get(rec.key)
+            if old is not None and old.get("updated_at") and old["updated_at"] > rec.updated_at:
+                continue  # an older copy of what we hold, delivered late
+            row = Entity(rec.source, safe_key(rec.source_id), {
+                "fields": orjson.dumps({k: rec.fields.get(k) for k in FIELDS}).decode(),
+                "updated_at": rec.updated_at, **({"profile": old["profile"]} if old is not None and
+                                                 old.get("profile") else {})})
+            known[rec.key] = changed[rec.key] = row
+        normalized = [record({"id": key, "source": row.partition_key, **orjson.loads(row["fields"])})
+                      for key, row in sorted(known.items())]
+        matches = match(normalized, self._rules)
+        outcome = Outcome(records=len(known))
+        apart = self._apart_pairs()
+        clusters: dict[str, list[str]] = defaultdict(list)
+        for key in sorted(known):
+            clusters[matches.clusters[key]].append(key)
+        assignment: dict[str, str] = {k: str(r["profile"]) for k, r in known.items() if r.get("profile")}
+        profiles = {row.row_key: row for row in self.profiles(live=False)}
+        touched: set[str] = set()
+        audits: list[dict[str, Any]] = []
+        for members in clusters.values():
+            held = sorted({assignment[k] for k in members if k in assignment})
+            groups = self._groups(held, apart)
+            for group in groups:
+                survivor = min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
+                for absorbed in group:
+                    if absorbed != survivor:
+                        merge_id = self._merge(survivor, absorbed, known, assignment, correlation_id)
+                        outcome.merges.append(merge_id)
+                        touched.update((survivor, absorbed))
+            # newcomers join the profile holding most of their cluster (there is one unless a person kept
+            # some apart)
+            finals = [self._final(g, profiles) for g in groups]
+            target = max(finals, key=lambda p: (sum(assignment.get(k) == p for k in members), p)) if finals else None
+            for key in members:
+                if key in assignment:
+                    continue
+                if target is None:
+                    target = _profile_id(members)
+                    outcome.created += 1
+                assignment[key] = target
+                outcome.linked += 1
+                touched.add(target)
+                changed[key] = Entity(known[key].partition_key, known[key].row_key,
+                                      {**known[key].data, "profile": target})
+                known[key] = changed[key]
+                audits.append({"step": "customer.link", "event_id": key, "correlation_id": correlation_id or key,
+                               "outcome": "linked", "detail": {"profile": target}})
+        self._upsert_all(self._records, [Entity(row.partition_key, row.row_key,
+                                                {**row.data, "profile": assignment[key]})
+                                         for key, row in changed.items()])
+        members_of: dict[str, list[str]] = defaultdict(list)
+        for key, profile_id in assignment.items():
+            members_of[profile_id].append(key)
+        self._upsert_all(self._profiles, [self._profile_row(pid, members_of[pid], known, profiles.get(pid))
+                                          for pid in sorted(touched) if members_of[pid]])
+        self._store_review(matches.review)
+        if audits:
+            self._audit.record_many(audits)
+        outcome.profiles = len(set(assignment.values()))
+        outcome.review = len(matches.review)
+        return outcome
+
+    def unmerge(self, profile_id: str, merge_id: str | None = None, *, correlation_id: str = "") -> str:
+        """Undo ``merge_id`` (default: the profile's latest merge still in force); returns the profile split
+        off again. Raises ``LookupError`` when there is nothing to undo."""
+        candidates = [m for m in self.merges(profile_id) if m.get("state") == "merged"
+                      and (merge_id is None or m.row_key == merge_id)]
+        if not candidates:
+            raise LookupError(f"{profile_id}: no merge to undo" + (f" with id {merge_id}" if merge_id else ""))
+        merge = candidates[-1]
+        absorbed = str(merge["absorbed"])
+        before = orjson.loads(merge["records_before"])
+        for key in before:
+            source, _, source_id = key.partition(":")
+            row = self._records.get(source, source_id)
+            if row is not None:
+                self._records.upsert(Entity(source, source_id, {**row.data, "profile": absorbed}))
+        old = self._profiles.get(PROFILE_PARTITION, absorbed)
+        if old is not None:
+            self._profiles.upsert(Entity(PROFILE_PARTITION, absorbed,
+                                         {k: v for k, v in old.data.items() if k != "merged_into"}))
+        self._merges.upsert(Entity(profile_id, merge.row_key, {**merge.data, "state": "unmerged",
+                                                                "unmerged_at": _now()}))
+        for a, b in ((profile_id, absorbed), (absorbed, profile_id)):
+            self._apart.upsert(Entity(a, b, {"since": _now(), "merge": merge.row_key}))
+        known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
+        for pid in (profile_id, absorbed):
+            self._write_profile(pid, [k for k, r in known.items() if r.get("profile") == pid], known,
+                                self._profiles.get(PROFILE_PARTITION, pid))
+        self._audit.record(step="customer.unmerge", event_id=merge.row_key,
+                           correlation_id=correlation_id or merge.row_key, outcome="unmerged",
+                           detail={"profile": profile_id, "restored": absorbed, "records": len(before)})
+        return absorbed
+
+    # --- inside ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _upsert_all(table: Any, rows: Sequence[Entity]) -> None:
+        """Rows written a partition and a hundred at a time, each batch atomic."""
+        by_partition: dict[str, list[Entity]] = defaultdict(list)
+        for row in rows:
+            by_partition[row.partition_key].append(row)
+        for partition_rows in by_partition.values():
+            for start in range(0, len(partition_rows), MAX_BATCH):
+                table.submit([Operation("upsert", row) for row in partition_rows[start:start + MAX_BATCH]])
+
+    def _apart_pairs(self) -> set[frozenset[str]]:
+        pairs: set[frozenset[str]] = set()
+        for profile in self.profiles(live=False):
+            pairs.update(frozenset((profile.row_key, row.row_key)) for row in self._apart.query(profile.row_key))
+        return pairs
+
+    @staticmethod
+    def _groups(held: list[str], apart: set[frozenset[str]]) -> list[list[str]]:
+        """The profiles of one cluster that may merge, as groups: a profile a person kept apart from every
+        profile of a group starts its own."""
+        groups: list[list[str]] = []
+        for profile in held:
+            for group in groups:
+                if not any(frozenset((profile, other)) in apart for other in group):
+                    group.append(profile)
+                    break
+            else:
+                groups.append([profile])
+        return groups
+
+    @staticmethod
+    def _final(group: list[str], profiles: Mapping[str, Entity]) -> str:
+        return min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
+
+    def _merge(self, survivor: str, absorbed: str, known: dict[str, Entity], assignment: dict[str, str],
+               correlation_id: str) -> str:
+        moved = sorted(k for k, p in assignment.items() if p == absorbed)
+        merge_id = f"{_now():%Y%m%dT%H%M%S%f}-{absorbed}"
+        self._merges.insert(Entity(survivor, merge_id, {
+            "absorbed": absorbed, "records_before": orjson.dumps(moved).decode(), "state": "merged",
+            "merged_at": _now()}))
+        for key in moved:
+            assignment[key] = survivor
+            row = known[key]
+            known[key] = Entity(row.partition_key, row.row_key, {**row.data, "profile": survivor})
+            self._records.upsert(known[key])
+        old = self._profiles.get(PROFILE_PARTITION, absorbed)
+        self._profiles.upsert(Entity(PROFILE_PARTITION, absorbed, {**(old.data if old else {}),
+                                                                   "merged_into": survivor}))
+        self._audit.record(step="customer.merge", event_id=merge_id, correlation_id=correlation_id or merge_id,
+                           outcome="merged", detail={"into": survivor, "from": absorbed, "records": len(moved)})
+        return merge_id
+
+    def _write_profile(self, profile_id: str, members: list[str], known: Mapping[str, Entity],
+                       old: Entity | None) -> None:
+        if members:
+            self._profiles.upsert(self._profile_row(profile_id, members, known, old))
+
+    def _profile_row(self, profile_id: str, members: list[str], known: Mapping[str, Entity],
+                     old: Entity | None) -> Entity:
+        chosen: dict[str, Any] = {}
+        provenance: dict[str, str] = {}
+        rows = [(key, known[key], orjson.loads(known[key]["fields"])) for key in members]
+        for name in FIELDS:
+            order = self._survivorship.order(name)
+            candidates = [(order.index(row.partition_key) if row.partition_key in order else len(order),
+                           -row["updated_at"].timestamp(), key, values.get(name))
+                          for key, row, values in rows if values.get(name) not in (None, "")]
+            if candidates:
+                *_, key, value = min(candidates)
+                chosen[name], provenance[name] = value, key
+        data: dict[str, Any] = {
+            "fields": orjson.dumps(chosen).decode(), "provenance": orjson.dumps(provenance).decode(),
+            "records": orjson.dumps(sorted(members)).decode(), "record_count": len(members),
+            "created_at": old["created_at"] if old is not None and old.get("created_at") else _now(),
+            "updated_at": _now()}
+        if old is not None and old.get("merged_into"):
+            data["merged_into"] = old["merged_into"]
+        return Entity(PROFILE_PARTITION, profile_id, data)
+
+    def _store_review(self, pairs: Sequence[Any]) -> None:
+        wanted = {f"{p.left}|{p.right}": p for p in pairs}
+        for row in self._review.query("pair"):
+            if row.row_key not in wanted:
+                self._review.delete("pair", row.row_key)
+        for key, pair in wanted.items():
+            self._review.upsert(Entity("pair", key, {"probability": f"{pair.probability:.4f}",
+                                                     "reasons": orjson.dumps(list(pair.reasons)).decode()}))

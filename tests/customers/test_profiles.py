@@ -1,0 +1,107 @@
+"""Profiles: every source record linked once, fields chosen per field, merges audited and undone by a person."""
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from shared.customers.profiles import CustomerBook, SourceRecord, Survivorship
+from shared.ports import TableStore
+from shared.storage.audit import AuditTrail
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def book(store: TableStore) -> tuple[CustomerBook, AuditTrail]:
+    audit = AuditTrail(store.table("AuditLog"), key=b"test-key", clock=lambda: datetime.now(UTC))
+    return CustomerBook(store, audit), audit
+
+
+def rec(source: str, source_id: str, hours: int = 0, **fields: str) -> SourceRecord:
+    return SourceRecord(source, source_id, fields, T0 + timedelta(hours=hours))
+
+
+ANA_ERP = rec("erp", "US-0042", 0, first_name="Ana", last_name="Ruiz", email="ana.ruiz@oldmail.com",
+              phone="512-555-0111", address_line1="12 Oak Street", city="Austin", state="TX", postal_code="78701")
+ANA_POS = rec("pos", "5013", 5, first_name="ANA", last_name="RUIZ", phone="(512) 555-0111")
+ANA_CRM = rec("crm", "0b1f6a52-0000-4000-8000-000000000001", 2, first_name="Ana", last_name="Ruiz",
+              email="ana.ruiz@newmail.com", phone="512 555 0111", city="Austin", state="TX")
+BEN_POS = rec("pos", "5014", 1, first_name="Ben", last_name="Ruiz", phone="512-555-0199",
+              address_line1="12 Oak St", postal_code="78701")
+
+
+def test_one_profile_per_customer_with_every_source_id(store: TableStore) -> None:
+    customers, _ = book(store)
+    outcome = customers.resolve([ANA_ERP, ANA_POS, ANA_CRM, BEN_POS])
+    assert outcome.row() == {"records": 4, "profiles": 2, "merged": 2, "review": 0}
+    ana = customers.profile_of("erp", "US-0042")
+    assert ana and ana == customers.profile_of("pos", "5013") == customers.profile_of("crm", ANA_CRM.source_id)
+    assert customers.profile_of("pos", "5014") not in (None, ana)  # the husband at the same address
+    profile = customers.profile(ana)
+    assert profile is not None
+    assert orjson.loads(profile["records"]) == sorted(["erp:US-0042", "pos:5013", f"crm:{ANA_CRM.source_id}"])
+
+
+def test_survivorship_picks_per_field_by_source_then_recency(store: TableStore) -> None:
+    customers, _ = book(store)
+    customers.resolve([ANA_ERP, ANA_POS, ANA_CRM])
+    ana = customers.profile(customers.profile_of("erp", "US-0042") or "")
+    assert ana is not None
+    fields, provenance = orjson.loads(ana["fields"]), orjson.loads(ana["provenance"])
+    assert fields["email"] == "ana.ruiz@newmail.com" and provenance["email"].startswith("crm:")  # CRM first
+    assert fields["address_line1"] == "12 Oak Street" and provenance["address_line1"] == "erp:US-0042"
+    assert fields["phone"] == "(512) 555-0111" and provenance["phone"] == "pos:5013"  # the till's phone
+    assert fields["first_name"] == "Ana"  # the ERP's spelling beats the POS's capitals
+
+
+def test_a_rerun_changes_nothing_and_a_late_older_copy_is_ignored(store: TableStore) -> None:
+    customers, _ = book(store)
+    first = customers.resolve([ANA_ERP, ANA_POS, BEN_POS])
+    before = {p.row_key: p["records"] for p in customers.profiles()}
+    again = customers.resolve([ANA_ERP, ANA_POS, BEN_POS, rec("pos", "5013", -1, first_name="Anna")])
+    assert (again.records, again.profiles, again.created, again.linked, again.merges) == (3, 2, 0, 0, [])
+    assert {p.row_key: p["records"] for p in customers.profiles()} == before
+    assert first.created == 2
+
+
+def test_a_new_record_bridging_two_profiles_merges_them_audited_and_unmerge_undoes_it(store: TableStore) -> None:
+    customers, audit = book(store)
+    erp = rec("erp", "C-1", 0, first_name="Robert", last_name="Young", address_line1="5585 E Franklin Pl",
+              city="Hartford", state="CT", postal_code="06127")
+    loyalty = rec("loyalty", "L-9", 1, first_name="Bob", last_name="Young", email="rob.young@gmail.com",
+                  phone="860-771-9390")
+    customers.resolve([erp, loyalty])
+    a, b = customers.profile_of("erp", "C-1"), customers.profile_of("loyalty", "L-9")
+    assert a and b and a != b  # nothing yet says they are one person
+    bridge = rec("crm", "X-7", 2, first_name="Robert", last_name="Young", email="rob.young@gmail.com",
+                 address_line1="5585 East Franklin Place", city="Hartford", state="CT", postal_code="06127")
+    outcome = customers.resolve([bridge])
+    [merge_id] = outcome.merges
+    survivor = customers.profile_of("crm", "X-7")
+    assert survivor == customers.profile_of("erp", "C-1") == customers.profile_of("loyalty", "L-9")
+    absorbed = b if survivor == a else a
+    assert customers.profile(absorbed)["merged_into"] == survivor  # linked, not deleted
+    assert [m.row_key for m in customers.merges(survivor)] == [merge_id]
+    day = datetime.now(UTC).date()
+    steps = [(r["Step"], r["Outcome"]) for r in audit.records(day)]
+    assert ("customer.merge", "merged") in steps
+
+    restored = customers.unmerge(survivor)
+    assert restored == absorbed
+    moved_back = [k for k in ("erp:C-1", "loyalty:L-9") if customers.profile_of(*k.split(":")) == absorbed]
+    assert len(moved_back) == 1
+    assert "merged_into" not in customers.profile(absorbed).data
+    assert [m["state"] for m in customers.merges(survivor)] == ["unmerged"]
+    assert ("customer.unmerge", "unmerged") in [(r["Step"], r["Outcome"]) for r in audit.records(day)]
+
+    again = customers.resolve([bridge, erp, loyalty])  # a person said two customers: the sync keeps it so
+    assert again.merges == [] and customers.profile_of(*moved_back[0].split(":")) == absorbed
+    with pytest.raises(LookupError, match="no merge to undo"):
+        customers.unmerge(survivor)
+
+
+def test_survivorship_rules_are_checked() -> None:
+    with pytest.raises(ValueError, match="not a customer field"):
+        Survivorship(fields={"shoe_size": ("pos",)})
+    with pytest.raises(ValueError, match="sources must be some of"):
+        Survivorship(default=("erp", "web"))
