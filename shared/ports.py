@@ -17,6 +17,7 @@ from shared.canonical.journals import Journal
 from shared.canonical.money import Money
 from shared.canonical.orders import Erp, Order
 from shared.canonical.payments import Payment
+from shared.canonical.products import Field, OnHand, PosItem, Product, StockPlace, Value, Warehouse
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
 from shared.errors import FatalError
 from shared.heartland.gp_models import Transaction
@@ -266,6 +267,60 @@ class TicketSource(Protocol):
     def tickets(self, business_date: date) -> Iterator[Ticket]: ...
 
 
+# Catalogue and stock (U6) --------------------------------------------------------------------------------------
+
+
+class StockLevels(Protocol):
+    """Stock one side can promise; ``kind`` (``pos``, ``fo``, ``bc``) says which name of a place it reads."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def available(self, item_number: str, place: StockPlace) -> Decimal:
+        """On hand less reserved or committed, of one item at one place (0 where it holds none)."""
+        ...
+
+
+class ProductCatalog(StockLevels, Protocol):
+    """An ERP's released products and their stock per warehouse (F&O or Business Central), read only."""
+
+    def products(self) -> Iterator[Product]: ...
+
+    def on_hand(self, warehouse: Warehouse) -> Iterator[OnHand]:
+        """Stock of every item the warehouse holds (an item without a row holds none)."""
+        ...
+
+
+class PosCatalog(StockLevels, Protocol):
+    """The POS's catalogue and its stock per location (Heartland Retail)."""
+
+    @property
+    def currency(self) -> str:
+        """The account's currency: prices are kept to its minor units."""
+        ...
+
+    def items(self) -> Iterator[PosItem]: ...
+
+    def create_item(self, product: Product) -> int:
+        """Creates the item for ``product`` (``public_id`` = its item number); returns the new id."""
+        ...
+
+    def update_item(self, item_id: int, changes: Mapping[Field, Value]) -> None:
+        """Changes only the named fields."""
+        ...
+
+    def location_id(self, public_id: str) -> int | None: ...
+
+    def stock(self, location_id: int) -> dict[int, Decimal]:
+        """``qty_on_hand`` per item id at one location (an item without a row holds none)."""
+        ...
+
+    def adjust(self, location_id: int, changes: Mapping[int, Decimal], *, reason_id: int | None, note: str) -> int:
+        """Moves stock at one location by ``changes`` (item id → signed whole quantity) in ONE adjustment set,
+        applied at once; returns the set's id."""
+        ...
+
+
 # What a flow receives -------------------------------------------------------------------------------------------
 
 
@@ -331,6 +386,18 @@ class Ports(Protocol):
             ConfigError: its connection is not configured.
         """
         ...
+
+    def catalog(self, erp: str) -> ProductCatalog:
+        """The products and stock of ``erp`` (``fo`` or ``bc``).
+
+        Raises:
+            FatalError: ``erp`` is neither.
+            ConfigError: its connection is not configured.
+        """
+        ...
+
+    @property
+    def pos_catalog(self) -> PosCatalog: ...
 
     def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
         """The ERP's order-change subscription, addressed to this deployment's BC webhook.

@@ -26,6 +26,8 @@ from shared.ports import (
     OrderSource,
     OrderSubscriptions,
     PaymentLedger,
+    PosCatalog,
+    ProductCatalog,
     SettlementSource,
     TableStore,
     TicketSource,
@@ -210,6 +212,23 @@ class Services:
 
             return BcOrders(self.bc, self.mapping.base_currency)
         raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    def catalog(self, erp: str) -> ProductCatalog:
+        if erp == "fo":
+            from shared.dynamics.catalog import FoCatalog
+
+            return FoCatalog(self.fo)
+        if erp == "bc":
+            from shared.dynamics.catalog import BcCatalog
+
+            return BcCatalog(self.bc)
+        raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    @cached_property
+    def pos_catalog(self) -> PosCatalog:
+        from shared.heartland.catalog import RetailCatalog
+
+        return RetailCatalog(self.retail)
 
     def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
         from shared.dynamics.orders import BC_COLLECTION

@@ -36,8 +36,9 @@ CUSTOMERS = [
     ("US-004", "Cave Wholesales", "10"),
     ("US-005", "Contoso Retail Seattle", "30"),
 ]
-PRODUCTS = [("T0001", "Speaker cable 10", "20.00"), ("T0002", "Projector television", "1100.00"),
-            ("D0001", "MidRangeSpeaker", "450.00")]
+PRODUCTS = [("T0001", "Speaker cable 10", "20.00", "8.50", "042100005264"),  # UPC-A barcodes: 12 digits, never
+            ("T0002", "Projector television", "1100.00", "640.00", "070847811169"),  # mistaken for a card number
+            ("D0001", "MidRangeSpeaker", "450.00", "212.00", None)]
 RATES = [("EUR", "USD", "1.0850", "One"), ("GBP", "USD", "1.2650", "One"), ("CAD", "USD", "0.7400", "One"),
          ("MXN", "USD", "5.8000", "Hundred")]
 
@@ -58,8 +59,8 @@ def seed(sim: FinanceOperations) -> None:
         sim.add_main_account(account, name, account_type=kind)
     for account, name, group in CUSTOMERS:
         sim.add_customer(account, name, company=company, group=group)
-    for item, name, price in PRODUCTS:
-        sim.add_product(item, name, company=company, price=Decimal(price))
+    for item, name, price, cost, barcode in PRODUCTS:
+        sim.add_product(item, name, company=company, price=Decimal(price), cost=Decimal(cost), barcode=barcode)
         sim.add_on_hand(item, "11", Decimal(100), company=company)
     bank = f"{company.upper()} OPER"
     sim.add_payment_method("CHECK", company=company, account=bank, description="Check")

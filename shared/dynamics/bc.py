@@ -30,6 +30,8 @@ JOURNAL_CODE_LENGTH = 10
 EXTERNAL_KEY_LENGTH = 35
 """``externalDocumentNumber`` is an AL ``Code[35]``: stored upper-case, at most 35 characters."""
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+ITEM_FIELDS = ("id", "number", "displayName", "type", "blocked", "gtin", "inventory", "unitPrice", "unitCost",
+               "baseUnitOfMeasureCode", "lastModifiedDateTime")
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 """Posting a large journal takes a while in BC; reads and writes stay well under its 8-minute limit."""
@@ -421,6 +423,13 @@ class BusinessCentralClient:
             return []
         flt = any_of("externalDocumentNumber", (n.upper() for n in external_document_numbers), literal)
         return list(self.iter(f"customerPaymentJournals({journal_id})/customerPayments", flt))
+
+    # -- items ------------------------------------------------------------------------------------------------
+
+    def items(self, filter: str | None = None) -> Iterator[Entity]:
+        """The company's items by number. ``inventory`` is the item's stock over all locations: API v2.0 has no
+        per-location figure."""
+        return self.iter("items", filter, ITEM_FIELDS, orderby="number")
 
     def get_sales_order(self, order_id: str) -> Entity:
         """A sales order with its ``salesOrderLines``."""

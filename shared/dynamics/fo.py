@@ -60,6 +60,11 @@ _TRANSIENT_INFOLOG = re.compile(r"deadlock|update conflict|could not be complete
                                 re.IGNORECASE)
 _FACTORS = {"One": Decimal(1), "Ten": Decimal(10), "Hundred": Decimal(100), "Thousand": Decimal(1000),
             "TenThousand": Decimal(10_000), "HundredThousand": Decimal(100_000)}
+PRODUCT_FIELDS = ("ItemNumber", "ProductNumber", "ProductName", "SearchName", "ProductType", "SalesPrice", "UnitCost",
+                  "SalesUnitSymbol", "IsPOSRegistrationBlocked")
+BARCODE_FIELDS = ("ProductNumber", "Barcode", "BarcodeSetupId", "ProductQuantityUnitSymbol", "IsDefaultScannedBarcode")
+ON_HAND_FIELDS = ("ItemNumber", "InventorySiteId", "InventoryWarehouseId", "OnHandQuantity", "AvailableOnHandQuantity",
+                  "ReservedOnHandQuantity")
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 JournalKind = Literal["ledger", "customer_payment"]
@@ -334,6 +339,23 @@ class FinanceOperationsClient:
         self._write("PATCH", f"{entity_set}({self._key(**key)})", content=dumps(dict(changes)),
                     headers={"Content-Type": "application/json"})
 
+    # -- products and stock -----------------------------------------------------------------------------------
+    def released_products(self, filter: str | None = None) -> Iterator[dict[str, Any]]:
+        """Released products (``ReleasedProductsV2``) of the legal entity, with the fields a POS catalogue needs."""
+        return self.iter("ReleasedProductsV2", filter, PRODUCT_FIELDS, orderby="ItemNumber")
+
+    def product_barcodes(self, filter: str | None = None) -> Iterator[dict[str, Any]]:
+        """Barcodes by product number (``ProductNumberIdentifiedBarcodes``)."""
+        return self.iter("ProductNumberIdentifiedBarcodes", filter, BARCODE_FIELDS)
+
+    def warehouse_on_hand(self, site: str, warehouse: str, *, item_number: str | None = None
+                          ) -> Iterator[dict[str, Any]]:
+        """On-hand rows (``WarehousesOnHandV2``, one per product-dimension combination) of one warehouse."""
+        flt = f"InventorySiteId eq {literal(site)} and InventoryWarehouseId eq {literal(warehouse)}"
+        if item_number is not None:
+            flt += f" and ItemNumber eq {literal(item_number)}"
+        return self.iter("WarehousesOnHandV2", flt, ON_HAND_FIELDS)
+
     def get_customer(self, account: str) -> dict[str, Any] | None:
         """The customer (``CustomersV3``) with this account in the legal entity, or None."""
         return self._get(f"CustomersV3({self._key(CustomerAccount=account)})")
@@ -462,5 +484,5 @@ def _check_key(key: Any) -> None:
         raise ValueError(f"external key {key!r} contains '*', which F&O's $filter treats as a wildcard")
 
 
-__all__ = ["SHARED_SETS", "FinanceOperationsClient", "Journal", "classify", "dumps", "escape_account", "infolog",
-           "literal"]
+__all__ = ["BARCODE_FIELDS", "ON_HAND_FIELDS", "PRODUCT_FIELDS", "SHARED_SETS", "FinanceOperationsClient", "Journal",
+           "classify", "dumps", "escape_account", "infolog", "literal"]

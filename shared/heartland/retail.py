@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from shared.canonical.money import Money
 from shared.errors import PermanentApiError
 from shared.heartland.retail_models import (
+    AdjustmentSet,
     Customer,
     InventoryValue,
     Item,
@@ -296,14 +297,45 @@ class RetailClient:
     # --- catalogue, places, tenders, stock --------------------------------------------------------
 
     def iter_items(self, *, updated_since: datetime | None = None, active: bool | None = None,
-                   per_page: int = 100) -> Iterator[Item]:
-        """Catalogue items, optionally only those changed since a watermark or only (in)active ones."""
+                   public_ids: Iterable[str] | None = None, per_page: int = 100) -> Iterator[Item]:
+        """Catalogue items, optionally only those changed since a watermark, only (in)active ones, or only those
+        with one of ``public_ids``."""
         clause: dict[str, Any] = {}
         if updated_since is not None:
             clause["updated_at"] = {"$gte": _aware(updated_since, "updated_since")}
         if active is not None:
             clause["active"] = active
+        if public_ids is not None:
+            clause["public_id"] = {"$in": [str(p) for p in public_ids]}
         return self._pages("items", [*self._filter([clause]), ("sort[]", "id")], Item, per_page)
+
+    def get_item(self, item_id: int) -> Item:
+        return self._parse(Item, self._json(self._api.request("GET", f"items/{int(item_id)}")))
+
+    def create_item(self, *, description: str, public_id: str | None = None, price: Money | Decimal | None = None,
+                    cost: Money | Decimal | None = None, active: bool = True, custom: Mapping[str, Any] | None = None,
+                    **fields: Any) -> int:
+        """Creates a catalogue item and returns its id (from ``Location``). Amounts go as decimal strings.
+
+        Raises:
+            PermanentApiError: 422 with Heartland's field errors (a ``public_id`` already taken among them).
+        """
+        body: dict[str, Any] = {"description": description, "active": active, **fields}
+        for name, value in (("public_id", public_id), ("price", price), ("cost", cost)):
+            if value is not None:
+                body[name] = value
+        if custom:
+            body["custom"] = dict(custom)
+        response = self._api.request("POST", "items", content=_dumps(body),
+                                     headers={"Content-Type": "application/json"})
+        return self._created_id(response, "items")
+
+    def update_item(self, item_id: int, **fields: Any) -> None:
+        """A partial update: only the named fields change; ``custom`` keys merge into the existing ones."""
+        if not fields:
+            raise ValueError("update_item needs at least one field to change")
+        self._api.request("PUT", f"items/{int(item_id)}", content=_dumps(fields),
+                          headers={"Content-Type": "application/json"})
 
     def iter_payment_types(self, *, per_page: int = 100) -> Iterator[PaymentType]:
         return self._pages("payment_types", [("sort[]", "id")], PaymentType, per_page)
@@ -327,6 +359,52 @@ class RetailClient:
         if exclude_empty_locations:
             params.append(("exclude_empty_locations", "true"))
         return self._pages("inventory/values", params, InventoryValue, per_page)
+
+    def create_adjustment_set(self, location_id: int, lines: Iterable[tuple[int, Decimal | int]], *,
+                              reason_id: int | None = None, note: str | None = None, complete: bool = True) -> int:
+        """One adjustment set at ``location_id`` with ``lines`` (item id, signed whole change), made and, with
+        ``complete``, applied in ONE request; returns its id.
+
+        Not idempotent: after an ``UncertainOutcome`` read the stock again before adjusting again.
+
+        Raises:
+            ValueError: no lines, or a change that is zero or not whole.
+            PermanentApiError: 422 (an unknown item, location or reason).
+        """
+        body_lines = []
+        for item_id, qty in lines:
+            change = Decimal(qty)
+            if change == 0 or change != change.to_integral_value():
+                raise ValueError(f"item {item_id}: an adjustment must be a whole number other than zero, not {qty}")
+            body_lines.append({"item_id": int(item_id), "qty": int(change)})
+        if not body_lines:
+            raise ValueError("an adjustment set needs at least one line")
+        body: dict[str, Any] = {"location_id": int(location_id), "lines": body_lines}
+        if reason_id is not None:
+            body["reason_id"] = int(reason_id)
+        if note:
+            body["note"] = note
+        if complete:
+            body["status"] = "complete"
+        response = self._api.request("POST", "inventory/adjustment_sets", content=_dumps(body),
+                                     headers={"Content-Type": "application/json"})
+        return self._created_id(response, "inventory/adjustment_sets")
+
+    def complete_adjustment_set(self, adjustment_set_id: int) -> None:
+        """Applies a pending set's lines (``PUT {"status":"complete"}``)."""
+        self._api.request("PUT", f"inventory/adjustment_sets/{int(adjustment_set_id)}",
+                          content=_dumps({"status": "complete"}), headers={"Content-Type": "application/json"})
+
+    def get_adjustment_set(self, adjustment_set_id: int) -> AdjustmentSet:
+        response = self._api.request("GET", f"inventory/adjustment_sets/{int(adjustment_set_id)}",
+                                     params=[("_include[]", "lines")])
+        return self._parse(AdjustmentSet, self._json(response))
+
+    def iter_adjustment_sets(self, *, location_id: int | None = None, per_page: int = 100) -> Iterator[AdjustmentSet]:
+        """Adjustment sets by id, lines embedded."""
+        clause: dict[str, Any] = {} if location_id is None else {"location_id": int(location_id)}
+        params = [*self._filter([clause]), ("sort[]", "id"), ("_include[]", "lines")]
+        return self._pages("inventory/adjustment_sets", params, AdjustmentSet, per_page)
 
 
 def _ticket_rows(response: httpx.Response, where: str) -> tuple[list[TicketRow], int]:

@@ -201,3 +201,27 @@ class InventoryValue(_Wire):
     qty_committed: Decimal | None = None
     unit_cost: RetailMoney | None = None
     item: Item | None = None
+
+
+class AdjustmentLine(_Wire):
+    """One line of an adjustment set: ``qty`` is the signed change of ``item_id``'s stock."""
+
+    id: int
+    adjustment_set_id: int | None = None
+    item_id: int
+    qty: Decimal
+    unit_cost: RetailMoney | None = None
+
+
+class AdjustmentSet(_Wire):
+    """Stock corrections at one location; they move ``qty_on_hand`` when the set is ``complete``."""
+
+    id: int
+    location_id: int
+    reason_id: int | None = None
+    status: str
+    note: str | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+    created_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    lines: list[AdjustmentLine] = Field(default_factory=list)

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.canonical.money import minor_units
+from shared.canonical.products import FIELDS, StockPlace, Warehouse
+from shared.canonical.products import Field as ProductField
 from shared.errors import FatalError
 
 Account = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -94,6 +96,106 @@ class CustomerPaymentRules(_Strict):
         return bool(reference) and re.fullmatch(self.order_reference, reference or "") is not None
 
 
+class Owner(StrEnum):
+    """The side whose value wins a difference: the rule, never whoever wrote last."""
+
+    ERP = "erp"
+    POS = "pos"
+
+
+class FieldOwners(_Strict):
+    """Who owns each catalogue field. The owner's value is pushed to the other side; a field the POS owns is
+    never overwritten from the ERP (a difference is reported as a conflict for the ERP's people to settle)."""
+
+    description: Owner
+    price: Owner
+    cost: Owner
+    active: Owner
+    barcode: Owner
+
+
+class StockLocationRule(_Strict):
+    """Where one POS location's stock is counted in each ERP: an F&O site and warehouse, a Business Central
+    location. Business Central API v2.0 gives one ``inventory`` figure per item, over all its locations, so only
+    one POS location may name a ``bc_location``: that figure is read as this location's stock."""
+
+    fo_site: Code | None = None
+    fo_warehouse: Code | None = None
+    bc_location: Code | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> StockLocationRule:
+        if (self.fo_site is None) != (self.fo_warehouse is None):
+            raise ValueError("give fo_site and fo_warehouse together (an F&O warehouse belongs to a site)")
+        if self.fo_warehouse is None and self.bc_location is None:
+            raise ValueError("name the ERP warehouse: fo_site and fo_warehouse, or bc_location, or both")
+        return self
+
+    def warehouse(self, erp: str) -> Warehouse | None:
+        if erp == "fo":
+            return None if self.fo_warehouse is None else Warehouse(self.fo_warehouse, self.fo_site)
+        if erp == "bc":
+            return None if self.bc_location is None else Warehouse(self.bc_location)
+        raise ValueError(f"{erp!r} is neither fo nor bc")
+
+
+class InventoryRules(_Strict):
+    """``master``: ``erp`` brings POS stock to the ERP's figure with one adjustment set per location; ``pos``
+    reports the differences and changes nothing (the ERP's stock moves only through its own journals)."""
+
+    master: Owner = Owner.ERP
+    adjustment_reason_id: int | None = Field(None, ge=1, description="Heartland adjustment reason of the sets")
+    locations: dict[Code, StockLocationRule] = Field(default_factory=dict,
+                                                     description="POS location public_id -> ERP warehouse")
+
+    @model_validator(mode="after")
+    def _one_place_each(self) -> InventoryRules:
+        bc = [name for name, rule in self.locations.items() if rule.bc_location is not None]
+        if len(bc) > 1:
+            raise ValueError(f"locations {', '.join(bc)} all name a bc_location; Business Central API v2.0 has one "
+                             "inventory figure per item, so only one POS location can stand for it")
+        seen: dict[tuple[str, str], str] = {}
+        for name, rule in self.locations.items():
+            if rule.fo_site is not None and rule.fo_warehouse is not None:
+                key = (rule.fo_site.casefold(), rule.fo_warehouse.casefold())
+                if key in seen:
+                    raise ValueError(f"locations {seen[key]} and {name} both name F&O warehouse "
+                                     f"{rule.fo_site}/{rule.fo_warehouse}; its stock would be counted twice")
+                seen[key] = name
+        return self
+
+
+class CatalogRules(_Strict):
+    """Products, prices and stock kept in step between the ERP and the POS (U6)."""
+
+    owners: FieldOwners
+    inventory: InventoryRules = Field(default_factory=InventoryRules)
+
+    def owner(self, field: ProductField) -> Owner:
+        result: Owner = getattr(self.owners, field)
+        return result
+
+    def fields_owned_by(self, owner: Owner) -> tuple[ProductField, ...]:
+        return tuple(f for f in FIELDS if self.owner(f) is owner)
+
+    def place(self, location: str, kind: str) -> StockPlace:
+        """POS location ``location`` as ``kind`` (``pos``, ``fo``, ``bc``) names it.
+
+        Raises:
+            UnmappedError: the location is not mapped, or not to a warehouse of that ERP.
+        """
+        rule = self.inventory.locations.get(location)
+        if rule is None:
+            raise UnmappedError("UnmappedLocation", f"POS location {location!r} is not in catalog.inventory.locations")
+        if kind == "pos":
+            return StockPlace(location)
+        warehouse = rule.warehouse(kind)
+        if warehouse is None:
+            raise UnmappedError("UnmappedLocation", f"POS location {location!r} names no {kind} warehouse in "
+                                "catalog.inventory.locations")
+        return StockPlace(location, warehouse)
+
+
 class MappingConfig(_Strict):
     """The whole file (``version: 1``)."""
 
@@ -108,6 +210,7 @@ class MappingConfig(_Strict):
     locations: dict[Code, LocationRule] = Field(default_factory=dict)
     status_alignment: dict[Code, Code] = Field(default_factory=dict)
     customer_payments: CustomerPaymentRules = Field(default_factory=CustomerPaymentRules)
+    catalog: CatalogRules | None = None
     amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
 
     @field_validator("base_currency")

@@ -82,8 +82,10 @@ DEMO_ACCOUNTS = [
 ]
 DEMO_CUSTOMERS = [("10000", "Adatum Corporation"), ("20000", "Trey Research"), ("30000", "School of Fine Art"),
                   ("40000", "Alpine Ski House"), ("50000", "Relecloud")]
-DEMO_ITEMS = [("1896-S", "ATHENS Desk", "1000.80"), ("1900-S", "PARIS Guest Chair, black", "192.80"),
-              ("1906-S", "ATHENS Mobile Pedestal", "281.40"), ("1908-S", "LONDON Swivel Chair, blue", "190.10")]
+DEMO_ITEMS = [("1896-S", "ATHENS Desk", "1000.80", "780.70", "012345678905"),
+              ("1900-S", "PARIS Guest Chair, black", "192.80", "150.40", "036000291452"),
+              ("1906-S", "ATHENS Mobile Pedestal", "281.40", "219.50", ""),
+              ("1908-S", "LONDON Swivel Chair, blue", "190.10", "148.30", "")]
 DEMO_PAYMENT_METHODS = [("CASH", "Cash"), ("CHECK", "Check"), ("CARD", "Card payment"), ("GIFTCARD", "Gift card")]
 
 
@@ -212,8 +214,23 @@ class BusinessCentral(HttpApi):
     def add_item(self, number: str, display_name: str, *, unit_price: Decimal = Decimal(0),
                  inventory: Decimal = Decimal(0), sales_account: str = "40100", company_id: str | None = None,
                  **fields: Any) -> Record:
+        """An item (``type`` Inventory unless given, as BC initialises it) with ``inventory`` in stock."""
         return self._create("items", {"number": number, "displayName": display_name, "unitPrice": unit_price,
-                                      **fields}, company_id, inventory=inventory, _sales=sales_account)
+                                      "type": "Inventory", **fields}, company_id, inventory=inventory,
+                            _sales=sales_account)
+
+    def set_inventory(self, number: str, quantity: Decimal, *, company_id: str | None = None) -> Record:
+        """An item's stock now, as posting item journals would leave it. ``inventory`` is a FlowField (a sum of
+        item ledger entries), so the item's ETag and ``lastModifiedDateTime`` stay as they are."""
+        company = self._company(company_id)
+
+        def act() -> Record:
+            item = self.store.find(company, "items", number=number.upper())
+            if item is None:
+                raise ValueError(f"no item {number}")
+            return self.store.modify(company, "items", item, {"inventory": Decimal(quantity)}, touch=False)
+
+        return self.store.render(SETS["items"], self._apply(act))
 
     def add_payment_method(self, code: str, display_name: str, *, company_id: str | None = None) -> Record:
         return self._create("paymentMethods", {"code": code, "displayName": display_name}, company_id)
@@ -266,8 +283,9 @@ class BusinessCentral(HttpApi):
         self.add_bank_account("SAVINGS", "Savings account", gl_account="10200", company_id=company_id)
         for number, name in DEMO_CUSTOMERS:
             self.add_customer(number, name, company_id=company_id)
-        for number, name, price in DEMO_ITEMS:
-            self.add_item(number, name, unit_price=Decimal(price), inventory=Decimal(100), company_id=company_id)
+        for number, name, price, cost, gtin in DEMO_ITEMS:
+            self.add_item(number, name, unit_price=Decimal(price), inventory=Decimal(100), company_id=company_id,
+                          unitCost=Decimal(cost), gtin=gtin, baseUnitOfMeasureCode="PCS")
         for code, name in DEMO_PAYMENT_METHODS:
             self.add_payment_method(code, name, company_id=company_id)
         self.add_journal("DEFAULT", "Default Journal Batch", company_id=company_id)

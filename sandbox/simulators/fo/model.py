@@ -1,7 +1,13 @@
 """The simulated F&O data entities: sets, keys, property types, enums and the ``$metadata`` they make.
 
 Names, keys and fields follow ``reference/dynamics.md`` §1.8 (CDM and a client generated from a real
-``$metadata``), plus one entity extension as an ISV would add it: ``SalesOrderHeadersV2.HL365PaymentStatus``,
+``$metadata``). Beyond §1.8, for the catalogue: ``ReleasedProductsV2.IsPOSRegistrationBlocked`` (a real field of
+the entity: SAP Cloud SDK client generated from F&O ``$metadata``, dual-write map of released products; it is
+what stops a product being sold at a till), ``ReleasedProductsV2.ProductName`` (unverified on this entity: the
+CDS released distinct products entity and ``WarehousesOnHandV2`` carry it; here it is the product's display
+name), and ``ProductNumberIdentifiedBarcodes`` (EcoResProductNumberIdentifiedBarcodeEntity; keys and fields from
+the same generated client), where F&O keeps a product's barcodes. One entity extension as an ISV would add
+it: ``SalesOrderHeadersV2.HL365PaymentStatus``,
 where hl365 writes the result of charging the order (``APPROVED TRN_…``, ``DECLINED 51 …``). Keys the
 reference marks unverified (ExchangeRates, MainAccounts, CustomerPaymentJournalHeaders) use its best guess.
 Two navigation properties are the simulator's own (documented in ``sandbox/simulators/fo/__init__.py``):
@@ -186,10 +192,19 @@ SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
     EntitySpec(
         "ReleasedProductsV2", "ReleasedProductV2", "EcoResReleasedProductV2Entity", "Items (InventTable)",
         ("dataAreaId", "ItemNumber"),
-        _properties("dataAreaId ItemNumber ProductNumber SearchName ProductSearchName ProductType ProductSubType "
-                    "ProductGroupId ItemModelGroupId StorageDimensionGroupName TrackingDimensionGroupName "
-                    "InventoryUnitSymbol SalesUnitSymbol PurchaseUnitSymbol SalesPrice:D UnitCost:D"),
+        _properties("dataAreaId ItemNumber ProductNumber ProductName SearchName ProductSearchName ProductType "
+                    "ProductSubType ProductGroupId ItemModelGroupId StorageDimensionGroupName "
+                    "TrackingDimensionGroupName InventoryUnitSymbol SalesUnitSymbol PurchaseUnitSymbol SalesPrice:D "
+                    "UnitCost:D IsPOSRegistrationBlocked:NoYes"),
         defaults={"ProductType": "Item", "ProductSubType": "Product"}),
+    EntitySpec(
+        "ProductNumberIdentifiedBarcodes", "ProductNumberIdentifiedBarcode",
+        "EcoResProductNumberIdentifiedBarcodeEntity", "Bar codes (InventItemBarcode)",
+        ("dataAreaId", "ProductNumber", "ProductQuantityUnitSymbol", "BarcodeSetupId", "Barcode"),
+        _properties("dataAreaId ProductNumber ProductQuantityUnitSymbol BarcodeSetupId Barcode ProductQuantity:D "
+                    "IsDefaultScannedBarcode:NoYes IsDefaultPrintedBarcode:NoYes IsDefaultDisplayedBarcode:NoYes "
+                    "ProductDescription"),
+        defaults={"ProductQuantity": Decimal(1)}),
     EntitySpec(
         "WarehousesOnHandV2", "WarehouseOnHandV2", "InventWarehouseOnHandV2Entity", "On-hand inventory (InventSum)",
         ("dataAreaId", "ItemNumber", "ProductColorId", "ProductConfigurationId", "ProductSizeId", "ProductStyleId",

@@ -63,20 +63,58 @@ class Seeding:
             "Rate": Decimal(rate), "ConversionFactor": factor})
 
     def add_product(self, item_number: str, name: str = "", *, company: str | None = None,
-                    price: Decimal | str = Decimal(0), **fields: Any) -> dict[str, Any]:
-        return self.add("ReleasedProductsV2", {"dataAreaId": self._company(company), "ItemNumber": item_number,
-                                               "ProductNumber": item_number, "SearchName": name or item_number,
-                                               "ProductSearchName": name or item_number, "SalesPrice": Decimal(price),
-                                               "InventoryUnitSymbol": "ea", "SalesUnitSymbol": "ea",
-                                               "PurchaseUnitSymbol": "ea", **fields})
+                    price: Decimal | str = Decimal(0), cost: Decimal | str = Decimal(0), barcode: str | None = None,
+                    **fields: Any) -> dict[str, Any]:
+        """A released product (product number = item number); ``barcode`` adds its default scanned barcode."""
+        company = self._company(company)
+        with self.store.transaction():
+            row = self.add("ReleasedProductsV2", {
+                "dataAreaId": company, "ItemNumber": item_number, "ProductNumber": item_number,
+                "ProductName": name or item_number, "SearchName": (name or item_number)[:20],
+                "ProductSearchName": name or item_number, "SalesPrice": Decimal(price), "UnitCost": Decimal(cost),
+                "InventoryUnitSymbol": "ea", "SalesUnitSymbol": "ea", "PurchaseUnitSymbol": "ea", **fields})
+            if barcode is not None:
+                self.add_barcode(item_number, barcode, company=company)
+        return row
+
+    def update_product(self, item_number: str, *, company: str | None = None, **changes: Any) -> dict[str, Any]:
+        """Change a released product as a person in F&O would (a new ETag)."""
+        row = self.store.update("ReleasedProductsV2", {"dataAreaId": self._company(company), "ItemNumber": item_number},
+                                _typed(changes), trusted=True)
+        return {k: v for k, v in row.items() if not k.startswith("_")}
+
+    def add_barcode(self, product_number: str, barcode: str, *, company: str | None = None, unit: str = "ea",
+                    setup: str = "UPC", default: bool = True) -> dict[str, Any]:
+        return self.add("ProductNumberIdentifiedBarcodes", {
+            "dataAreaId": self._company(company), "ProductNumber": product_number, "ProductQuantityUnitSymbol": unit,
+            "BarcodeSetupId": setup, "Barcode": barcode, "IsDefaultScannedBarcode": "Yes" if default else "No"})
+
+    def set_on_hand(self, item_number: str, warehouse: str, quantity: Decimal | str, *, site: str = "1",
+                    company: str | None = None) -> dict[str, Any]:
+        """Stock of an item at a warehouse now (what counting or posting an inventory journal leaves behind)."""
+        key = {"dataAreaId": self._company(company), "ItemNumber": item_number, "InventorySiteId": site,
+               "InventoryWarehouseId": warehouse, "ProductColorId": "", "ProductConfigurationId": "",
+               "ProductSizeId": "", "ProductStyleId": "", "ProductVersionId": ""}
+        on_hand = Decimal(quantity)
+        with self.store.lock:
+            existing = self.store.get("WarehousesOnHandV2", key)
+            if existing is None:
+                return self.add_on_hand(item_number, warehouse, on_hand, site=site, company=company)
+            available = on_hand - existing["ReservedOnHandQuantity"]
+            row = self.store.update("WarehousesOnHandV2", key, {
+                "OnHandQuantity": on_hand, "AvailableOnHandQuantity": available,
+                "TotalAvailableQuantity": available + existing["AvailableOrderedQuantity"]}, trusted=True)
+        return {k: v for k, v in row.items() if not k.startswith("_")}
 
     def add_on_hand(self, item_number: str, warehouse: str, quantity: Decimal | str, *, site: str = "1",
                     company: str | None = None, **fields: Any) -> dict[str, Any]:
-        on_hand = Decimal(quantity)
+        on_hand, company = Decimal(quantity), self._company(company)
+        product = self.store.get("ReleasedProductsV2", {"dataAreaId": company, "ItemNumber": item_number})
         return self.add("WarehousesOnHandV2", {
-            "dataAreaId": self._company(company), "ItemNumber": item_number, "InventorySiteId": site,
+            "dataAreaId": company, "ItemNumber": item_number, "InventorySiteId": site,
             "InventoryWarehouseId": warehouse, "OnHandQuantity": on_hand, "AvailableOnHandQuantity": on_hand,
-            "TotalAvailableQuantity": on_hand, **fields})
+            "TotalAvailableQuantity": on_hand, "ProductName": "" if product is None else product["ProductName"],
+            **fields})
 
     def add_payment_method(self, name: str, *, company: str | None = None, account_type: str = "Bank",
                            account: str = "", description: str = "") -> dict[str, Any]:

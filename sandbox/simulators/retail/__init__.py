@@ -23,7 +23,9 @@ author can read them:
   relation is ignored; ``$like`` is SQL ``LIKE`` (``%``, ``_``), case-insensitive.
 
 The modules: ``errors``, ``values`` (money, quantities, times), ``query`` (``_filter``, ``sort[]``, paging),
-``store`` (the records and the rules of every write), ``reports`` (ground-truth views and totals), ``api``
+``store`` (the records and the rules of every write), ``adjustments`` (inventory adjustment sets: a line's
+``qty`` is the signed change, applied when the set is ``complete``; an item's barcode is ``custom.barcode``),
+``reports`` (ground-truth views and totals), ``api``
 (``/api`` over HTTP) and ``simulator`` (``RetailSimulator``: options, the scenario API, ground truth). Tickets
 are rung up from ``sandbox.scenario.pos``'s ``Line`` and ``Tender``; its seeded business day is there too.
 """

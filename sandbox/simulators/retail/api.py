@@ -1,6 +1,7 @@
 """The Retail API over HTTP under ``/api``: bearer auth, the collection and member endpoints of customers,
-items, locations, payment types and tickets (with their lines and payments), inventory values, and the
-collection conventions (``_filter``, ``sort[]``, paging, ``_only[]``, ``_include[]``)."""
+items, locations, payment types and tickets (with their lines and payments), inventory values and adjustment
+sets (with their lines), and the collection conventions (``_filter``, ``sort[]``, paging, ``_only[]``,
+``_include[]``)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.simulators.retail.adjustments import Adjustments
 from sandbox.simulators.retail.errors import ErrorBody, Invalid, NotFound
 from sandbox.simulators.retail.query import compile_clause, page_number, parse_filters, sort_records
-from sandbox.simulators.retail.store import Record, Store
+from sandbox.simulators.retail.store import Record
 from sandbox.simulators.retail.values import as_bool, iso
 from shared.security.pan import find_pans
 
@@ -24,12 +26,15 @@ MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 20
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _BELONGS_TO = {"customer": "customers", "location": "locations", "item": "items", "payment_type": "payment_types",
-               "ticket": "tickets"}
+               "ticket": "tickets", "reason": "adjustment_reasons"}
+_EMBEDDED = {"tickets": ("lines", "payments"), "adjustment_sets": ("lines",)}
+"""Children a record holds, shown only when ``_include[]`` asks for them."""
+_PATHS = {"tickets": "sales/tickets", "adjustment_sets": "inventory/adjustment_sets"}
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class HttpApi(Store):
+class HttpApi(Adjustments):
     """Request handling, mixed into ``RetailSimulator``, which owns the records and the options."""
 
     token: str
@@ -56,6 +61,11 @@ class HttpApi(Store):
             ("/api/sales/tickets/{id}/payments", self._ticket_children("payments"), write),
             ("/api/sales/tickets/{id}/payments/{child}", self._ticket_child("payments"), read),
             ("/api/inventory/values", self._inventory_values, read),
+            ("/api/inventory/adjustment_reasons", self._collection_endpoint("adjustment_reasons"), read),
+            ("/api/inventory/adjustment_reasons/{id}", self._member_endpoint("adjustment_reasons"), read),
+            ("/api/inventory/adjustment_sets", self._collection_endpoint("adjustment_sets"), write),
+            ("/api/inventory/adjustment_sets/{id}", self._member_endpoint("adjustment_sets"), show),
+            ("/api/inventory/adjustment_sets/{id}/lines", self._adjustment_lines, write),
             ("/api/{rest:path}", self._unknown_path, _ALL_METHODS),
         ]
         return [Route(path, self._guarded(handler), methods=methods) for path, handler, methods in table]
@@ -108,7 +118,7 @@ class HttpApi(Store):
         if only:
             shown = {k: v for k, v in shown.items() if k in only}
         for relation in includes:
-            if kind == "tickets" and relation in ("lines", "payments"):
+            if relation in _EMBEDDED.get(kind, ()):
                 shown[relation] = record[relation]
             elif relation in _BELONGS_TO and f"{relation}_id" in record:
                 related = self._data[_BELONGS_TO[relation]].get(record[f"{relation}_id"]) \
@@ -144,9 +154,9 @@ class HttpApi(Store):
                 body = await self._body(request)
                 with self._lock:
                     created = {"customers": self._create_customer, "items": self._create_item,
-                               "tickets": self._create_ticket}[kind](body)
-                path = "sales/tickets" if kind == "tickets" else kind
-                return self._created(request, f"{path}/{created['id']}")
+                               "tickets": self._create_ticket,
+                               "adjustment_sets": self._create_adjustment_set}[kind](body)
+                return self._created(request, f"{_PATHS.get(kind, kind)}/{created['id']}")
             with self._lock:
                 return self._listing(request, kind, self._data[kind].values())
 
@@ -158,7 +168,10 @@ class HttpApi(Store):
                 body = await self._body(request)
                 with self._lock:
                     record = self._get(kind, request.path_params["id"])
-                    self._update(kind, record, body)
+                    if kind == "adjustment_sets":
+                        self._update_adjustment_set(record, body)
+                    else:
+                        self._update(kind, record, body)
                     return self._member(request, kind, record)
             with self._lock:
                 return self._member(request, kind, self._get(kind, request.path_params["id"]))
@@ -179,6 +192,16 @@ class HttpApi(Store):
                 return self._listing(request, relation, ticket[relation])
 
         return endpoint
+
+    async def _adjustment_lines(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await self._body(request)
+            with self._lock:
+                adjustment = self._adjustment_set(request.path_params["id"])
+                line = self._add_adjustment_line(adjustment, body)
+            return self._created(request, f"inventory/adjustment_sets/{adjustment['id']}/lines/{line['id']}")
+        with self._lock:
+            return self._listing(request, "adjustment_lines", self._adjustment_set(request.path_params["id"])["lines"])
 
     def _ticket_child(self, relation: Literal["lines", "payments"]) -> Handler:
         async def endpoint(request: Request) -> Response:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sandbox.scenario import pos
 from sandbox.scenario.pos import CENTRAL, Line, Tender
 from sandbox.simulators.ids import random_id
+from sandbox.simulators.retail.adjustments import DEFAULT_REASONS
 from sandbox.simulators.retail.api import MAX_PER_PAGE, HttpApi
 from sandbox.simulators.retail.errors import ErrorBody, Invalid, NotFound, default_error_body
 from sandbox.simulators.retail.reports import Reports
@@ -29,7 +30,11 @@ _DEFAULT_PAYMENT_TYPES = (("Cash", "CashPayment"), ("Credit Card", "CreditCardPa
 
 
 class RetailSimulator(HttpApi, Reports):
-    """Heartland Retail's ``/api``: customers, items, locations, payment types, tickets, inventory.
+    """Heartland Retail's ``/api``: customers, items, locations, payment types, tickets, inventory and its
+    adjustment sets.
+
+    An item's barcode lives in its ``custom`` object under ``barcode`` (``custom@barcode`` in a ``_filter``):
+    the reference names no barcode field, and custom fields are how an account adds one.
 
     Args:
         token: the only bearer token accepted; anything else is a 401.
@@ -72,6 +77,8 @@ class RetailSimulator(HttpApi, Reports):
         self._inventory = {}
         for name, kind in _DEFAULT_PAYMENT_TYPES:
             self.add_payment_type(name, type=kind)
+        for reason in DEFAULT_REASONS:
+            self.add_adjustment_reason(reason)
         if defaults:
             self.add_location("Main Street", public_id="MAIN", tax_rates={"State": "0.0625", "City": "0.0100"})
             for description, price, department in (("Coffee mug", "12.00", "Housewares"),
@@ -105,6 +112,33 @@ class RetailSimulator(HttpApi, Reports):
             record: Record = {"id": payment_type_id, "name": name, "type": type, "active": active, "custom": {}}
             self._data["payment_types"][payment_type_id] = record
             return copy.deepcopy(record)
+
+    def add_adjustment_reason(self, name: str) -> Record:
+        """A reason an adjustment set may name (``reason_id``)."""
+        with self._lock:
+            reason_id = self._take_id("adjustment_reasons")
+            record: Record = {"id": reason_id, "name": name, "active": True}
+            self._data["adjustment_reasons"][reason_id] = record
+            return copy.deepcopy(record)
+
+    def item_by_public_id(self, public_id: str) -> Record | None:
+        """The item whose ``public_id`` (SKU) is ``public_id``, as the account holds it, or None."""
+        with self._lock:
+            found = next((i for i in self._data["items"].values() if i["public_id"] == public_id), None)
+            return copy.deepcopy(found)
+
+    def update_item(self, item_id: int, **changes: Any) -> Record:
+        """Change an item as a person at the POS would (a ``PUT``'s partial merge, ``updated_at`` moved)."""
+        with self._lock:
+            record = self._get("items", item_id)
+            self._update("items", record, changes)
+            return copy.deepcopy(record)
+
+    def on_hand(self, item_id: int, location_id: int) -> int | None:
+        """``qty_on_hand`` of one item at one location, or None when the location never held it."""
+        with self._lock:
+            row = self._inventory.get((item_id, location_id))
+            return None if row is None else int(row["qty_on_hand"])
 
     def add_item(self, description: str, *, price: Decimal | str, cost: Decimal | str | None = None,
                  department: str = "General", public_id: str | None = None, taxable: bool = True,

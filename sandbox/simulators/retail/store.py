@@ -16,9 +16,10 @@ from sandbox.simulators.retail.values import as_int, iso, parse_amount, parse_la
 TICKET_STATUSES = ("pending", "complete", "voided")
 PAYMENT_TYPES = ("CashPayment", "CreditCardPayment", "GiftCardPayment", "CustomPayment")
 CARD_BRANDS = ("VISA", "MASTERCARD", "AMEX", "DISCOVER")
-COLLECTIONS = ("locations", "payment_types", "items", "customers", "tickets")
+COLLECTIONS = ("locations", "payment_types", "items", "customers", "tickets", "adjustment_reasons",
+               "adjustment_sets")
 FIRST_IDS = {"locations": 1, "payment_types": 1, "items": 1001, "customers": 5001, "tickets": 88001,
-             "lines": 1, "payments": 1}
+             "lines": 1, "payments": 1, "adjustment_reasons": 1, "adjustment_sets": 7001, "adjustment_lines": 1}
 _TICKET_COMPUTED = frozenset({"id", "created_at", "updated_at", "completed_at", "voided_at", "subtotal",
                               "discount_total", "tax_total", "total", "tip_total", "amount_paid", "balance",
                               "lines", "payments"})

@@ -1,0 +1,398 @@
+"""The catalogue sync end to end over loopback HTTP, for both ERPs: the real F&O, Business Central and Retail
+clients against their simulators, the simulators' own state as the ground truth."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.host import run_in_background, stop_background
+from sandbox.simulators.base import FaultRule, SimulatorApp, serve
+from sandbox.simulators.bc import BusinessCentral
+from sandbox.simulators.bc import create as create_bc
+from sandbox.simulators.fo import DEFAULT_TENANT, FinanceOperations
+from sandbox.simulators.fo import create as create_fo
+from sandbox.simulators.retail import DEFAULT_TOKEN, Line, RetailSimulator
+from sandbox.simulators.retail import create as create_retail
+from sandbox.simulators.tls import SandboxCA
+from shared import wiring
+from shared.dynamics.bc import SCOPE, BusinessCentralClient
+from shared.dynamics.catalog import BcCatalog, FoCatalog
+from shared.dynamics.fo import FinanceOperationsClient
+from shared.errors import FatalError
+from shared.flows.catalog import (
+    Conflict,
+    ItemChange,
+    StockMismatch,
+    available_stock,
+    run_catalog_sync,
+    sync_items,
+    sync_stock,
+)
+from shared.heartland.catalog import RetailCatalog
+from shared.heartland.retail import RetailClient
+from shared.httpclient import RetryPolicy
+from shared.mapping.loader import load
+from shared.mapping.schema import CatalogRules, Owner, UnmappedError
+from tests.loopback import Swap
+
+ROOT = Path(__file__).parents[2]
+FAST = RetryPolicy(max_attempts=3, jitter=lambda _: 0.0)
+ERPS = ["fo", "bc"]
+
+
+def shipped_rules() -> CatalogRules:
+    rules = load(ROOT / "mapping.yaml").catalog
+    assert rules is not None
+    return rules
+
+
+class Token:
+    """Client credentials from the simulator's own Entra endpoint, renewed after a 401."""
+
+    def __init__(self, base: str, scope: str) -> None:
+        self.url, self.scope, self.value = f"{base}/{DEFAULT_TENANT}/oauth2/v2.0/token", scope, ""
+
+    def __call__(self, refresh: bool) -> dict[str, str]:
+        if refresh or not self.value:
+            form = {"grant_type": "client_credentials", "client_id": "hl365-local-client",
+                    "client_secret": "hl365-local-secret", "scope": self.scope}
+            self.value = httpx.post(self.url, data=form, timeout=5).json()["access_token"]
+        return {"Authorization": f"Bearer {self.value}"}
+
+
+@dataclass
+class World:
+    """One ERP simulator and one Retail simulator, the real clients and the adapters the flow receives."""
+
+    erp: str
+    erp_app: SimulatorApp
+    retail_app: SimulatorApp
+    catalog: FoCatalog | BcCatalog
+    pos: RetailCatalog
+    rules: CatalogRules
+    warehouse: str
+    retail_url: str
+
+    @property
+    def retail(self) -> RetailSimulator:
+        sim = self.retail_app.simulated
+        assert isinstance(sim, RetailSimulator)
+        return sim
+
+    def truth(self) -> dict[str, tuple[str, Decimal, Decimal, str | None]]:
+        """Item number → (description, price, cost, barcode) as the ERP simulator holds them."""
+        sim = self.erp_app.simulated
+        if isinstance(sim, FinanceOperations):
+            barcodes = {r["ProductNumber"]: r["Barcode"] for r in sim.rows("ProductNumberIdentifiedBarcodes")}
+            return {r["ItemNumber"]: (r["ProductName"], r["SalesPrice"], r["UnitCost"], barcodes.get(r["ItemNumber"]))
+                    for r in sim.rows("ReleasedProductsV2") if r["dataAreaId"] == "usmf"}
+        assert isinstance(sim, BusinessCentral)
+        return {r["number"]: (r["displayName"], r["unitPrice"], r["unitCost"], r["gtin"] or None)
+                for r in sim.records("items")}
+
+    def change_product(self, number: str, *, price: Decimal | None = None, description: str | None = None) -> None:
+        sim = self.erp_app.simulated
+        if isinstance(sim, FinanceOperations):
+            changes: dict[str, Any] = {} if price is None else {"SalesPrice": price}
+            sim.update_product(number, **changes, **({} if description is None else {"ProductName": description}))
+            return
+        assert isinstance(sim, BusinessCentral)
+        item = sim.records("items", number=number)[0]
+        sim.update("items", item["id"], {**({} if price is None else {"unitPrice": price}),
+                                         **({} if description is None else {"displayName": description})})
+
+    def set_erp_stock(self, number: str, quantity: Decimal) -> None:
+        sim = self.erp_app.simulated
+        if isinstance(sim, FinanceOperations):
+            sim.set_on_hand(number, "11", quantity, site="1")
+        else:
+            assert isinstance(sim, BusinessCentral)
+            sim.set_inventory(number, quantity)
+
+    def pos_item(self, number: str) -> dict[str, Any]:
+        found = self.retail.item_by_public_id(number)
+        assert found is not None, number
+        return found
+
+    def pos_stock(self, number: str) -> int | None:
+        return self.retail.on_hand(self.pos_item(number)["id"], 1)
+
+    def retail_writes(self) -> int:
+        return sum(n for route, n in self.retail_app.requests.items() if route.startswith(("POST ", "PUT ")))
+
+    def erp_writes(self) -> int:
+        return sum(n for route, n in self.erp_app.requests.items()
+                   if route.startswith(("POST ", "PATCH ", "PUT ", "DELETE ")) and "oauth2" not in route)
+
+    def sync(self, rules: CatalogRules | None = None) -> tuple[Any, Any]:
+        return (sync_items(self.catalog, self.pos, rules or self.rules),
+                sync_stock(self.catalog, self.pos, rules or self.rules))
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[tuple[Swap, int], tuple[Swap, int]]]:
+    """Two loopback servers for the module (Retail, ERP); each test swaps fresh simulators in."""
+    made = []
+    for _ in range(2):
+        swap = Swap()
+        server, thread, port = run_in_background(swap)
+        made.append((swap, port, server, thread))
+    yield (made[0][0], made[0][1]), (made[1][0], made[1][1])
+    for _, _, server, thread in made:
+        stop_background(server, thread)
+
+
+@pytest.fixture(params=ERPS)
+def world(request: pytest.FixtureRequest, servers: tuple[tuple[Swap, int], tuple[Swap, int]]) -> Iterator[World]:
+    erp: str = request.param
+    (retail_swap, retail_port), (erp_swap, erp_port) = servers
+    retail_swap.app = create_retail(seed=3)
+    erp_swap.app = create_fo(seed=3, event_interval=None) if erp == "fo" else create_bc(seed=3)
+    base = f"http://127.0.0.1:{erp_port}"
+    retail_url = f"http://127.0.0.1:{retail_port}/api"
+    retail_client = RetailClient(retail_url, DEFAULT_TOKEN, retry=FAST, sleep=lambda _: None)
+    erp_client: FinanceOperationsClient | BusinessCentralClient
+    if erp == "fo":
+        erp_client = FinanceOperationsClient(base, credentials=Token(base, f"{base}/.default"), legal_entity="USMF",
+                                             retry=FAST, sleep=lambda _: None)
+        catalog: FoCatalog | BcCatalog = FoCatalog(erp_client)
+    else:
+        erp_client = BusinessCentralClient.connect(base, tenant=DEFAULT_TENANT, credentials=Token(base, SCOPE),
+                                                   retry=FAST, sleep=lambda _: None)
+        catalog = BcCatalog(erp_client)
+    yield World(erp, erp_swap.app, retail_swap.app, catalog, RetailCatalog(retail_client), shipped_rules(),
+                "1/11" if erp == "fo" else "MAIN", retail_url)
+    retail_client.close()
+    erp_client.close()
+    if isinstance(erp_swap.app.simulated, BusinessCentral):
+        erp_swap.app.simulated.close()
+
+
+def with_rules(rules: CatalogRules, **owners: str) -> CatalogRules:
+    """The rules with some owners (or ``master``) changed, as a finance user would edit the file."""
+    master = owners.pop("master", None)
+    changed = rules.model_copy(update={"owners": rules.owners.model_copy(
+        update={k: Owner(v) for k, v in owners.items()})})
+    if master is not None:
+        changed = changed.model_copy(update={"inventory": rules.inventory.model_copy(update={"master": Owner(master)})})
+    return changed
+
+
+# --- items --------------------------------------------------------------------------------------------------
+
+
+def test_the_first_run_makes_the_pos_hold_the_erps_catalogue_and_stock(world: World) -> None:
+    truth = world.truth()
+    pos_only = {i["id"]: i for i in world.retail.state()["items"]}
+    items, stock = world.sync()
+    assert (items.created, items.updated, items.unchanged, items.conflicts) == (len(truth), 0, 0, [])
+    for number, (description, price, cost, barcode) in truth.items():
+        held = world.pos_item(number)
+        assert held["description"] == description
+        assert held["price"] == f"{price:.2f}" and held["cost"] == f"{cost:.2f}"
+        assert held["custom"].get("barcode") == barcode and held["active"] is True
+    after = {i["id"]: i for i in world.retail.state()["items"]}
+    assert all(after[i] == item for i, item in pos_only.items()), "the POS's own items were touched"
+    assert len(stock.adjustment_sets) == 1
+    assert stock.stock_mismatches == [StockMismatch(n, "MAIN", world.warehouse, Decimal(100), Decimal(0),
+                                                    Decimal(100), True) for n in sorted(truth)]
+    assert all(world.pos_stock(number) == 100 for number in truth)
+    [adjustment] = world.retail.state()["adjustment_sets"]
+    assert adjustment["status"] == "complete" and adjustment["reason_id"] == world.rules.inventory.adjustment_reason_id
+
+
+def test_a_second_run_writes_nothing(world: World) -> None:
+    world.sync()
+    before, writes = copy.deepcopy(world.retail.state()), world.retail_writes()
+    items, stock = world.sync()
+    assert (items.created, items.updated, items.prices_changed, items.unchanged) == (0, 0, 0, len(world.truth()))
+    assert items.conflicts == [] and stock.stock_mismatches == [] and stock.adjustment_sets == []
+    assert world.retail_writes() == writes
+    after = world.retail.state()
+    for part in ("items", "inventory", "adjustment_sets"):
+        assert after[part] == before[part], part
+    assert world.erp_writes() == 0, "the sync only reads the ERP"
+
+
+def test_a_price_changed_in_the_erp_is_pushed_and_counted(world: World) -> None:
+    world.sync()
+    first, second, *rest = sorted(world.truth())
+    old_price = Decimal(world.pos_item(first)["price"])
+    world.change_product(first, price=Decimal("21.255"))
+    world.change_product(second, description="Renamed in the ERP")
+    items, _ = world.sync()
+    assert (items.created, items.updated, items.prices_changed, items.unchanged) == (0, 2, 1, len(rest))
+    assert world.pos_item(first)["price"] == "21.26"  # the POS holds cents: the ERP's price to its minor units
+    assert world.pos_item(second)["description"] == "Renamed in the ERP"
+    assert ItemChange(first, "price", old_price, Decimal("21.26")) in items.changes
+    writes = world.retail_writes()
+    again, _ = world.sync()
+    assert (again.updated, again.prices_changed, world.retail_writes()) == (0, 0, writes)
+
+
+def test_a_field_the_pos_owns_is_never_overwritten(world: World) -> None:
+    world.sync()
+    with_barcode = next(n for n, (_, _, _, barcode) in sorted(world.truth().items()) if barcode)
+    other = next(n for n in sorted(world.truth()) if n != with_barcode)
+    erp_barcode, erp_price = world.truth()[with_barcode][3], world.truth()[other][1]
+    world.retail.update_item(world.pos_item(with_barcode)["id"], custom={"barcode": "999999999993"})
+    world.retail.update_item(world.pos_item(other)["id"], price="1.00")
+    items, _ = world.sync()
+    assert world.pos_item(with_barcode)["custom"]["barcode"] == "999999999993"  # the POS owns barcodes
+    assert world.pos_item(other)["price"] == f"{erp_price:.2f}"  # the ERP owns prices
+    assert items.conflicts == [Conflict(with_barcode, "barcode", erp_barcode, "999999999993",
+                                        "the POS owns this field; the ERP's value was not written")]
+    assert (items.updated, items.prices_changed) == (1, 1)
+
+
+def test_the_ownership_rule_decides_not_the_last_writer(world: World) -> None:
+    """With prices owned by the POS, a price changed in the ERP after the POS's own is still not pushed."""
+    rules = with_rules(world.rules, price="pos")
+    world.sync(rules)
+    number = sorted(world.truth())[0]
+    world.retail.update_item(world.pos_item(number)["id"], price="15.00")
+    world.change_product(number, price=Decimal("99.99"))
+    writes = world.retail_writes()
+    items, _ = world.sync(rules)
+    assert world.pos_item(number)["price"] == "15.00"
+    assert items.conflicts == [Conflict(number, "price", Decimal("99.99"), Decimal("15.00"),
+                                        "the POS owns this field; the ERP's value was not written")]
+    assert (items.updated, items.prices_changed, world.retail_writes()) == (0, 0, writes)
+
+
+# --- stock --------------------------------------------------------------------------------------------------
+
+
+def test_stock_mismatches_are_reported_with_their_numbers(world: World) -> None:
+    world.sync()
+    counted, sold = sorted(world.truth())[:2]
+    world.set_erp_stock(counted, Decimal(37))
+    world.retail.add_ticket(location_id=1, lines=[Line(item_id=world.pos_item(sold)["id"], qty=5)])
+    found = [StockMismatch(counted, "MAIN", world.warehouse, Decimal(37), Decimal(100), Decimal(-63), False),
+             StockMismatch(sold, "MAIN", world.warehouse, Decimal(100), Decimal(95), Decimal(5), False)]
+
+    writes = world.retail_writes()
+    reported = sync_stock(world.catalog, world.pos, with_rules(world.rules, master="pos"))
+    assert reported.stock_mismatches == found and reported.adjustment_sets == []
+    assert world.retail_writes() == writes and (world.pos_stock(counted), world.pos_stock(sold)) == (100, 95)
+
+    adjusted = sync_stock(world.catalog, world.pos, world.rules)
+    assert adjusted.stock_mismatches == [StockMismatch(**{**m.__dict__, "adjusted": True}) for m in found]
+    assert (world.pos_stock(counted), world.pos_stock(sold)) == (37, 100)
+    last = world.retail.state()["adjustment_sets"][-1]
+    assert sorted((line["item_id"], line["qty"]) for line in last["lines"]) == sorted(
+        [(world.pos_item(counted)["id"], -63), (world.pos_item(sold)["id"], 5)])
+    assert sync_stock(world.catalog, world.pos, world.rules).stock_mismatches == []
+
+
+def test_a_quantity_the_pos_cannot_count_is_reported_not_adjusted(world: World) -> None:
+    world.sync()
+    number = sorted(world.truth())[0]
+    world.set_erp_stock(number, Decimal("2.5"))
+    stock = sync_stock(world.catalog, world.pos, world.rules)
+    assert stock.stock_mismatches == [StockMismatch(number, "MAIN", world.warehouse, Decimal("2.5"), Decimal(100),
+                                                    Decimal("-97.5"), False)]
+    assert stock.adjustment_sets == [] and world.pos_stock(number) == 100
+
+
+def test_available_stock_from_either_side(world: World) -> None:
+    world.sync()
+    number = sorted(world.truth())[0]
+    world.retail.set_inventory(world.pos_item(number)["id"], 1, on_hand=100, committed=4)
+    world.set_erp_stock(number, Decimal(60))
+    assert available_stock(world.pos, number, "MAIN", world.rules) == Decimal(96)
+    assert available_stock(world.catalog, number, "MAIN", world.rules) == Decimal(60)
+    assert available_stock(world.pos, "NO-SUCH-ITEM", "MAIN", world.rules) == 0
+    with pytest.raises(UnmappedError, match="'WEST'"):
+        available_stock(world.catalog, number, "WEST", world.rules)
+
+
+def test_a_retry_after_a_throttled_adjustment_posts_it_once(world: World) -> None:
+    """The simulators' faults reach the new routes: a 429 on the adjustment set is retried, applied once."""
+    world.sync()
+    number = sorted(world.truth())[0]
+    world.set_erp_stock(number, Decimal(90))
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        world.retail_app.faults.rules = []
+
+    world.retail_app.faults.rules = [FaultRule("POST /api/inventory/adjustment_sets", "throttle", 1.0,
+                                               retry_after=3)]
+    with RetailClient(world.retail_url, DEFAULT_TOKEN, retry=FAST, sleep=wait) as client:
+        stock = sync_stock(world.catalog, RetailCatalog(client), world.rules)
+    assert waits == [3.0] and len(stock.adjustment_sets) == 1 and world.pos_stock(number) == 90
+    assert world.retail_app.requests["POST /api/inventory/adjustment_sets"] == 3  # the first run's, the 429, the retry
+    assert len(world.retail.state()["adjustment_sets"]) == 2
+
+
+# --- the entry point ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("erp", ERPS)
+def test_run_catalog_sync_builds_its_ports_from_the_settings(erp: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hl365 catalog sync --erp``'s call: the app settings name the simulators (the ERP over HTTPS, as in
+    Azure) and the shipped mapping; the wiring builds the clients."""
+    retail_app = create_retail(seed=4)
+    erp_app = create_fo(seed=4, event_interval=None) if erp == "fo" else create_bc(seed=4)
+    with SandboxCA() as tls:
+        retail, dynamics = serve(retail_app), serve(erp_app, tls=tls)
+        try:
+            settings = {
+                "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "data"),
+                "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "D365_TARGET": "embedded",
+                "RETAIL_API_URL": f"{retail.url}/api", "RETAIL_API_TOKEN": DEFAULT_TOKEN,
+                "D365_FO_URL": dynamics.url, "D365_BC_URL": dynamics.url, "D365_AUTHORITY_URL": dynamics.url,
+                "D365_TENANT_ID": DEFAULT_TENANT, "D365_CREDENTIAL": "secret", "D365_CLIENT_ID": "hl365-local-client",
+                "D365_CLIENT_SECRET": "hl365-local-secret", "D365_CA_BUNDLE": str(tls.ca_bundle),
+                "D365_LEGAL_ENTITY": "USMF"}
+            for name, value in settings.items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.delenv("D365_BC_COMPANY", raising=False)
+            wiring.reset()
+            first = run_catalog_sync(wiring.services(), erp).summary()
+            second = run_catalog_sync(wiring.services(), erp).summary()
+        finally:
+            wiring.reset()
+            retail.stop()
+            dynamics.stop()
+            if isinstance(erp_app.simulated, BusinessCentral):
+                erp_app.simulated.close()
+    products = 3 if erp == "fo" else 4
+    assert (first["items_created"], first["items_updated"], len(first["adjustment_sets"])) == (products, 0, 1)
+    assert {m["difference"] for m in first["stock_mismatches"]} == {"100"}
+    assert (second["items_created"], second["items_updated"], second["unchanged"]) == (0, 0, products)
+    assert second["stock_mismatches"] == [] and second["adjustment_sets"] == []
+
+
+def test_run_catalog_sync_needs_a_catalog_section(tmp_path: Path) -> None:
+    class Mapped:
+        mapping = load(ROOT / "mapping.yaml").model_copy(update={"catalog": None})
+
+    with pytest.raises(FatalError, match="no catalog section"):
+        run_catalog_sync(Mapped(), "fo")  # type: ignore[arg-type]
+
+
+def test_an_item_number_two_pos_items_claim_is_left_alone_and_reported(world: World) -> None:
+    world.sync()
+    number = sorted(world.truth())[0]
+    synced = world.pos_item(number)["id"]
+    world.retail.update_item(1001, public_id=number)  # a POS-only item relabelled by hand
+    world.set_erp_stock(number, Decimal(10))
+    writes = world.retail_writes()
+    items, stock = world.sync()
+    [conflict] = items.conflicts
+    assert (conflict.item_number, conflict.field, conflict.pos_value) == (number, "public_id", f"1001, {synced}")
+    [mismatch] = stock.stock_mismatches
+    assert (mismatch.item_number, mismatch.adjusted) == (number, False)
+    assert world.retail_writes() == writes and stock.adjustment_sets == []
