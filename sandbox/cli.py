@@ -32,7 +32,7 @@ app.add_typer(customers_app, name="customers")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
-DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104}
+DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104, "dataverse": 7105}
 
 
 def _host() -> LocalHost:
@@ -64,9 +64,9 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
 
 @app.command()
 def sim(
-    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc")],
+    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc | dataverse")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default: retail 7101, gp 7102, fo 7103, bc 7104, "
-                                                  "as in local.settings.example.json)")] = None,
+                                                  "dataverse 7105, as in local.settings.example.json)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the fault plan")] = 0,
     state: Annotated[Path | None, typer.Option(help="JSON snapshot to load at start and write on POST /_sim/snapshot")]
     = None,
@@ -82,7 +82,7 @@ def sim(
     port = port if port is not None else DEFAULT_PORTS[name]
     app_ = create(name, seed=seed, snapshot=state)
     certfile = keyfile = None
-    if name in ("fo", "bc"):  # Dynamics and its Entra tenant answer over HTTPS, as azure-identity requires
+    if name in ("fo", "bc", "dataverse"):  # Dynamics and its Entra tenant answer over HTTPS, as azure-identity requires
         from sandbox.simulators.tls import SandboxCA
 
         tls = SandboxCA(Path(".hl365/tls"))

@@ -15,6 +15,7 @@ SIMULATORS = {
     "gp": "sandbox.simulators.gp",
     "fo": "sandbox.simulators.fo",
     "bc": "sandbox.simulators.bc",
+    "dataverse": "sandbox.simulators.dataverse",
 }
 
 

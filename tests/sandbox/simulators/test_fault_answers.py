@@ -12,12 +12,13 @@ from sandbox.host import run_in_background, stop_background
 from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule
 
-ROUTES = {"fo": "GET /data/*", "bc": "GET /v2.0/*", "gp": "GET /ucp/*", "retail": "GET /api/*"}
+ROUTES = {"fo": "GET /data/*", "bc": "GET /v2.0/*", "gp": "GET /ucp/*", "retail": "GET /api/*",
+          "dataverse": "GET /api/data/*"}
 PATHS = {"fo": "/data/CustomersV3", "bc": "/v2.0/t/production/api/v2.0/companies", "gp": "/ucp/transactions",
-         "retail": "/api/sales_transactions"}
+         "retail": "/api/sales_transactions", "dataverse": "/api/data/v9.2/accounts"}
 
 
-@pytest.fixture(params=["fo", "bc", "gp", "retail"])
+@pytest.fixture(params=["fo", "bc", "gp", "retail", "dataverse"])
 def faulty(request: pytest.FixtureRequest) -> Iterator[tuple[str, httpx.Client]]:
     name = request.param
     app = create(name, seed=1)
@@ -38,8 +39,9 @@ def test_a_throttled_call_gets_the_services_own_body_and_retry_after(faulty: tup
     answer = _answer(name, client, FaultRule(ROUTES[name], "throttle", 1.0, retry_after=3))
     body = answer.json()
     assert answer.status_code == 429 and answer.headers["retry-after"] == "3"
-    if name in ("fo", "bc"):
+    if name in ("fo", "bc", "dataverse"):
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"} and body["error"]["message"]
+        assert name != "dataverse" or body["error"]["code"] == "0x80072322"
     elif name == "gp":
         assert body["error_code"] == "SYSTEM_ERROR" and body["detailed_error_description"]
     else:
@@ -58,6 +60,8 @@ def test_an_outage_gets_the_services_own_body(faulty: tuple[str, httpx.Client], 
     elif name == "fo":
         assert set(body["error"]) == {"code", "message"}
         assert ("retry-after" in answer.headers) == (status == 503)
+    elif name == "dataverse":
+        assert body["error"]["code"] == "0x80040216" and "retry-after" not in answer.headers
     elif name == "gp":
         assert body["error_code"] == ("SYSTEM_ERROR" if status == 503 else "SYSTEM_ERROR_DOWNSTREAM")
     else:
