@@ -53,6 +53,9 @@ param d365BcEnvironment string = 'production'
 @description('Business Central company name or id (D365_BC_COMPANY).')
 param d365BcCompany string = ''
 
+@description('Dataverse (CRM) organisation URL, https://{org}.crm.dynamics.com (D365_DATAVERSE_URL); empty: no CRM.')
+param d365DataverseUrl string = ''
+
 @description('GP API base URL (GP_API_URL).')
 param gpApiUrl string = ''
 
@@ -169,6 +172,7 @@ var appSettings = {
   D365_LEGAL_ENTITY: d365LegalEntity
   D365_BC_ENVIRONMENT: d365BcEnvironment
   D365_BC_COMPANY: d365BcCompany
+  D365_DATAVERSE_URL: d365DataverseUrl
   GP_API_URL: gpApiUrl
   GP_APP_ID: gpAppId
   GP_APP_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=gp-app-key)'

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from shared.canonical.customers import SourceRecord
 from shared.canonical.journals import Journal
 from shared.canonical.money import Money
 from shared.canonical.orders import Erp, Order
@@ -25,6 +26,7 @@ from shared.messaging.messages import OutgoingMessage, ReceivedMessage
 from shared.storage.entities import Condition, Entity, Operation
 
 if TYPE_CHECKING:  # the services every flow shares, built over the ports below
+    from shared.customers.profiles import CustomerBook
     from shared.mapping.schema import MappingConfig
     from shared.ops.alerts import Notifier
     from shared.ops.deadletters import DeadLetters
@@ -324,6 +326,28 @@ class PosCatalog(StockLevels, Protocol):
 # What a flow receives -------------------------------------------------------------------------------------------
 
 
+# Customers --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerChanges:
+    """What a source changed since a checkpoint, and the checkpoint to ask from next time."""
+
+    records: list[SourceRecord]
+    checkpoint: str | None
+    deleted: list[str] = field(default_factory=list)
+    """Ids the source deleted: their records leave matching and survivorship; their links stay."""
+
+
+class CustomerSource(Protocol):
+    """A system's customers: those changed since an opaque checkpoint (``None``: all of them)."""
+
+    source: str
+    """The kind of system: ``pos``, ``erp``, ``crm`` or ``loyalty``."""
+
+    def changes(self, checkpoint: str | None) -> CustomerChanges: ...
+
+
 class Ports(Protocol):
     """The ports of one process, built by ``shared.wiring`` from the settings; each is built on first use, so
     a flow that never charges a card runs without gateway settings.
@@ -398,6 +422,14 @@ class Ports(Protocol):
 
     @property
     def pos_catalog(self) -> PosCatalog: ...
+
+    def customer_sources(self, erp: str) -> dict[str, CustomerSource]:
+        """Every configured system holding customers, by a name its checkpoint is kept under: the POS, the
+        ERP ``erp`` (``fo`` or ``bc``), and the CRM's contacts and accounts when ``D365_DATAVERSE_URL`` is set."""
+        ...
+
+    @property
+    def customers(self) -> CustomerBook: ...
 
     def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
         """The ERP's order-change subscription, addressed to this deployment's BC webhook.

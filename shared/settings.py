@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     d365_legal_entity: str | None = _alias("D365_LEGAL_ENTITY")
     d365_bc_environment: str = Field("production", validation_alias=AliasChoices("D365_BC_ENVIRONMENT"))
     d365_bc_company: str | None = _alias("D365_BC_COMPANY")
+    d365_dataverse_url: str | None = _alias("D365_DATAVERSE_URL")
+    """The CRM (Dataverse) organisation, ``https://{org}.crm.dynamics.com``: its contacts and accounts are
+    customer records; unset, customers come from the POS and the ERP only."""
 
     gp_api_url: str | None = _alias("GP_API_URL")
     gp_app_id: str | None = _alias("GP_APP_ID")

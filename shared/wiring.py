@@ -20,6 +20,7 @@ from shared.mapping.schema import MappingConfig
 from shared.ops import deadletters, telemetry
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
 from shared.ports import (
+    CustomerSource,
     Gateway,
     JournalLedger,
     MessageSender,
@@ -40,8 +41,10 @@ BC_WEBHOOK_PATH = "/api/webhooks/bc"
 """Where Business Central notifications reach hl365 (the ``bc_webhook`` route)."""
 
 if TYPE_CHECKING:
+    from shared.customers.profiles import CustomerBook
     from shared.dynamics.bc import BusinessCentralClient
     from shared.dynamics.credentials import EntraAuth
+    from shared.dynamics.dataverse import DataverseClient
     from shared.dynamics.fo import FinanceOperationsClient
     from shared.heartland.gp import GpApiClient
     from shared.heartland.retail import RetailClient
@@ -230,6 +233,38 @@ class Services:
 
         return RetailCatalog(self.retail)
 
+    @cached_property
+    def dataverse(self) -> DataverseClient:
+        from shared.dynamics.dataverse import DataverseClient, scope_for
+
+        url = str(self.settings.require("d365_dataverse_url")).rstrip("/")
+        return DataverseClient.connect(url, credentials=self._entra(scope_for(url)), timeout=self._timeout,
+                                       verify=self._d365_trust)
+
+    def customer_sources(self, erp: str) -> dict[str, CustomerSource]:
+        from shared.dynamics.customers import (
+            BusinessCentralCustomers,
+            DataverseCustomers,
+            FinanceOperationsCustomers,
+        )
+        from shared.heartland.customers import RetailCustomers
+
+        if erp not in ("fo", "bc"):
+            raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+        sources: dict[str, CustomerSource] = {"retail": RetailCustomers(self.retail)}
+        sources[erp] = FinanceOperationsCustomers(self.fo) if erp == "fo" else BusinessCentralCustomers(self.bc)
+        if self.settings.d365_dataverse_url:
+            sources["dataverse-contacts"] = DataverseCustomers(self.dataverse, "contacts")
+            sources["dataverse-accounts"] = DataverseCustomers(self.dataverse, "accounts")
+        return sources
+
+    @cached_property
+    def customers(self) -> CustomerBook:
+        from shared.customers.profiles import CustomerBook
+
+        return CustomerBook(self.tables, self.audit, rules=self.mapping.customers.matching,
+                            survivorship=self.mapping.customers.survivorship)
+
     def order_subscriptions(self, clock: Callable[[], datetime]) -> OrderSubscriptions:
         from shared.dynamics.orders import BC_COLLECTION
         from shared.dynamics.subscriptions import SubscriptionKeeper
@@ -255,7 +290,7 @@ class Services:
         return TableJournals(self.tables.table(tables.POSTINGS))
 
     def close(self) -> None:
-        for name in ("gp", "retail", "fo", "bc"):
+        for name in ("gp", "retail", "fo", "bc", "dataverse"):
             if name in self.__dict__:
                 self.__dict__[name].close()
         for name in ("bus", "tables"):

@@ -14,7 +14,8 @@ ADAPTERS = (
     "shared.heartland.gp", "shared.heartland.retail", "shared.heartland.sources",
     "shared.dynamics.fo", "shared.dynamics.bc", "shared.dynamics.fo_batch", "shared.dynamics.customer_payments",
     "shared.dynamics.journals", "shared.dynamics.orders", "shared.dynamics.subscriptions",
-    "shared.dynamics.credentials", "shared.dynamics.catalog", "shared.heartland.catalog",
+    "shared.dynamics.credentials", "shared.dynamics.dataverse", "shared.dynamics.customers",
+    "shared.heartland.customers", "shared.dynamics.catalog", "shared.heartland.catalog",
     "shared.storage.sqlite", "shared.storage.azure_tables", "shared.storage.table_ledger",
     "shared.messaging.servicebus", "shared.messaging.embedded",
 )

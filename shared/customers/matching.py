@@ -23,29 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from shared.customers.normalize import Normalized
+from shared.customers.rules import MatchRules
 
 LOG = logging.getLogger(__name__)
-
-
-class MatchRules(BaseModel):
-    """The knobs a data steward turns, in ``mapping.yaml`` under ``customers.matching``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    threshold: float = Field(0.95, gt=0, lt=1, description="match probability at and above which records link")
-    review_from: float = Field(0.60, gt=0, lt=1, description="pairs from here up to the threshold go to review")
-    duplicates_per_100: float = Field(
-        30, gt=0, le=300, description="about how many extra records per 100 customers the sources hold; the prior")
-    seed: int = Field(42, description="seed of the random pairs u-probabilities are measured on")
-
-    @model_validator(mode="after")
-    def _band(self) -> MatchRules:
-        if self.review_from >= self.threshold:
-            raise ValueError(f"review_from ({self.review_from}) must be below threshold ({self.threshold})")
-        return self
 
 
 @dataclass(frozen=True)

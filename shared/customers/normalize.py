@@ -22,9 +22,9 @@ from nameparser import HumanName
 from nameparser.config import CONSTANTS
 from nicknames import NickNamer
 
-SOURCES = ("pos", "erp", "crm", "loyalty")
-FIELDS = ("first_name", "last_name", "company", "email", "phone", "address_line1", "city", "state",
-          "postal_code", "country")
+from shared.customers.rules import FIELDS, SOURCES
+
+__all__ = ["FIELDS", "SOURCES", "Normalized", "record"]
 
 GENERATIONS = {"jr": "jr", "junior": "jr", "sr": "sr", "senior": "sr", "ii": "ii", "2nd": "ii", "iii": "iii",
                "3rd": "iii", "iv": "iv", "4th": "iv"}

@@ -28,10 +28,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.customers.matching import MatchRules, match
+from shared.canonical.customers import SourceRecord
+from shared.customers.matching import match
 from shared.customers.normalize import FIELDS, SOURCES, record
+from shared.customers.rules import GROUPS, MatchRules, Survivorship
+from shared.storage import tables
 from shared.storage.entities import MAX_BATCH, Entity, Operation
 from shared.storage.keys import safe_key
 
@@ -39,58 +41,10 @@ if TYPE_CHECKING:
     from shared.ports import TableStore
     from shared.storage.audit import AuditTrail
 
-RECORDS, PROFILES, MERGES, APART, REVIEW = ("CustomerRecords", "CustomerProfiles", "CustomerMerges",
-                                           "CustomerApart", "CustomerReview")
+RECORDS, PROFILES, MERGES, APART, REVIEW = (tables.CUSTOMER_RECORDS, tables.CUSTOMER_PROFILES,
+                                           tables.CUSTOMER_MERGES, tables.CUSTOMER_APART, tables.CUSTOMER_REVIEW)
 PROFILE_PARTITION = "profile"
 
-
-_FIELD_ORDER: dict[str, tuple[str, ...]] = {"email": ("crm", "loyalty", "erp", "pos"),
-                                            "phone": ("pos", "loyalty", "crm", "erp")}
-"""The CRM is where people correct their e-mail; the till is where they give the phone they answer."""
-
-
-class Survivorship(BaseModel):
-    """Which source a profile believes, per field: the first in the list that has a value wins, and among
-    records of one source the most recently updated. ``default`` serves every field not named."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    default: tuple[str, ...] = ("erp", "crm", "loyalty", "pos")
-    fields: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(_FIELD_ORDER))
-
-    @field_validator("default")
-    @classmethod
-    def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [s for s in value if s not in SOURCES]
-        if unknown or not value:
-            raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(unknown) or 'none'}")
-        return value
-
-    @field_validator("fields")
-    @classmethod
-    def _fields(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for name, order in value.items():
-            if name not in FIELDS:
-                raise ValueError(f"{name!r} is not a customer field ({', '.join(FIELDS)})")
-            cls._sources(order)
-        return value
-
-    def order(self, name: str) -> tuple[str, ...]:
-        return self.fields.get(name, self.default)
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """A customer as one system holds it."""
-
-    source: str
-    source_id: str
-    fields: Mapping[str, str | None]
-    updated_at: datetime
-
-    @property
-    def key(self) -> str:
-        return f"{self.source}:{safe_key(self.source_id)}"
 
 
 @dataclass
@@ -155,20 +109,36 @@ class CustomerBook:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def resolve(self, incoming: Sequence[SourceRecord], *, correlation_id: str = "") -> Outcome:
+    def resolve(self, incoming: Sequence[SourceRecord], *, deleted: Sequence[tuple[str, str]] = (),
+                correlation_id: str = "") -> Outcome:
         """Take in new and changed source records, match them against every known one, and link each to a
-        profile: a new one, the one its duplicates already have, or the survivor of a merge of several."""
+        profile: a new one, the one its duplicates already have, or the survivor of a merge of several.
+
+        A record its source ``deleted`` (source, id) keeps its link, so history still reads, but no longer
+        matches or lends a field to its profile."""
         for rec in incoming:
             if rec.source not in SOURCES:
                 raise ValueError(f"{rec.key}: source must be one of {', '.join(SOURCES)}")
         known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
         changed: dict[str, Entity] = {}
+        retired: set[str] = set()
+        for source, source_id in deleted:
+            key = f"{source}:{safe_key(source_id)}"
+            row = known.pop(key, None)
+            if row is not None and not row.get("deleted_at"):
+                changed[key] = Entity(row.partition_key, row.row_key, {**row.data, "deleted_at": _now()})
+                retired.add(key)
+        for key in [k for k, row in known.items() if row.get("deleted_at")]:
+            del known[key]
         for rec in incoming:
             old = known.get(rec.key)
             if old is not None and old.get("updated_at") and old["updated_at"] > rec.updated_at:
                 continue  # an older copy of what we hold, delivered late
+            fields = orjson.dumps({k: rec.fields.get(k) for k in FIELDS}).decode()
+            if old is not None and old["fields"] == fields:
+                continue  # pulled again unchanged: it keeps the time it last changed
             row = Entity(rec.source, safe_key(rec.source_id), {
-                "fields": orjson.dumps({k: rec.fields.get(k) for k in FIELDS}).decode(),
+                "fields": fields,
                 "updated_at": rec.updated_at, **({"profile": old["profile"]} if old is not None and
                                                  old.get("profile") else {})})
             known[rec.key] = changed[rec.key] = row
@@ -213,8 +183,10 @@ class CustomerBook:
                 audits.append({"step": "customer.link", "event_id": key, "correlation_id": correlation_id or key,
                                "outcome": "linked", "detail": {"profile": target}})
         self._upsert_all(self._records, [Entity(row.partition_key, row.row_key,
-                                                {**row.data, "profile": assignment[key]})
+                                                {**row.data, "profile": assignment.get(key, row.get("profile"))})
                                          for key, row in changed.items()])
+        touched.update(assignment[key] for key in changed if key in assignment)  # a changed record's fields
+        touched.update(str(changed[key]["profile"]) for key in retired if changed[key].get("profile"))
         members_of: dict[str, list[str]] = defaultdict(list)
         for key, profile_id in assignment.items():
             members_of[profile_id].append(key)
@@ -324,14 +296,16 @@ class CustomerBook:
         chosen: dict[str, Any] = {}
         provenance: dict[str, str] = {}
         rows = [(key, known[key], orjson.loads(known[key]["fields"])) for key in members]
-        for name in FIELDS:
-            order = self._survivorship.order(name)
+        for group_name, group in GROUPS.items():
+            order = self._survivorship.order(group_name)
             candidates = [(order.index(row.partition_key) if row.partition_key in order else len(order),
-                           -row["updated_at"].timestamp(), key, values.get(name))
-                          for key, row, values in rows if values.get(name) not in (None, "")]
+                           -row["updated_at"].timestamp(), key, values)
+                          for key, row, values in rows if any(values.get(name) not in (None, "") for name in group)]
             if candidates:
-                *_, key, value = min(candidates)
-                chosen[name], provenance[name] = value, key
+                *_, key, values = min(candidates)
+                for name in group:
+                    if values.get(name) not in (None, ""):
+                        chosen[name], provenance[name] = values[name], key
         data: dict[str, Any] = {
             "fields": orjson.dumps(chosen).decode(), "provenance": orjson.dumps(provenance).decode(),
             "records": orjson.dumps(sorted(members)).decode(), "record_count": len(members),

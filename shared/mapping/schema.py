@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from shared.canonical.money import minor_units
 from shared.canonical.products import FIELDS, StockPlace, Warehouse
 from shared.canonical.products import Field as ProductField
+from shared.customers.rules import CustomerRules
 from shared.errors import FatalError
 
 Account = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -211,6 +212,7 @@ class MappingConfig(_Strict):
     status_alignment: dict[Code, Code] = Field(default_factory=dict)
     customer_payments: CustomerPaymentRules = Field(default_factory=CustomerPaymentRules)
     catalog: CatalogRules | None = None
+    customers: CustomerRules = Field(default_factory=CustomerRules)
     amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
 
     @field_validator("base_currency")

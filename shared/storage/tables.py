@@ -17,4 +17,16 @@ DISCREPANCIES = "Discrepancies"
 POSTINGS = "Postings"
 """The table ledger's payments and journals, when no Dynamics target is set."""
 
-ALL = (IDEMPOTENCY_KEYS, AUDIT_LOG, CROSS_REFERENCE, CHECKPOINTS, DEAD_LETTERS, DISCREPANCIES, POSTINGS)
+CUSTOMER_RECORDS = "CustomerRecords"
+"""Every customer record of every source, by source and its id there, with the profile it belongs to."""
+CUSTOMER_PROFILES = "CustomerProfiles"
+"""One row per real customer: the surviving fields and where each came from."""
+CUSTOMER_MERGES = "CustomerMerges"
+"""What each merge moved, so a person can undo it."""
+CUSTOMER_APART = "CustomerApart"
+"""Profiles a person said are different customers."""
+CUSTOMER_REVIEW = "CustomerReview"
+"""Pairs of records a person should decide."""
+
+ALL = (IDEMPOTENCY_KEYS, AUDIT_LOG, CROSS_REFERENCE, CHECKPOINTS, DEAD_LETTERS, DISCREPANCIES, POSTINGS,
+       CUSTOMER_RECORDS, CUSTOMER_PROFILES, CUSTOMER_MERGES, CUSTOMER_APART, CUSTOMER_REVIEW)

@@ -101,7 +101,7 @@ def test_a_new_record_bridging_two_profiles_merges_them_audited_and_unmerge_undo
 
 
 def test_survivorship_rules_are_checked() -> None:
-    with pytest.raises(ValueError, match="not a customer field"):
+    with pytest.raises(ValueError, match="not one of the fields a profile chooses"):
         Survivorship(fields={"shoe_size": ("pos",)})
     with pytest.raises(ValueError, match="sources must be some of"):
         Survivorship(default=("erp", "web"))

@@ -1,0 +1,24 @@
+"""A customer as one system holds it: the unit the customer profiles are built from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.storage.keys import safe_key
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """``source`` is the kind of system (``pos``, ``erp``, ``crm``, ``loyalty``); ``fields`` are the matcher's
+    input fields (``shared.customers.normalize.FIELDS``) as the system wrote them."""
+
+    source: str
+    source_id: str
+    fields: Mapping[str, str | None]
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{safe_key(self.source_id)}"
