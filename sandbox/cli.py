@@ -29,6 +29,8 @@ tokens_app = typer.Typer(help="Customers' card-on-file tokens that sales orders 
 app.add_typer(tokens_app, name="tokens")
 customers_app = typer.Typer(help="Customers across the POS, the ERPs, the CRM and loyalty.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
+catalog_app = typer.Typer(help="Items, prices and stock between the ERP and Heartland Retail.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
@@ -281,7 +283,7 @@ def dedupe(
 ) -> None:
     """Find the records of one customer in a file, with the matcher the sync uses."""
     from shared.customers.dedupe import InputError, dedupe, read, write_clusters, write_review
-    from shared.customers.matching import MatchRules
+    from shared.customers.rules import MatchRules
 
     try:
         rules = MatchRules(threshold=threshold, review_from=review_from)
@@ -316,6 +318,88 @@ def dedupe(
     console.print(f"{result.records:,} records → {result.matches.profiles:,} customers ({result.merged:,} records "
                   f"joined another); {len(result.matches.review):,} pairs for review"
                   + (f" in {review}" if review is not None else "") + f"; clusters in {out}")
+
+
+ErpOption = Annotated[str, typer.Option(help="fo (Finance & Operations) or bc (Business Central)")]
+
+
+@customers_app.command("sync")
+def customers_sync(erp: ErpOption = "fo") -> None:
+    """Read the customers of the POS, the ERP and the CRM changed since the last sync; link them to profiles."""
+    from shared import wiring
+    from shared.flows.customers import run_customer_sync
+
+    _print(lambda: run_customer_sync(wiring.services(), erp))
+
+
+@customers_app.command("show")
+def customers_show(
+    profile: Annotated[str, typer.Argument(help="a profile id (CUS-...), or SOURCE:ID of one of its records")],
+) -> None:
+    """A profile: each field with the record it came from, every source record, its merges."""
+    import orjson
+
+    from shared import wiring
+
+    book = wiring.services().customers
+    if ":" in profile:
+        source, _, source_id = profile.partition(":")
+        profile = book.profile_of(source, source_id) or profile
+    row = book.profile(profile)
+    if row is None:
+        console.print(f"[red]no profile {escape(profile)}[/red]")
+        raise typer.Exit(1)
+    if row.get("merged_into"):
+        console.print(f"{profile} was merged into {row['merged_into']}")
+    fields, provenance = orjson.loads(row["fields"]), orjson.loads(row["provenance"])
+    table = Table("field", "value", "from", title=f"customer {profile}")
+    for name, value in fields.items():
+        table.add_row(name, escape(str(value)), provenance.get(name, ""))
+    console.print(table)
+    console.print("records: " + ", ".join(orjson.loads(row["records"])))
+    for merge in book.merges(profile):
+        console.print(f"merge {merge.row_key}: {merge['absorbed']} → {profile} ({merge['state']})")
+
+
+@customers_app.command("unmerge")
+def customers_unmerge(
+    profile: Annotated[str, typer.Argument(help="the profile a merge went into")],
+    merge: Annotated[str | None, typer.Option(help="which merge (default: the latest still in force)")] = None,
+) -> None:
+    """Undo a merge: the absorbed profile gets its records back, and the two are kept apart from then on."""
+    from shared import wiring
+
+    try:
+        restored = wiring.services().customers.unmerge(profile, merge)
+    except LookupError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{restored} is its own customer again; {profile} and {restored} will not be merged again")
+
+
+@customers_app.command("review")
+def customers_review() -> None:
+    """The pairs of records the matcher was not sure of, best first, with the evidence."""
+    import orjson
+
+    from shared import wiring
+
+    pairs = sorted(wiring.services().customers.review_pairs(), key=lambda r: -float(r["probability"]))
+    table = Table("records", "probability", "evidence", title="customers to decide")
+    for row in pairs:
+        table.add_row(row.row_key.replace("|", " · "), row["probability"], "; ".join(orjson.loads(row["reasons"])))
+    console.print(table)
+    console.print(f"{len(pairs)} pairs")
+
+
+@catalog_app.command("sync")
+def catalog_sync(erp: ErpOption = "fo") -> None:
+    """Items and prices from the ERP to Heartland Retail as the mapping's owners say, then stock; exits 1 when a
+    difference is left for a person."""
+    from shared import wiring
+    from shared.flows.catalog import run_catalog_sync
+
+    _print(lambda: run_catalog_sync(wiring.services(), erp))
 
 
 @customers_app.command("generate")
@@ -398,6 +482,13 @@ def demo(
     table.add_row("planted", str(len(report["planted"])))
     table.add_row("dead_lettered", ", ".join(f"{d['reason'] or '(no reason)'} {d['count']}"
                                              for d in report["dead_lettered"]) or "none")
+    customers = report.get("customers")
+    if customers:
+        table.add_row("customers", f"{customers['records']} records → {customers['profiles']} profiles "
+                      f"({customers['merged']} merged, {customers['review']} for review); planted duplicates "
+                      f"found with F1 {customers['f1']}")
+        table.add_row("catalog", f"{report['items_synced']} items and {report['prices_synced']} prices synced, "
+                      f"{report['stock_mismatches']} stock mismatches brought in step")
     console.print(table)
     console.print(f"report: {(out / 'report.json').resolve()} and {(out / 'report.html').resolve()}")
     if not report["ok"]:
@@ -512,6 +603,11 @@ def print_failures(report: dict[str, Any]) -> None:
         console.print(table)
     for message in report.get("in_flight", []):
         console.print(f"[red]still in flight: {message['queue']} {message['message_id']} ({message['state']})[/red]")
+    if not report.get("master_data_ok", True):
+        console.print("[red]customers or catalogue: " + escape(report.get("master_data_error") or (
+            f"customers F1 {report.get('customers', {}).get('f1')}, second sync "
+            f"{report.get('customers', {}).get('second_sync_linked')} links, catalogue second run "
+            f"{report.get('catalog_second_run')}")) + "[/red]")
     unexplained = [d for d in report.get("dead_lettered", []) if not d["reason"]]
     if unexplained:
         console.print(f"[red]{sum(d['count'] for d in unexplained)} dead letters carry no reason[/red]")

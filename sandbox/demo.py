@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from sandbox.host import LocalHost, TriggerProcesses, Undrained, run_in_background, stop_background
+from sandbox.scenario import master_data
 from sandbox.scenario.day import Truth, seed
 from sandbox.scenario.orders import (
     PaymentTruth,
@@ -106,12 +107,17 @@ class Simulators:
             "retail": create("retail", seed=options.seed),
             "gp": create("gp", seed=options.seed),
             options.erp: create(options.erp, seed=options.seed),
+            "dataverse": create("dataverse", seed=options.seed),
         }
         self._servers: dict[str, Served] = {name: self._serve(name, app) for name, app in self.apps.items()}
         self.urls = {name: served.url for name, served in self._servers.items()}
+        # One Entra tenant for the ERP and the CRM, as in a customer's Azure: the ERP's issues the CRM's tokens.
+        erp_directory = self.apps[options.erp].simulated.directory  # type: ignore[attr-defined]
+        erp_directory.other_resources.add(self.urls["dataverse"])
+        self.apps["dataverse"].simulated.directory.adopt(erp_directory)  # type: ignore[attr-defined]
 
     def _serve(self, name: str, app: SimulatorApp, port: int = 0) -> Served:
-        return serve(app, tls=self.tls if name == self._erp else None, port=port)
+        return serve(app, tls=self.tls if name in (self._erp, "dataverse") else None, port=port)
 
     def stop(self) -> None:
         for served in self._servers.values():
@@ -196,6 +202,7 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "D365_CREDENTIAL": "secret", "D365_CA_BUNDLE": str(sims.tls.ca_bundle),
         "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
+        "D365_DATAVERSE_URL": sims.urls["dataverse"],
         "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
     if options.storage_connection:
@@ -318,13 +325,19 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
             in_flight = undrained.messages
         phases["drain"] = round(time.perf_counter() - mark, 2)
         host.run_timer("dead_letter_sweep")  # what the bus dead-lettered itself joins DeadLetters, with its reason
+        mark = time.perf_counter()
+        progress.phase("customers, items and stock")
+        master = master_data.run(options.erp, sims.apps, services, customers=max(200, options.transactions // 40),
+                                 seed=options.seed)
+        phases["master_data"] = round(time.perf_counter() - mark, 2)
     finally:
         chaos.stop()
         if workers is not None:
             workers.stop()
         host.stop()
         stop_background(server, thread)
-    report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started, in_flight)
+    report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started, in_flight,
+                     master)
     report["phases_seconds"] = phases
     report["workers_killed"] = workers.killed if workers is not None else 0
     report["simulator_restarts"] = sims.restarts
@@ -483,7 +496,7 @@ def _journal_checks(journals: list[dict[str, Any]], expected_keys: set[str], set
 
 def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayments, services: wiring.Services,
             runs: list[dict[str, Any]], webhooks: int, duplicates: int, started: float,
-            in_flight: list[tuple[str, str, str]]) -> dict[str, Any]:
+            in_flight: list[tuple[str, str, str]], master: dict[str, Any]) -> dict[str, Any]:
     mapping = services.mapping
     journals = _erp_journals(options.erp, sims.apps[options.erp])
     keys = Counter(j["key"] for j in journals)
@@ -536,13 +549,15 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
                              "created": sum(1 for j in r.get("journals", [])
                                                                              if j["created"])} for r in runs],
         "erp_requests": sims.requests(options.erp),
+        **master,
         "elapsed_seconds": round(time.perf_counter() - started, 2),
     }
     report["ok"] = (report["lost"] == 0 and report["double_posted"] == 0 and not in_flight
                     and all(dead) and not report["audit_problems"] and report["journals_balanced"]
                     and report["settlement_totals"] == report["posted_totals"] and found == planted
                     and all(r["http_status"] == 200 for r in runs)
-                    and all(r["created"] == 0 for r in report["settlement_runs"][1:]))
+                    and all(r["created"] == 0 for r in report["settlement_runs"][1:])
+                    and report["master_data_ok"])
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (options.out / "report.html").write_text(render_html(report, journals, mapping.account_names()),

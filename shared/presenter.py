@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from shared.customers.profiles import Outcome as CustomersOutcome
 from shared.errors import (
     ApiError,
     ConfigError,
@@ -26,6 +27,7 @@ from shared.errors import (
     UnsupportedMediaType,
 )
 from shared.flows.admin import NoSubscriptionNeeded, Parked
+from shared.flows.catalog import CatalogResult
 from shared.flows.intake import Accepted, Handshake
 from shared.flows.replay import Replays
 from shared.flows.settlement import DayResult
@@ -241,6 +243,34 @@ def _(result: SubscriptionState) -> Report:
 @text.register
 def _(result: NoSubscriptionNeeded) -> Report:
     return Report(True, result.reason)
+
+
+@text.register
+def _(result: CustomersOutcome) -> Report:
+    rows = [["records", f"{result.records:,}"], ["customers (profiles)", f"{result.profiles:,}"],
+            ["records joined to another's profile", f"{result.merged:,}"], ["new profiles", f"{result.created:,}"],
+            ["records linked this run", f"{result.linked:,}"], ["profiles merged this run", f"{len(result.merges):,}"],
+            ["pairs waiting for a person", f"{result.review:,}"]]
+    summary = (f"{result.review} pairs to decide: `hl365 customers review`" if result.review
+               else "nothing waits for a person")
+    return Report(True, summary, "customers", ("", "count"), rows)
+
+
+@text.register
+def _(result: CatalogResult) -> Report:
+    """Exit 1 when something was left different: a conflict for the owner to settle, a stock difference not
+    adjusted."""
+    summary = result.summary()
+    rows = [[c["item_number"], c["field"], str(c["erp_value"]), str(c["pos_value"]), c["reason"]]
+            for c in summary["conflicts"]]
+    rows += [[m["item_number"], f"stock at {m['location']} ({m['warehouse']})", m["erp_qty"], m["pos_qty"],
+              "adjusted" if m["adjusted"] else "left as is"] for m in summary["stock_mismatches"]]
+    left = len(summary["conflicts"]) + sum(not m["adjusted"] for m in summary["stock_mismatches"])
+    text = (f"{summary['items_created']} items created, {summary['items_updated']} updated "
+            f"({summary['prices_changed']} prices), {summary['unchanged']} unchanged; "
+            f"{len(summary['adjustment_sets'])} stock adjustment sets; {left} differences left for a person")
+    return Report(left == 0, text, f"catalog {result.erp} → Heartland Retail",
+                  ("item", "field", "ERP", "POS", "outcome"), rows)
 
 
 def _request_status(error: IntegrationError) -> int | None:

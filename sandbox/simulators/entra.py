@@ -118,6 +118,8 @@ class Directory:
                  clock: Callable[[], float] = time.time, token_lifetime: float = 3599.0) -> None:
         self.tenant = tenant
         self.resources = resources
+        self.other_resources: set[str] = set()
+        """Resources of other services of the tenant (the CRM beside the ERP): tokens for them are issued here."""
         self.clock = clock
         self.token_lifetime = token_lifetime
         self.apps: dict[str, AppRegistration] = {}
@@ -151,6 +153,7 @@ class Directory:
             self.apps, self.managed_identities = other.apps, other.managed_identities
             self.identity_header, self._key, self.key_id = other.identity_header, other._key, other.key_id
             self._expiry, self.tokens_issued = dict(other._expiry), other.tokens_issued
+            self.other_resources = set(other.other_resources)
 
     def issuer(self, base: str) -> str:
         """The v2.0 issuer of this tenant at the host ``base`` (also the issuer of managed-identity assertions)."""
@@ -309,7 +312,7 @@ class Directory:
                              "access_token": token})
 
     def _unknown_resource(self, resource: str, base: str) -> Response | None:
-        own = set(self.resources(base))
+        own = set(self.resources(base)) | self.other_resources
         if resource in own | WELL_KNOWN_RESOURCES:  # exactly: F&O's resource has no trailing slash (reference §1.1)
             return None
         return aad_error(400, "invalid_resource", 500011, f"The resource principal named {resource} was not "

@@ -30,9 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shared.canonical.customers import SourceRecord
-from shared.customers.matching import match
-from shared.customers.normalize import FIELDS, SOURCES, record
-from shared.customers.rules import GROUPS, MatchRules, Survivorship
+from shared.customers.rules import FIELDS, GROUPS, SOURCES, MatchRules, Survivorship
 from shared.storage import tables
 from shared.storage.entities import MAX_BATCH, Entity, Operation
 from shared.storage.keys import safe_key
@@ -116,6 +114,8 @@ class CustomerBook:
 
         A record its source ``deleted`` (source, id) keeps its link, so history still reads, but no longer
         matches or lends a field to its profile."""
+        from shared.customers.matching import match  # the parsers and splink load only when matching
+        from shared.customers.normalize import record
         for rec in incoming:
             if rec.source not in SOURCES:
                 raise ValueError(f"{rec.key}: source must be one of {', '.join(SOURCES)}")

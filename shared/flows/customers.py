@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from shared.canonical.customers import SourceRecord
 from shared.customers.profiles import CustomerBook, Outcome
-from shared.ports import CustomerSource, Table
+from shared.ports import CustomerSource, Ports, Table
+from shared.storage import tables
 from shared.storage.entities import Entity
 
 CHECKPOINT_PARTITION = "customers"
@@ -35,3 +36,13 @@ def sync(book: CustomerBook, sources: Mapping[str, CustomerSource], checkpoints:
         if mark is not None:
             checkpoints.upsert(Entity(CHECKPOINT_PARTITION, name, {"Checkpoint": mark, "ReadAt": now}))
     return outcome
+
+
+def run_customer_sync(ports: Ports, erp: str) -> Outcome:
+    """``hl365 customers sync --erp fo|bc``: the POS, the ERP and (when configured) the CRM.
+
+    Raises:
+        ConfigError: a source's connection is not configured.
+        FatalError: ``UnknownErp``.
+    """
+    return sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))

@@ -14,12 +14,15 @@ OVERLAP = timedelta(minutes=5)
 
 
 def source_record(customer: Customer, read_at: datetime | None = None) -> SourceRecord:
-    """Retail keeps a name, an e-mail and a phone on the customer (addresses sit under it, and rarely)."""
+    """Retail keeps a name, an e-mail and a phone on the customer (addresses sit under it, and rarely). It
+    wants a name, so a business is kept under its company name (``custom.company``): that is no person."""
+    company = str(customer.custom["company"]).strip() if customer.custom.get("company") else None
+    first, last = customer.first_name, customer.last_name
+    if company and not (first or "").strip() and (last or "").strip() == company:
+        first = last = None
     return SourceRecord("pos", str(customer.id), {
-        "first_name": customer.first_name, "last_name": customer.last_name, "email": customer.email,
-        "phone": customer.phone, "company": str(customer.custom["company"]) if customer.custom.get("company")
-        else None,
-    }, customer.updated_at or read_at or datetime.now(UTC))
+        "first_name": first, "last_name": last, "email": customer.email, "phone": customer.phone,
+        "company": company}, customer.updated_at or read_at or datetime.now(UTC))
 
 
 class RetailCustomers:
