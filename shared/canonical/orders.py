@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.canonical.money import Money
 
 Erp = Literal["fo", "bc"]
+
+
+class OrderItem(BaseModel):
+    """An item line: what the stock check before charging needs. ``warehouse`` is where it ships from as the
+    ERP names it (F&O ``site/warehouse``, a Business Central location code), or None when the line names none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_number: str = Field(min_length=1)
+    quantity: Decimal = Field(gt=0)
+    warehouse: str | None = None
 
 
 class Order(BaseModel):
@@ -23,6 +35,7 @@ class Order(BaseModel):
     customer: str = Field(min_length=1)
     amount: Money
     lines: int = Field(ge=1)
+    items: tuple[OrderItem, ...] = ()
     entity_id: str | None = None
 
     @property

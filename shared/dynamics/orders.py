@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.canonical.money import Money
-from shared.canonical.orders import Erp, Order
+from shared.canonical.orders import Erp, Order, OrderItem
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.fo import FinanceOperationsClient
 from shared.dynamics.fo import literal as fo_literal
@@ -86,7 +86,9 @@ class FoOrders:
         hold = str(customer.get("OnHoldStatus") or "")
         if hold not in FO_NOT_ON_HOLD:
             raise FatalError("CustomerOnHold", f"{what}: customer {account} is on hold ({hold})")
-        lines = list(self._client.iter(FO_LINES, match, select=["LineAmount", "CurrencyCode"]))
+        lines = list(self._client.iter(FO_LINES, match, select=["LineAmount", "CurrencyCode", "ItemNumber",
+                                                                "OrderedSalesQuantity", "ShippingSiteId",
+                                                                "ShippingWarehouseId"]))
         if not lines:
             raise FatalError("NoLines", f"{what} has no lines")
         currency = str(header.get("CurrencyCode") or "").upper()
@@ -101,7 +103,7 @@ class FoOrders:
             raise FatalError("InvalidCurrency", f"{what} is in {currency} but has lines in {', '.join(others)}")
         total = sum((decimal(line.get("LineAmount"), f"{what} LineAmount") for line in lines), Decimal(0))
         return Order(erp="fo", company=self.company, number=number, customer=account,
-                     amount=order_money(total, currency, what), lines=len(lines))
+                     amount=order_money(total, currency, what), lines=len(lines), items=_fo_items(lines, what))
 
     def write_result(self, order: Order, text: str) -> bool:
         """One PATCH of the extension field; nothing else on the order changes here (the payment post step
@@ -164,7 +166,8 @@ class BcOrders:
                              f"{customer_currency}")
         total = decimal(order.get("totalAmountIncludingTax"), f"{what} totalAmountIncludingTax")
         return Order(erp="bc", company=self.company, number=number, customer=account,
-                     amount=order_money(total, currency, what), lines=len(lines), entity_id=reference.lower())
+                     amount=order_money(total, currency, what), lines=len(lines), entity_id=reference.lower(),
+                     items=_bc_items(lines, what))
 
     def write_result(self, order: Order, text: str) -> bool:  # noqa: ARG002
         """API v2.0 sales orders have no field a gateway result could go in, and a custom API page is not
@@ -174,6 +177,27 @@ class BcOrders:
     def changed(self, odata_filter: str) -> Iterator[tuple[str, str]]:
         for row in self._client.iter(BC_COLLECTION, odata_filter, select=["id", "number", "lastModifiedDateTime"]):
             yield str(row["id"]).lower(), str(row.get("lastModifiedDateTime") or "")
+
+
+def _fo_items(lines: list[dict[str, Any]], what: str) -> tuple[OrderItem, ...]:
+    items = []
+    for line in lines:
+        item, quantity = str(line.get("ItemNumber") or ""), line.get("OrderedSalesQuantity")
+        if item and quantity is not None and decimal(quantity, f"{what} OrderedSalesQuantity") > 0:
+            site, warehouse = str(line.get("ShippingSiteId") or ""), str(line.get("ShippingWarehouseId") or "")
+            items.append(OrderItem(item_number=item, quantity=decimal(quantity, f"{what} OrderedSalesQuantity"),
+                                   warehouse=f"{site}/{warehouse}" if warehouse else None))
+    return tuple(items)
+
+
+def _bc_items(lines: list[dict[str, Any]], what: str) -> tuple[OrderItem, ...]:
+    """Item lines only (``lineType`` Item); API v2.0 lines carry a ``locationId``, not its code, and one inventory
+    figure per item is all the API gives, so the warehouse is left to the mapping's one Business Central
+    location."""
+    return tuple(OrderItem(item_number=str(line["lineObjectNumber"]), quantity=decimal(line.get("quantity"),
+                                                                                       f"{what} quantity"))
+                 for line in lines if line.get("lineType") == "Item" and line.get("lineObjectNumber")
+                 and decimal(line.get("quantity") or 0, f"{what} quantity") > 0)
 
 
 __all__ = ["BC_COLLECTION", "FO_STATUS_FIELD", "BcOrders", "FoOrders", "decimal", "order_money"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from decimal import Decimal
 from itertools import islice
 
 from shared.canonical.envelope import Envelope
 from shared.canonical.orders import Order
+from shared.canonical.products import StockPlace
 from shared.errors import FatalError
 from shared.flows.orders import CHARGE_QUEUE, SOURCE_BC, TRANSFORM_QUEUE, audit, order_source
 from shared.flows.orders.results import order_result
@@ -46,6 +48,10 @@ def transform_order(ports: Ports, body: bytes) -> None:
         return
     if payment_token(ports, order.erp, order.company, order.customer) is None:
         raise no_token(order)
+    short = shortages(ports, order)
+    if short:
+        raise FatalError("InsufficientStock", f"{order.erp} order {order.number} cannot be met, so it is not "
+                         f"charged: {'; '.join(short)}. Receive or move stock, then replay this dead letter")
     charge = envelope.model_copy(update={"type": "order.validated", "subject": order.number, "attempt": 0,
                                          "idempotency_key": order.external_key, "data": order.model_dump(mode="json")})
     # One message per source event: the charge step's claim, not the bus, keeps it to one charge per order,
@@ -54,6 +60,35 @@ def transform_order(ports: Ports, body: bytes) -> None:
     ports.bus.send(CHARGE_QUEUE, [to_message(charge, message_id=f"{order.external_key}:{source_hash}")])
     audit(ports, envelope, "transform.order", "validated", order=order.number, customer=order.customer,
           amount=str(order.amount), lines=order.lines)
+
+
+def shortages(ports: Ports, order: Order) -> list[str]:
+    """The order's items the ERP cannot promise where they ship from, in words; empty when all can be met.
+
+    Only places the mapping's ``catalog.inventory.locations`` names are checked (a line from a warehouse hl365
+    does not know is the ERP's own business). Quantities of one item from one place are added up first."""
+    rules = ports.mapping.catalog
+    if rules is None or not order.items:
+        return []
+    places = {}
+    for location, rule in rules.inventory.locations.items():
+        warehouse = rule.warehouse(order.erp)
+        if warehouse is not None:
+            places[str(warehouse).casefold() if order.erp == "fo" else None] = StockPlace(location, warehouse)
+    needed: dict[tuple[str, StockPlace], Decimal] = {}
+    for item in order.items:
+        place = places.get(item.warehouse.casefold() if order.erp == "fo" and item.warehouse else None)
+        if place is not None:
+            needed[(item.item_number, place)] = needed.get((item.item_number, place), Decimal(0)) + item.quantity
+    if not needed:
+        return []
+    catalog = ports.catalog(order.erp)
+    out = []
+    for (item_number, place), quantity in sorted(needed.items(), key=lambda kv: kv[0][0]):
+        available = catalog.available(item_number, place)
+        if available < quantity:
+            out.append(f"item {item_number} needs {quantity} at {place.warehouse}, {available} available")
+    return out
 
 
 def _already_paid(ports: Ports, envelope: Envelope, order: Order, done: Entity) -> None:

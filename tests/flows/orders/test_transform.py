@@ -110,3 +110,36 @@ def test_a_collection_notification_fans_out_one_pointer_per_changed_order(make_w
     pointers = world.take(orders.TRANSFORM_QUEUE)
     assert {p.data["order"] for p in pointers} == made and {p.type for p in pointers} == {"order.changed"}
 
+
+
+def test_an_fo_order_the_warehouse_cannot_meet_is_dead_lettered_not_charged(make_world: Callable[..., World]) -> None:
+    """The mapping's site 1 / warehouse 11 (POS location MAIN) holds 3 of T0001: an order for 5 from it is not
+    charged; one for 2 from it, or for 5 from a warehouse hl365 does not count, is."""
+    world = make_world()
+    world.fo.set_on_hand("T0001", "11", Decimal(3), site="1")
+    number = fo_order(world, quantity="5", line={"ShippingSiteId": "1", "ShippingWarehouseId": "11"})
+    accept_fo(world, fo_events(world))
+    [pointer] = world.take(orders.TRANSFORM_QUEUE)
+    with pytest.raises(FatalError) as caught:
+        transform.transform_order(world.services, to_message(pointer).body)
+    assert caught.value.reason == "InsufficientStock"
+    assert f"order {number}" in caught.value.description
+    assert "item T0001 needs 5 at 1/11, 3 available" in caught.value.description
+    assert world.charges() == 0 and world.take(orders.CHARGE_QUEUE) == []
+    world.fo.events.emitted.clear()
+    fo_order(world, quantity="2", line={"ShippingSiteId": "1", "ShippingWarehouseId": "11"})
+    fo_order(world, quantity="5", line={"ShippingSiteId": "2", "ShippingWarehouseId": "21"})
+    accept_fo(world, fo_events(world))
+    assert len(through_transform(world)) == 2
+
+
+def test_a_bc_order_beyond_the_items_inventory_is_dead_lettered(make_world: Callable[..., World]) -> None:
+    world = make_world("bc")
+    world.bc.set_inventory("1900-S", Decimal(0))
+    order_id = bc_order(world)
+    with pytest.raises(FatalError, match="item 1900-S needs 1 at MAIN, 0 available") as caught:
+        transform.transform_order(world.services, to_message(bc_pointer(world, order_id)).body)
+    assert caught.value.reason == "InsufficientStock" and world.take(orders.CHARGE_QUEUE) == []
+    world.bc.set_inventory("1900-S", Decimal(4))
+    transform.transform_order(world.services, to_message(bc_pointer(world, order_id)).body)
+    assert len(world.take(orders.CHARGE_QUEUE)) == 1
