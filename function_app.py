@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from functions.customers import bp as customers_bp
 from functions.intake import bp as intake_bp
 from functions.operations import bp as operations_bp
 from functions.orders import bp as orders_bp
@@ -14,3 +15,4 @@ app.register_functions(payments_bp)
 app.register_functions(operations_bp)
 app.register_functions(settlement_bp)
 app.register_functions(orders_bp)
+app.register_functions(customers_bp)

@@ -77,6 +77,9 @@ param eodSchedule string = '0 0 4 * * *'
 @description('NCRONTAB schedule of the Business Central subscription renewal (HL365_BC_SUBSCRIPTION_SCHEDULE).')
 param bcSubscriptionSchedule string = '0 0 */6 * * *'
 
+@description('NCRONTAB schedule of the customer sync: pull, match, link to profiles (HL365_CUSTOMERS_SCHEDULE).')
+param customersSchedule string = '0 15 * * * *'
+
 @description('Other currencies that need the ERP\'s exchange rate, comma-separated (HL365_FOREIGN_CURRENCIES).')
 param foreignCurrencies string = ''
 
@@ -137,6 +140,13 @@ var queues = [
     defaultMessageTimeToLive: 'P14D'
   }
   {
+    name: 'customers-changed'
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    defaultMessageTimeToLive: 'P14D'
+  }
+  {
     name: 'orders-transform'
     lockDuration: 'PT1M'
     maxDeliveryCount: 10
@@ -184,6 +194,7 @@ var appSettings = {
   HL365_MERCHANT_TIMEZONE: merchantTimezone
   HL365_EOD_SCHEDULE: eodSchedule
   HL365_BC_SUBSCRIPTION_SCHEDULE: bcSubscriptionSchedule
+  HL365_CUSTOMERS_SCHEDULE: customersSchedule
   HL365_FOREIGN_CURRENCIES: foreignCurrencies
   HL365_ORDER_CAPTURE: orderCapture
   HL365_PUBLIC_URL: 'https://${functionApp.outputs.defaultHostName}'

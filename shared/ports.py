@@ -348,6 +348,12 @@ class CustomerSource(Protocol):
     def changes(self, checkpoint: str | None) -> CustomerChanges: ...
 
 
+class PosCustomers(Protocol):
+    def get(self, customer_id: int) -> SourceRecord | None:
+        """The POS customer as it is now; None when it no longer exists."""
+        ...
+
+
 class Ports(Protocol):
     """The ports of one process, built by ``shared.wiring`` from the settings; each is built on first use, so
     a flow that never charges a card runs without gateway settings.
@@ -423,10 +429,14 @@ class Ports(Protocol):
     @property
     def pos_catalog(self) -> PosCatalog: ...
 
-    def customer_sources(self, erp: str) -> dict[str, CustomerSource]:
-        """Every configured system holding customers, by a name its checkpoint is kept under: the POS, the
-        ERP ``erp`` (``fo`` or ``bc``), and the CRM's contacts and accounts when ``D365_DATAVERSE_URL`` is set."""
+    def customer_sources(self, erp: str | None) -> dict[str, CustomerSource]:
+        """Every configured system holding customers, by a name its checkpoint is kept under: the POS (when
+        ``RETAIL_API_URL`` is set), the ERP ``erp`` (``fo``, ``bc``, or None for none), and the CRM's contacts
+        and accounts when ``D365_DATAVERSE_URL`` is set."""
         ...
+
+    @property
+    def pos_customers(self) -> PosCustomers: ...
 
     @property
     def customers(self) -> CustomerBook: ...

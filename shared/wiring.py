@@ -28,6 +28,7 @@ from shared.ports import (
     OrderSubscriptions,
     PaymentLedger,
     PosCatalog,
+    PosCustomers,
     ProductCatalog,
     SettlementSource,
     TableStore,
@@ -241,7 +242,7 @@ class Services:
         return DataverseClient.connect(url, credentials=self._entra(scope_for(url)), timeout=self._timeout,
                                        verify=self._d365_trust)
 
-    def customer_sources(self, erp: str) -> dict[str, CustomerSource]:
+    def customer_sources(self, erp: str | None) -> dict[str, CustomerSource]:
         from shared.dynamics.customers import (
             BusinessCentralCustomers,
             DataverseCustomers,
@@ -249,14 +250,23 @@ class Services:
         )
         from shared.heartland.customers import RetailCustomers
 
-        if erp not in ("fo", "bc"):
+        if erp not in ("fo", "bc", None):
             raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
-        sources: dict[str, CustomerSource] = {"retail": RetailCustomers(self.retail)}
-        sources[erp] = FinanceOperationsCustomers(self.fo) if erp == "fo" else BusinessCentralCustomers(self.bc)
+        sources: dict[str, CustomerSource] = {}
+        if self.settings.retail_api_url:
+            sources["retail"] = RetailCustomers(self.retail)
+        if erp is not None:
+            sources[erp] = FinanceOperationsCustomers(self.fo) if erp == "fo" else BusinessCentralCustomers(self.bc)
         if self.settings.d365_dataverse_url:
             sources["dataverse-contacts"] = DataverseCustomers(self.dataverse, "contacts")
             sources["dataverse-accounts"] = DataverseCustomers(self.dataverse, "accounts")
         return sources
+
+    @cached_property
+    def pos_customers(self) -> PosCustomers:
+        from shared.heartland.customers import RetailCustomers
+
+        return RetailCustomers(self.retail)
 
     @cached_property
     def customers(self) -> CustomerBook:

@@ -130,6 +130,10 @@ class CustomerBook:
                 retired.add(key)
         for key in [k for k, row in known.items() if row.get("deleted_at")]:
             del known[key]
+        for key, row in list(known.items()):
+            if row.get("staged"):  # staged by a webhook since the last pass: its profile's fields change
+                known[key] = changed[key] = Entity(row.partition_key, row.row_key,
+                                                   {k: v for k, v in row.data.items() if k != "staged"})
         for rec in incoming:
             old = known.get(rec.key)
             if old is not None and old.get("updated_at") and old["updated_at"] > rec.updated_at:
@@ -198,6 +202,21 @@ class CustomerBook:
         outcome.profiles = len(set(assignment.values()))
         outcome.review = len(matches.review)
         return outcome
+
+    def stage(self, incoming: Sequence[SourceRecord]) -> int:
+        """Keep new or changed records for the next :meth:`resolve` (which links them); cheap, so a webhook can
+        call it. Returns how many were new or changed."""
+        rows = []
+        for rec in incoming:
+            old = self._records.get(rec.source, safe_key(rec.source_id))
+            fields = orjson.dumps({k: rec.fields.get(k) for k in FIELDS}).decode()
+            if old is not None and (old["fields"] == fields or old["updated_at"] > rec.updated_at):
+                continue
+            rows.append(Entity(rec.source, safe_key(rec.source_id), {
+                **(old.data if old is not None else {}), "fields": fields, "updated_at": rec.updated_at,
+                "staged": True}))
+        self._upsert_all(self._records, rows)
+        return len(rows)
 
     def unmerge(self, profile_id: str, merge_id: str | None = None, *, correlation_id: str = "") -> str:
         """Undo ``merge_id`` (default: the profile's latest merge still in force); returns the profile split

@@ -1,21 +1,36 @@
-"""Customers (issue 13): every source's customers read since its checkpoint, matched, linked to profiles.
+"""Customers: every source's customers read since its checkpoint, matched, linked to profiles.
 
 A pull that fails leaves every checkpoint where it was, so the next one reads the same records again; the
 profile book takes a record it already holds unchanged as a no-op, so reading twice links nothing twice.
+
+Heartland Retail's ``customer_created`` and ``customer_updated`` webhooks (``POST /api/webhooks/retail/{kind}``)
+go through the same intake as every webhook. Like F&O's business events they are pointers: the queue function
+reads the customer again from Retail and stages it in the profile book; the next sync (the ``customers_sync``
+timer) matches it with everything else. Matching is a pass over every record, so it runs on the timer, not
+once per webhook.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.canonical.customers import SourceRecord
 from shared.customers.profiles import CustomerBook, Outcome
+from shared.errors import FatalError, NotFound
+from shared.flows.intake import Event, FunctionKey, Ignored, Source, one_object
+from shared.flows.pipeline import envelope_of
 from shared.ports import CustomerSource, Ports, Table
 from shared.storage import tables
 from shared.storage.entities import Entity
 
 CHECKPOINT_PARTITION = "customers"
+QUEUE = "customers-changed"
+SOURCE_RETAIL = "heartland.retail"
+RETAIL_KINDS: Mapping[str, str] = {"customer_created": "customer.created", "customer_updated": "customer.updated"}
+"""The Retail webhook events about customers (the PHP client lists these; their payload is not documented)."""
 
 
 def sync(book: CustomerBook, sources: Mapping[str, CustomerSource], checkpoints: Table, *,
@@ -46,3 +61,53 @@ def run_customer_sync(ports: Ports, erp: str) -> Outcome:
         FatalError: ``UnknownErp``.
     """
     return sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
+
+
+def run_scheduled_sync(ports: Ports) -> Outcome:
+    """The ``customers_sync`` timer: the ERP that ``D365_TARGET`` names, when it names one."""
+    target = ports.settings.d365_target
+    return sync(ports.customers, ports.customer_sources(target if target in ("fo", "bc") else None),
+                ports.tables.table(tables.CHECKPOINTS))
+
+
+def retail_source(kind: str) -> Source:
+    """Retail's customer webhooks as an intake source. Retail's webhook signing is not documented, so the
+    route takes a Functions key (``?code=``) in the URL registered with Retail.
+
+    Raises:
+        NotFound: ``kind`` is not a customer event hl365 takes.
+    """
+    if kind not in RETAIL_KINDS:
+        raise NotFound(f"webhooks/retail/{kind[:40]}: hl365 takes {', '.join(RETAIL_KINDS)}")
+    return Source(name="retail", label="Heartland Retail customer", envelope_source=SOURCE_RETAIL, queue=QUEUE,
+                  authentication=FunctionKey(), items=one_object, read=lambda item: _retail_event(kind, item))
+
+
+def _retail_event(kind: str, item: Mapping[str, Any]) -> Event | Ignored:
+    """The customer a webhook names: the body is the customer, or holds it under ``customer`` or ``data``.
+    Keyed on the customer and its ``updated_at`` (or the body's hash), so a re-delivery is a duplicate and a
+    later change is not."""
+    customer = next((item[k] for k in ("customer", "data") if isinstance(item.get(k), dict)), item)
+    customer_id = customer.get("id")
+    if isinstance(customer_id, bool) or not isinstance(customer_id, int | str) or not str(customer_id).isdigit():
+        raise ValueError("the customer's id (an integer) is missing")
+    version = str(customer.get("updated_at") or "") or hashlib.sha256(
+        repr(sorted(customer.items())).encode()).hexdigest()[:16]
+    key = f"retail:customer:{int(customer_id)}:{hashlib.sha256(version.encode()).hexdigest()[:16]}"
+    return Event(key=key, partition="retail-customers", type=RETAIL_KINDS[kind], subject=str(int(customer_id)),
+                 data={"customer_id": int(customer_id), "kind": kind})
+
+
+def stage_customer(ports: Ports, body: bytes) -> None:
+    """Read the customer a webhook named again from Retail and stage it for the next sync."""
+    envelope = envelope_of(body)
+    customer_id = envelope.data.get("customer_id")
+    if not isinstance(customer_id, int):
+        raise FatalError("InvalidMessage", "a customer webhook message without its customer id")
+    record = ports.pos_customers.get(customer_id)
+    outcome = "staged" if record is not None else "not_found"
+    if record is not None:
+        ports.customers.stage([record])
+    ports.audit.record(step="customer.stage", event_id=envelope.idempotency_key,
+                       correlation_id=envelope.correlation_id or envelope.idempotency_key, outcome=outcome,
+                       detail={"customer": str(customer_id), "kind": str(envelope.data.get("kind") or "")})

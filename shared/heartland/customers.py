@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.canonical.customers import SourceRecord
+from shared.errors import PermanentApiError
 from shared.heartland.retail import RetailClient
 from shared.heartland.retail_models import Customer
 from shared.ports import CustomerChanges
@@ -39,3 +40,11 @@ class RetailCustomers:
         records = [source_record(c, read_at) for c in self._client.iter_customers(since)]
         newest = max((r.updated_at for r in records), default=None)
         return CustomerChanges(records, newest.isoformat() if newest else checkpoint)
+
+    def get(self, customer_id: int) -> SourceRecord | None:
+        try:
+            return source_record(self._client.get_customer(customer_id))
+        except PermanentApiError as error:
+            if error.status == 404:
+                return None
+            raise

@@ -4,6 +4,7 @@ import pytest
 
 import function_app
 from sandbox.host import index
+from tests.functions.test_customers_bindings import EXPECTED as CUSTOMER_FUNCTIONS
 from tests.functions.test_orders_bindings import EXPECTED as ORDER_FUNCTIONS
 
 EXPECTED = {
@@ -80,7 +81,7 @@ def function_json() -> dict[str, dict[str, object]]:
 
 
 def test_the_app_has_exactly_the_expected_functions(function_json: dict[str, dict[str, object]]) -> None:
-    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS})
+    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS, **CUSTOMER_FUNCTIONS})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
