@@ -324,12 +324,46 @@ ErpOption = Annotated[str, typer.Option(help="fo (Finance & Operations) or bc (B
 
 
 @customers_app.command("sync")
-def customers_sync(erp: ErpOption = "fo") -> None:
-    """Read the customers of the POS, the ERP and the CRM changed since the last sync; link them to profiles."""
+def customers_sync(erp: Annotated[str, typer.Option(help="fo or bc (default: the ERP D365_TARGET names, if any)")]
+                   = "") -> None:
+    """Read the customers of the POS, the ERP and the CRM changed since the last sync, with those imported or
+    staged by webhooks since; match them and link them to profiles."""
     from shared import wiring
-    from shared.flows.customers import run_customer_sync
+    from shared.flows.customers import run_customer_sync, run_scheduled_sync
 
-    _print(lambda: run_customer_sync(wiring.services(), erp))
+    _print(lambda: run_customer_sync(wiring.services(), erp) if erp else run_scheduled_sync(wiring.services()))
+
+
+@customers_app.command("import")
+def customers_import(
+    source: Annotated[Path, typer.Argument(help="JSON Lines as `hl365 dedupe` reads them: one customer a line, "
+                                                "its `source` (pos|erp|crm|loyalty) and its `id` there")],
+) -> None:
+    """Customers of a system with no API hl365 reads (a loyalty programme's member export): staged for the next
+    sync, which matches and links them. A file with any bad line stages nothing."""
+    from datetime import UTC, datetime
+
+    from shared import wiring
+    from shared.canonical.customers import SourceRecord
+    from shared.customers.dedupe import InputError, read_raw
+    from shared.customers.rules import FIELDS
+
+    if not source.is_file():
+        console.print(f"[red]{source}: no such file[/red]")
+        raise typer.Exit(2)
+    try:
+        rows = read_raw(source)
+    except InputError as exc:
+        console.print(escape("\n".join(exc.problems)))
+        console.print(f"[red]{source}: {len(exc.problems)} problem(s); nothing imported[/red]")
+        raise typer.Exit(1) from None
+    exported = datetime.fromtimestamp(source.stat().st_mtime, UTC)
+    records = [SourceRecord(str(row["source"]), str(row["id"]),
+                            {name: None if row.get(name) is None else str(row[name]) for name in FIELDS}, exported)
+               for row in rows]
+    staged = wiring.services().customers.stage(records)
+    console.print(f"{len(records):,} records read, {staged:,} new or changed staged; `hl365 customers sync` links "
+                  "them")
 
 
 @customers_app.command("show")

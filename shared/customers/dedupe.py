@@ -43,8 +43,13 @@ MAX_PROBLEMS = 50
 
 def read(path: Path, lines: Iterable[bytes] | None = None) -> list[Normalized]:
     """The records of ``path`` (or of ``lines`` named after it), normalised; ``InputError`` names every bad line."""
+    return [record(raw) for raw in read_raw(path, lines)]
+
+
+def read_raw(path: Path, lines: Iterable[bytes] | None = None) -> list[dict[str, Any]]:
+    """The records of ``path`` as written, every line checked first; ``InputError`` names every bad line."""
     problems: list[str] = []
-    out: list[Normalized] = []
+    out: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         source = lines if lines is not None else stack.enter_context(path.open("rb"))
@@ -68,7 +73,7 @@ def read(path: Path, lines: Iterable[bytes] | None = None) -> list[Normalized]:
                 problems.append(f"{path}:{number}: id {key!r} already on line {first_line[key]}")
                 continue
             first_line[key] = number
-            out.append(record(raw))
+            out.append(raw)
     if problems:
         raise InputError(problems)
     return out

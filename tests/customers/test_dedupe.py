@@ -84,3 +84,33 @@ def test_generated_records_evaluate_end_to_end(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
     f1 = float(result.stdout.rsplit("F1 ", 1)[1].split()[0])
     assert f1 >= 0.95 and "household" in result.stdout
+
+
+def test_a_loyalty_export_is_imported_staged_and_linked_by_the_next_sync(tmp_path: Path) -> None:
+    env = {"COLUMNS": "200", "PATH": "/usr/bin", "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"),
+           "HL365_DATA_DIR": str(tmp_path / "data"), "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml")}
+    members = write(tmp_path / "members.jsonl",
+                    {"id": "L-1", "source": "loyalty", "first_name": "Ana", "last_name": "Ruiz",
+                     "email": "ana.ruiz+points@gmail.com", "phone": "512-555-0111"},
+                    {"id": "L-2", "source": "loyalty", "first_name": "Ben", "last_name": "Ruiz",
+                     "phone": "512-555-0199"},
+                    {"id": "E-9", "source": "erp", "first_name": "Ana", "last_name": "Ruiz",
+                     "email": "anaruiz@gmail.com", "address_line1": "12 Oak St"})
+
+    def hl365(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([HL365, *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+                              env=env)
+
+    imported = hl365("customers", "import", str(members))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "3 records read, 3 new or changed staged" in imported.stdout
+    assert "0 new or changed" in hl365("customers", "import", str(members)).stdout  # the same file again
+    synced = hl365("customers", "sync")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "customers (profiles)" in synced.stdout and "records joined to another's profile" in synced.stdout
+    shown = hl365("customers", "show", "erp:E-9")
+    assert shown.returncode == 0 and "loyalty:L-1" in shown.stdout and "loyalty:L-2" not in shown.stdout
+    bad = write(tmp_path / "bad.jsonl", {"id": "L-3", "source": "loyalty"}, {"id": "L-4", "source": "club"})
+    refused = hl365("customers", "import", str(bad))
+    assert refused.returncode == 1 and f"{bad}:2: source: 'club'" in refused.stdout and "nothing imported" in \
+        refused.stdout
