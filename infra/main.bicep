@@ -56,6 +56,9 @@ param d365BcCompany string = ''
 @description('Dataverse (CRM) organisation URL, https://{org}.crm.dynamics.com (D365_DATAVERSE_URL); empty: no CRM.')
 param d365DataverseUrl string = ''
 
+@description('Heartland Portico gateway root for gift and loyalty balances (PORTICO_URL); its key is in Key Vault.')
+param porticoUrl string = ''
+
 @description('GP API base URL (GP_API_URL).')
 param gpApiUrl string = ''
 
@@ -187,6 +190,8 @@ var appSettings = {
   GP_APP_ID: gpAppId
   GP_APP_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=gp-app-key)'
   RETAIL_API_URL: retailApiUrl
+  PORTICO_URL: porticoUrl
+  PORTICO_SECRET_API_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=portico-secret-api-key)'
   RETAIL_API_TOKEN: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=retail-api-token)'
   HL365_AUDIT_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=hl365-audit-key)'
   BC_WEBHOOK_CLIENT_STATE: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=bc-webhook-client-state)'

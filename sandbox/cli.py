@@ -34,7 +34,7 @@ app.add_typer(catalog_app, name="catalog")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
-DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104, "dataverse": 7105}
+DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104, "dataverse": 7105, "portico": 7106}
 
 
 def _host() -> LocalHost:
@@ -66,9 +66,10 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
 
 @app.command()
 def sim(
-    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc | dataverse")],
+    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc | dataverse | portico")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default: retail 7101, gp 7102, fo 7103, bc 7104, "
-                                                  "dataverse 7105, as in local.settings.example.json)")] = None,
+                                                  "dataverse 7105, portico 7106, as in local.settings.example.json)")]
+    = None,
     seed: Annotated[int, typer.Option(help="seed of the fault plan")] = 0,
     state: Annotated[Path | None, typer.Option(help="JSON snapshot to load at start and write on POST /_sim/snapshot")]
     = None,
@@ -390,6 +391,10 @@ def customers_show(
     for name, value in fields.items():
         table.add_row(name, escape(str(value)), provenance.get(name, ""))
     console.print(table)
+    if row.get("loyalty"):
+        card = orjson.loads(row["loyalty"])
+        console.print(f"loyalty card: {card['gift']} {card['currency']} gift balance, {card['points']} points "
+                      f"(checked {row['loyalty_checked_at']:%Y-%m-%d %H:%M} UTC)")
     console.print("records: " + ", ".join(orjson.loads(row["records"])))
     for merge in book.merges(profile):
         console.print(f"merge {merge.row_key}: {merge['absorbed']} → {profile} ({merge['state']})")
@@ -409,6 +414,24 @@ def customers_unmerge(
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     console.print(f"{restored} is its own customer again; {profile} and {restored} will not be merged again")
+
+
+@customers_app.command("loyalty")
+def customers_loyalty(erp: Annotated[str, typer.Option(help="fo: also write the balances to F&O's customers")]
+                      = "") -> None:
+    """Look every profile's loyalty card up by its phone now (the sync does so for the profiles it touches)."""
+    from shared import wiring
+    from shared.flows.customers import refresh_loyalty
+
+    services = wiring.services()
+    if services.loyalty is None:
+        console.print("[red]PORTICO_URL is not set: there is no loyalty programme to ask[/red]")
+        raise typer.Exit(2)
+    profiles = [p.row_key for p in services.customers.profiles()]
+    found, pushed = refresh_loyalty(services.customers, services.loyalty, profiles,
+                                    erp=services.erp_customer_fields(erp) if erp else None,
+                                    rules=services.mapping.customers.loyalty)
+    console.print(f"{len(profiles):,} profiles: {found:,} with a loyalty card; {pushed:,} ERP customers updated")
 
 
 @customers_app.command("review")

@@ -55,6 +55,7 @@ MASTER_KEY = "hl365-demo-master-key"
 MERCHANT = "MER_demo"
 TIMEZONE = "America/Chicago"
 FO_COMPANY = "usmf"
+PORTICO_KEY = "skapi_cert_hl365LocalPorticoGiftKey"
 
 
 class Progress(Protocol):
@@ -108,6 +109,7 @@ class Simulators:
             "gp": create("gp", seed=options.seed),
             options.erp: create(options.erp, seed=options.seed),
             "dataverse": create("dataverse", seed=options.seed),
+            "portico": create("portico", seed=options.seed),
         }
         self._servers: dict[str, Served] = {name: self._serve(name, app) for name, app in self.apps.items()}
         self.urls = {name: served.url for name, served in self._servers.items()}
@@ -203,6 +205,7 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "D365_CLIENT_ID": "hl365-local-client", "D365_CLIENT_SECRET": "hl365-local-secret",
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
         "D365_DATAVERSE_URL": sims.urls["dataverse"],
+        "PORTICO_URL": sims.urls["portico"], "PORTICO_SECRET_API_KEY": PORTICO_KEY,
         "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
     if options.storage_connection:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from shared.canonical.customers import SourceRecord
+from shared.canonical.customers import LoyaltyBalance, SourceRecord
 from shared.canonical.journals import Journal
 from shared.canonical.money import Money
 from shared.canonical.orders import Erp, Order
@@ -348,6 +348,18 @@ class CustomerSource(Protocol):
     def changes(self, checkpoint: str | None) -> CustomerChanges: ...
 
 
+class LoyaltyBalances(Protocol):
+    def balances(self, alias: str) -> LoyaltyBalance | None:
+        """The balances of the loyalty card registered under ``alias`` (a phone number); None when none is."""
+        ...
+
+
+class ErpCustomerFields(Protocol):
+    def write(self, account: str, fields: Mapping[str, Decimal]) -> None:
+        """Set fields of one ERP customer (the mapping names them)."""
+        ...
+
+
 class PosCustomers(Protocol):
     def get(self, customer_id: int) -> SourceRecord | None:
         """The POS customer as it is now; None when it no longer exists."""
@@ -437,6 +449,15 @@ class Ports(Protocol):
 
     @property
     def pos_customers(self) -> PosCustomers: ...
+
+    @property
+    def loyalty(self) -> LoyaltyBalances | None:
+        """Portico's gift and loyalty cards, or None when ``PORTICO_URL`` is not set."""
+        ...
+
+    def erp_customer_fields(self, erp: str) -> ErpCustomerFields | None:
+        """Where loyalty balances are written in ``erp``; None where its API has no field for them."""
+        ...
 
     @property
     def customers(self) -> CustomerBook: ...

@@ -250,7 +250,9 @@ def _(result: CustomersOutcome) -> Report:
     rows = [["records", f"{result.records:,}"], ["customers (profiles)", f"{result.profiles:,}"],
             ["records joined to another's profile", f"{result.merged:,}"], ["new profiles", f"{result.created:,}"],
             ["records linked this run", f"{result.linked:,}"], ["profiles merged this run", f"{len(result.merges):,}"],
-            ["pairs waiting for a person", f"{result.review:,}"]]
+            ["pairs waiting for a person", f"{result.review:,}"],
+            ["loyalty cards found (profiles touched)", f"{result.loyalty_cards:,}"],
+            ["ERP customers given their loyalty balances", f"{result.loyalty_pushed:,}"]]
     summary = (f"{result.review} pairs to decide: `hl365 customers review`" if result.review
                else "nothing waits for a person")
     return Report(True, summary, "customers", ("", "count"), rows)

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     gp_app_key: SecretStr | None = _alias("GP_APP_KEY")
     retail_api_url: str | None = _alias("RETAIL_API_URL")
     retail_api_token: SecretStr | None = _alias("RETAIL_API_TOKEN")
+    portico_url: str | None = _alias("PORTICO_URL")
+    """The Portico gateway root (https://api2.heartlandportico.com; cert https://cert.api2.heartlandportico.com):
+    gift and loyalty balances on the customer profile; unset, profiles show none."""
+    portico_secret_api_key: SecretStr | None = _alias("PORTICO_SECRET_API_KEY")
 
     appinsights_connection_string: SecretStr | None = _alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     alert_webhook_url: str | None = _alias("HL365_ALERT_WEBHOOK_URL")

@@ -21,8 +21,10 @@ from shared.ops import deadletters, telemetry
 from shared.ops.alerts import LogNotifier, Notifier, Notifiers, WebhookNotifier
 from shared.ports import (
     CustomerSource,
+    ErpCustomerFields,
     Gateway,
     JournalLedger,
+    LoyaltyBalances,
     MessageSender,
     OrderSource,
     OrderSubscriptions,
@@ -269,6 +271,21 @@ class Services:
         return RetailCustomers(self.retail)
 
     @cached_property
+    def loyalty(self) -> LoyaltyBalances | None:
+        if not self.settings.portico_url:
+            return None
+        from shared.heartland.portico import PorticoLoyalty
+
+        return PorticoLoyalty.from_settings(self.settings, timeout=self._timeout)
+
+    def erp_customer_fields(self, erp: str) -> ErpCustomerFields | None:
+        if erp != "fo":
+            return None
+        from shared.dynamics.customers import FinanceOperationsCustomers
+
+        return FinanceOperationsCustomers(self.fo)
+
+    @cached_property
     def customers(self) -> CustomerBook:
         from shared.customers.profiles import CustomerBook
 
@@ -300,6 +317,8 @@ class Services:
         return TableJournals(self.tables.table(tables.POSTINGS))
 
     def close(self) -> None:
+        if self.__dict__.get("loyalty") is not None:
+            self.__dict__["loyalty"].close()
         for name in ("gp", "retail", "fo", "bc", "dataverse"):
             if name in self.__dict__:
                 self.__dict__[name].close()

@@ -15,7 +15,7 @@ ADAPTERS = (
     "shared.dynamics.fo", "shared.dynamics.bc", "shared.dynamics.fo_batch", "shared.dynamics.customer_payments",
     "shared.dynamics.journals", "shared.dynamics.orders", "shared.dynamics.subscriptions",
     "shared.dynamics.credentials", "shared.dynamics.dataverse", "shared.dynamics.customers",
-    "shared.heartland.customers", "shared.dynamics.catalog", "shared.heartland.catalog",
+    "shared.heartland.customers", "shared.heartland.portico", "shared.dynamics.catalog", "shared.heartland.catalog",
     "shared.storage.sqlite", "shared.storage.azure_tables", "shared.storage.table_ledger",
     "shared.messaging.servicebus", "shared.messaging.embedded",
 )

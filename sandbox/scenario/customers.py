@@ -223,7 +223,7 @@ class Generator:
             if rng.random() < 0.4 else ""
         members = [head]
         for _ in range(rng.randrange(1, 4)):
-            first = rng.choice([n for n in FIRST_NAMES if n != head.first])
+            first = rng.choice([n for n in FIRST_NAMES if n not in {m.first for m in members}])
             member = self.person(first=first, last=head.last if rng.random() < 0.85 else "")
             for attr in ("city", "zip5", "number", "direction", "street", "street_type", "unit"):
                 setattr(member, attr, getattr(head, attr))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sandbox.scenario.customers import Generator, pairwise
+from sandbox.scenario.customers import Generator, errors, pairwise
 from sandbox.simulators.base import SimulatorApp
 from shared.errors import IntegrationError
 from shared.flows.catalog import run_catalog_sync
@@ -32,16 +32,26 @@ def _getter(record: dict[str, Any]) -> Callable[[str], str | None]:
     return lambda name: _clean(record, name)
 
 
-def plant_customers(erp: str, apps: dict[str, SimulatorApp], count: int, seed: int) -> dict[tuple[str, str], str]:
+def plant_customers(erp: str, apps: dict[str, SimulatorApp], count: int, seed: int,
+                    truth_cards: set[str]) -> dict[tuple[str, str], str]:
     """``count`` generated records written into the Retail, ERP and Dataverse simulators (loyalty members are
-    Retail customers); returns (source, id there) → the real customer."""
+    Retail customers), and loyalty cards under the phones of some customers (their entities into
+    ``truth_cards``); returns (source, id there) → the real customer."""
     gen = Generator(seed)
+    cards = random.Random(f"{seed}:cards")
     truth: dict[tuple[str, str], str] = {}
     retail: Any = apps["retail"].simulated
     crm: Any = apps["dataverse"].simulated
     books: Any = apps[erp].simulated
     serial = 0
+    portico: Any = apps["portico"].simulated
+    aliases: set[str] = set()
     for who in gen.identities(count):
+        if who.phone and who.phone not in aliases and cards.random() < 0.3:  # a member, her card under her phone
+            aliases.add(who.phone)
+            portico.issue_card(balance=Decimal(cards.randrange(0, 20_000)) / 100, points=cards.randrange(0, 900),
+                               aliases=[who.phone])
+            truth_cards.add(who.entity)
         for record in gen.records(who):
             serial += 1
             get = _getter(record)
@@ -131,19 +141,24 @@ def run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int
 
 
 def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int, seed: int) -> dict[str, Any]:
-    truth = plant_customers(erp, apps, customers, seed)
+    carded: set[str] = set()
+    truth = plant_customers(erp, apps, customers, seed, carded)
     run_catalog_sync(ports, erp)  # the morning: the POS in step with the ERP, as the last run left it
     moved = move_catalog(erp, apps[erp], seed)
     first = run_customer_sync(ports, erp)
     again = run_customer_sync(ports, erp)
     book = ports.customers
     found = {f"{s}:{i}": book.profile_of(s, i) or f"{s}:{i}" for s, i in truth}
-    score = pairwise(found, {f"{s}:{i}": entity for (s, i), entity in truth.items()})
+    entities = {f"{s}:{i}": entity for (s, i), entity in truth.items()}
+    score = pairwise(found, entities)
+    mistakes = [[kind, a["id"], b["id"]] for kind, a, b in errors(found, entities, [{"id": k} for k in entities], 10)]
     catalog = run_catalog_sync(ports, erp).summary()
     catalog_again = run_catalog_sync(ports, erp).summary()
     part = {
         "customers": {**first.row(), "planted": len(truth), "precision": round(score.precision, 4),
                       "recall": round(score.recall, 4), "f1": round(score.f1, 4),
+                      "loyalty_cards_planted": len(carded), "loyalty_cards_found": first.loyalty_cards,
+                      "loyalty_pushed_to_erp": first.loyalty_pushed, "mistakes": mistakes,
                       "second_sync_linked": again.linked + again.created + len(again.merges)},
         "items_synced": catalog["items_created"] + catalog["items_updated"],
         "prices_synced": catalog["prices_changed"],
@@ -154,6 +169,7 @@ def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: in
                                "stock_mismatches": len(catalog_again["stock_mismatches"])},
     }
     part["master_data_ok"] = (score.f1 >= 0.9 and part["customers"]["second_sync_linked"] == 0
+                              and first.loyalty_cards >= 0.9 * len(carded)
                               and part["prices_synced"] >= moved["price_changes"]
                               and part["items_synced"] >= moved["new_items"]
                               and part["catalog_second_run"] == {"items_written": 0, "adjustment_sets": 0,

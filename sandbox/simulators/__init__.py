@@ -16,6 +16,7 @@ SIMULATORS = {
     "fo": "sandbox.simulators.fo",
     "bc": "sandbox.simulators.bc",
     "dataverse": "sandbox.simulators.dataverse",
+    "portico": "sandbox.simulators.portico",
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
+from shared.canonical.money import Money
 from shared.storage.keys import safe_key
 
 
@@ -22,3 +24,11 @@ class SourceRecord:
     @property
     def key(self) -> str:
         return f"{self.source}:{safe_key(self.source_id)}"
+
+
+@dataclass(frozen=True)
+class LoyaltyBalance:
+    """What a customer's loyalty card holds: the gift balance in money and the points."""
+
+    gift: Money
+    points: Decimal

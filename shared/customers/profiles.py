@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shared.canonical.customers import SourceRecord
+from shared.canonical.customers import LoyaltyBalance, SourceRecord
 from shared.customers.rules import FIELDS, GROUPS, SOURCES, MatchRules, Survivorship
 from shared.storage import tables
 from shared.storage.entities import MAX_BATCH, Entity, Operation
@@ -53,6 +53,12 @@ class Outcome:
     linked: int = 0
     merges: list[str] = field(default_factory=list)
     review: int = 0
+    touched: list[str] = field(default_factory=list)
+    """Profiles this pass created or changed."""
+    loyalty_cards: int = 0
+    """Touched profiles whose phone found a loyalty card."""
+    loyalty_pushed: int = 0
+    """ERP customers whose loyalty fields were written."""
 
     @property
     def merged(self) -> int:
@@ -201,7 +207,23 @@ class CustomerBook:
             self._audit.record_many(audits)
         outcome.profiles = len(set(assignment.values()))
         outcome.review = len(matches.review)
+        outcome.touched = sorted(touched)
         return outcome
+
+    def set_loyalty(self, profile_id: str, balance: LoyaltyBalance | None, *, pushed: bool = False) -> bool:
+        """Keep the card's balances on the profile; returns whether they differ from those last pushed to the
+        ERP (so an unchanged balance is not written again). ``pushed`` records that they were."""
+        row = self._profiles.get(PROFILE_PARTITION, profile_id)
+        if row is None:
+            raise LookupError(f"no profile {profile_id}")
+        value = "" if balance is None else orjson.dumps({"gift": str(balance.gift.amount),
+                                                         "currency": balance.gift.currency,
+                                                         "points": str(balance.points)}).decode()
+        data = {**row.data, "loyalty": value, "loyalty_checked_at": _now()}
+        if pushed:
+            data["loyalty_pushed"] = value
+        self._profiles.upsert(Entity(PROFILE_PARTITION, profile_id, data))
+        return value != row.get("loyalty_pushed", "")
 
     def stage(self, incoming: Sequence[SourceRecord]) -> int:
         """Keep new or changed records for the next :meth:`resolve` (which links them); cheap, so a webhook can

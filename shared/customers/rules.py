@@ -4,6 +4,9 @@ matcher's libraries."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SOURCES = ("pos", "erp", "crm", "loyalty")
@@ -71,8 +74,28 @@ class Survivorship(BaseModel):
 
 
 
+class LoyaltyRules(BaseModel):
+    """Where a profile's loyalty balances go in the ERP. F&O: entity-extension fields of ``CustomersV3`` (the
+    ISV adds them, as ``HL365PaymentStatus`` on orders). Business Central API v2.0 customers have no field a
+    balance could go in, so there they stay on the profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fo_gift_field: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,80}$")
+    fo_points_field: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,80}$")
+
+    def fo_fields(self, balance: Any) -> dict[str, Decimal]:
+        fields: dict[str, Decimal] = {}
+        if self.fo_gift_field:
+            fields[self.fo_gift_field] = balance.gift.amount
+        if self.fo_points_field:
+            fields[self.fo_points_field] = balance.points
+        return fields
+
+
 class CustomerRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     matching: MatchRules = Field(default_factory=MatchRules)
     survivorship: Survivorship = Field(default_factory=Survivorship)
+    loyalty: LoyaltyRules = Field(default_factory=LoyaltyRules)

@@ -8,8 +8,9 @@ the profile book keeps only those whose fields changed; Business Central filters
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from shared.canonical.customers import SourceRecord
@@ -65,6 +66,10 @@ class FinanceOperationsCustomers:
         read_at = datetime.now(UTC)
         return CustomerChanges([fo_record(row, read_at) for row in self._client.iter("CustomersV3", select=FO_FIELDS)],
                        None)
+
+
+    def write(self, account: str, fields: Mapping[str, Decimal]) -> None:
+        self._client.patch("CustomersV3", {"CustomerAccount": account}, dict(fields))
 
 
 class BusinessCentralCustomers:

@@ -13,16 +13,20 @@ once per webhook.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
+
+import orjson
 
 from shared.canonical.customers import SourceRecord
 from shared.customers.profiles import CustomerBook, Outcome
+from shared.customers.rules import LoyaltyRules
 from shared.errors import FatalError, NotFound
 from shared.flows.intake import Event, FunctionKey, Ignored, Source, one_object
 from shared.flows.pipeline import envelope_of
-from shared.ports import CustomerSource, Ports, Table
+from shared.ports import CustomerSource, ErpCustomerFields, LoyaltyBalances, Ports, Table
 from shared.storage import tables
 from shared.storage.entities import Entity
 
@@ -53,6 +57,39 @@ def sync(book: CustomerBook, sources: Mapping[str, CustomerSource], checkpoints:
     return outcome
 
 
+def refresh_loyalty(book: CustomerBook, loyalty: LoyaltyBalances, profiles: Sequence[str], *,
+                    erp: ErpCustomerFields | None = None, rules: LoyaltyRules | None = None) -> tuple[int, int]:
+    """Look each profile's phone up as a loyalty card alias, keep the balances on the profile, and write them to
+    the profile's ERP customers where the mapping names fields and the balances changed since the last write.
+    Returns (cards found, ERP customers written)."""
+    found = pushed = 0
+    for profile_id in profiles:
+        row = book.profile(profile_id)
+        if row is None or row.get("merged_into"):
+            continue
+        alias = loyalty_alias(orjson.loads(row["fields"]).get("phone"))
+        balance = loyalty.balances(alias) if alias else None
+        found += balance is not None
+        changed = book.set_loyalty(profile_id, balance)
+        fields = rules.fo_fields(balance) if rules is not None and balance is not None else {}
+        if erp is None or not fields or not changed:
+            continue
+        accounts = [key.split(":", 1)[1] for key in orjson.loads(row["records"]) if key.startswith("erp:")]
+        for account in accounts:
+            erp.write(unquote(account), fields)
+        pushed += len(accounts)
+        book.set_loyalty(profile_id, balance, pushed=True)
+    return found, pushed
+
+
+def loyalty_alias(phone: object) -> str:
+    """The ten digits a card is registered under in the US (``+1 (312) 555-0182`` → ``3125550182``)."""
+    digits = "".join(c for c in str(phone or "") if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    return digits if len(digits) == 10 else ""
+
+
 def run_customer_sync(ports: Ports, erp: str) -> Outcome:
     """``hl365 customers sync --erp fo|bc``: the POS, the ERP and (when configured) the CRM.
 
@@ -60,14 +97,25 @@ def run_customer_sync(ports: Ports, erp: str) -> Outcome:
         ConfigError: a source's connection is not configured.
         FatalError: ``UnknownErp``.
     """
-    return sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
+    outcome = sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
+    return _with_loyalty(ports, outcome, erp)
+
+
+def _with_loyalty(ports: Ports, outcome: Outcome, erp: str | None) -> Outcome:
+    loyalty = ports.loyalty
+    if loyalty is not None and outcome.touched:
+        outcome.loyalty_cards, outcome.loyalty_pushed = refresh_loyalty(
+            ports.customers, loyalty, outcome.touched, erp=ports.erp_customer_fields(erp) if erp else None,
+            rules=ports.mapping.customers.loyalty)
+    return outcome
 
 
 def run_scheduled_sync(ports: Ports) -> Outcome:
     """The ``customers_sync`` timer: the ERP that ``D365_TARGET`` names, when it names one."""
     target = ports.settings.d365_target
-    return sync(ports.customers, ports.customer_sources(target if target in ("fo", "bc") else None),
-                ports.tables.table(tables.CHECKPOINTS))
+    erp = target if target in ("fo", "bc") else None
+    outcome = sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
+    return _with_loyalty(ports, outcome, erp)
 
 
 def retail_source(kind: str) -> Source:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
+from shared.canonical.customers import LoyaltyBalance
 from shared.canonical.money import Money
 from shared.errors import PermanentApiError, TransientApiError
 from shared.httpclient import Action, ApiClient, RetryPolicy
@@ -48,14 +49,6 @@ GATEWAY_TRANSIENT = frozenset({"30"})
 """``GatewayRspCode`` 30 is a gateway timeout in the SDKs' mapping: the same request may succeed later."""
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 MAX_ANSWER = 256 * 1024
-
-
-@dataclass(frozen=True)
-class LoyaltyBalance:
-    """What the customer profile shows: the gift balance in US dollars and the loyalty points."""
-
-    gift: Money
-    points: Decimal
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,19 @@ from sandbox.simulators.dataverse import Dataverse
 from sandbox.simulators.dataverse import create as create_dataverse
 from sandbox.simulators.fo import DEFAULT_TENANT, FinanceOperations
 from sandbox.simulators.fo import create as create_fo
+from sandbox.simulators.portico import create as create_portico
+from sandbox.simulators.portico.simulator import DEFAULT_SECRET_API_KEY
 from sandbox.simulators.retail import DEFAULT_TOKEN, RetailSimulator
 from sandbox.simulators.retail import create as create_retail
 from shared.customers.profiles import CustomerBook
+from shared.customers.rules import LoyaltyRules
 from shared.dynamics.bc import SCOPE, BusinessCentralClient
 from shared.dynamics.customers import BusinessCentralCustomers, DataverseCustomers, FinanceOperationsCustomers
 from shared.dynamics.dataverse import DataverseClient, scope_for
 from shared.dynamics.fo import FinanceOperationsClient
-from shared.flows.customers import sync
+from shared.flows.customers import refresh_loyalty, sync
 from shared.heartland.customers import RetailCustomers
+from shared.heartland.portico import PorticoLoyalty
 from shared.heartland.retail import RetailClient
 from shared.httpclient import RetryPolicy
 from shared.ports import CustomerSource
@@ -63,6 +68,8 @@ class World:
     store: SqliteTableStore
     audit: AuditTrail
     crm: DataverseClient
+    loyalty: PorticoLoyalty
+    erp_fields: FinanceOperationsCustomers | None
 
     def sim(self, name: str) -> Any:
         return self.apps[name].simulated
@@ -74,7 +81,7 @@ class World:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[list[tuple[Swap, int]]]:
     made = []
-    for _ in range(3):
+    for _ in range(4):
         swap = Swap()
         server, thread, port = run_in_background(swap)
         made.append((swap, port, server, thread))
@@ -86,7 +93,8 @@ def servers() -> Iterator[list[tuple[Swap, int]]]:
 @pytest.fixture(params=["fo", "bc"])
 def world(request: pytest.FixtureRequest, servers: list[tuple[Swap, int]], tmp_path: Path) -> Iterator[World]:
     erp: str = request.param
-    (retail_swap, retail_port), (erp_swap, erp_port), (crm_swap, crm_port) = servers
+    (retail_swap, retail_port), (erp_swap, erp_port), (crm_swap, crm_port), (card_swap, card_port) = servers
+    card_swap.app = create_portico(seed=5)
     retail_swap.app = create_retail(seed=5)
     erp_swap.app = create_fo(seed=5, event_interval=None) if erp == "fo" else create_bc(seed=5)
     crm_swap.app = create_dataverse(seed=5)
@@ -111,10 +119,13 @@ def world(request: pytest.FixtureRequest, servers: list[tuple[Swap, int]], tmp_p
         "retail": RetailCustomers(retail), erp: erp_source,
         "dataverse-contacts": DataverseCustomers(crm, "contacts"),
         "dataverse-accounts": DataverseCustomers(crm, "accounts")}
-    apps = {"retail": retail_swap.app, "erp": erp_swap.app, "crm": crm_swap.app}
+    apps = {"retail": retail_swap.app, "erp": erp_swap.app, "crm": crm_swap.app, "portico": card_swap.app}
     plant(erp, apps)
-    yield World(erp, apps, CustomerBook(store, audit), sources, store, audit, crm)
-    for client in (retail, erp_client, crm):
+    loyalty = PorticoLoyalty(f"http://127.0.0.1:{card_port}", DEFAULT_SECRET_API_KEY, retry=FAST,
+                             sleep=lambda _: None)
+    erp_fields = FinanceOperationsCustomers(erp_client) if isinstance(erp_client, FinanceOperationsClient) else None
+    yield World(erp, apps, CustomerBook(store, audit), sources, store, audit, crm, loyalty, erp_fields)
+    for client in (retail, erp_client, crm, loyalty):
         client.close()
     store.close()
     if isinstance(erp_swap.app.simulated, BusinessCentral):
@@ -208,3 +219,22 @@ def test_the_sync_is_audited(world: World) -> None:
     steps = {r["Step"] for r in world.audit.records(datetime.now(UTC).date())}
     assert "customer.link" in steps
 
+
+
+def test_a_loyalty_card_found_by_the_phone_shows_on_the_profile_and_reaches_the_fo_customer(world: World) -> None:
+    world.sim("portico").issue_card(balance="25.00", points="120", aliases=["6145550142"])
+    outcome = world.run()
+    rules = LoyaltyRules(fo_gift_field="HL365GiftBalance", fo_points_field="HL365LoyaltyPoints")
+    found, pushed = refresh_loyalty(world.book, world.loyalty, outcome.touched, erp=world.erp_fields, rules=rules)
+    maria = profile_of(world, "erp", erp_id(world))
+    row = world.book.profile(maria)
+    assert row is not None and orjson.loads(row["loyalty"]) == {"gift": "25.00", "currency": "USD",
+                                                                "points": "120"}
+    assert found == 1  # Daniel's phone has no card
+    if world.erp == "fo":
+        assert pushed == 1
+        customer = next(r for r in world.sim("erp").rows("CustomersV3") if r["CustomerAccount"] == "US-900")
+        assert (customer["HL365GiftBalance"], customer["HL365LoyaltyPoints"]) == (Decimal("25.00"), Decimal(120))
+    else:
+        assert pushed == 0  # Business Central's customers API has no field for it: it stays on the profile
+    assert refresh_loyalty(world.book, world.loyalty, outcome.touched, erp=world.erp_fields, rules=rules) == (1, 0)

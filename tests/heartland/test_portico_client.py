@@ -13,9 +13,10 @@ import pytest
 
 from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.portico import DEFAULT_LEGACY, DEFAULT_SECRET_API_KEY, PATH, PorticoSimulator, create
+from shared.canonical.customers import LoyaltyBalance
 from shared.canonical.money import Money
 from shared.errors import PermanentApiError, TransientApiError
-from shared.heartland.portico import LoyaltyBalance, PorticoDeclined, PorticoLoyalty
+from shared.heartland.portico import PorticoDeclined, PorticoLoyalty
 from shared.httpclient import RetryPolicy
 from shared.security.pan import find_pans
 from tests.loopback import Swap

@@ -35,7 +35,8 @@ INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
 CHECKOV = ROOT / ".venv" / "tools" / "checkov" / "bin" / "checkov"
 
-SECRETS = ("GP_APP_KEY", "D365_CLIENT_SECRET", "RETAIL_API_TOKEN", "HL365_AUDIT_KEY", "BC_WEBHOOK_CLIENT_STATE")
+SECRETS = ("GP_APP_KEY", "D365_CLIENT_SECRET", "RETAIL_API_TOKEN", "HL365_AUDIT_KEY", "BC_WEBHOOK_CLIENT_STATE",
+           "PORTICO_SECRET_API_KEY")
 """Settings that must come from Key Vault in Azure."""
 
 ROLE_IDS = {

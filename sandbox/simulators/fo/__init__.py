@@ -18,7 +18,8 @@ Decisions where the reference is silent:
   carries a journal's key; ``CustomerPaymentJournalLines.PaymentReference`` carries a payment's. Both
   filter with ``$filter`` (case-insensitively, as F&O's SQL collation compares).
 * Entity extension: ``SalesOrderHeadersV2.HL365PaymentStatus`` (a string, empty by default), the field
-  an ISV adds to SalesOrderHeaderV2Entity for hl365 to write an order's payment result into.
+  an ISV adds to SalesOrderHeaderV2Entity for hl365 to write an order's payment result into; likewise
+  ``CustomersV3.HL365GiftBalance`` and ``HL365LoyaltyPoints`` (decimals) for a customer's loyalty balances.
 * Navigation ``JournalLines`` (header → lines) and ``JournalHeader`` (line → header) let a changeset
   create lines under a header whose number is not known yet: ``POST $1/JournalLines`` or
   ``"JournalHeader@odata.bind": "$1"``.

@@ -170,7 +170,7 @@ SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
                     "CustomerGroupId SalesCurrencyCode PaymentTerms PaymentMethod CreditLimit:D InvoiceAccount "
                     "SalesTaxGroup OnHoldStatus:CustVendorBlocked AddressStreet AddressCity AddressState "
                     "AddressZipCode AddressCountryRegionId PrimaryContactEmail PrimaryContactPhone PartyNumber "
-                    "KnownAs"),
+                    "KnownAs HL365GiftBalance:D HL365LoyaltyPoints:D"),
         sequence="CustomerAccount", read_only=frozenset({"PartyNumber"}), defaults={"PartyType": "Organization"}),
     EntitySpec(
         "SalesOrderHeadersV2", "SalesOrderHeaderV2", "SalesOrderHeaderV2Entity", "Sales orders (SalesTable)",
