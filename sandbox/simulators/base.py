@@ -23,9 +23,11 @@ import json
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -238,3 +240,24 @@ def serve(app: Any, *, tls: SandboxCA | None = None, host: str = "127.0.0.1", po
     files = None if tls is None else (str(tls.server_cert), str(tls.server_key))
     server, thread, bound = run_in_background(app, host=host, port=port, tls=files)
     return Served(f"{'https' if tls else 'http'}://{host}:{bound}", bound, server, thread)
+
+
+class Clock:
+    """A simulator's clock in UTC: real time from a start instant, plus whatever tests ``advance``."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = (start or datetime.now(UTC)).astimezone(UTC)
+        self._origin = time.monotonic()
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._start + timedelta(seconds=time.monotonic() - self._origin) + self._offset
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._offset += delta
+
+    def today(self) -> date:
+        return self.now().date()

@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sandbox.host import run_in_background, stop_background
@@ -41,7 +40,7 @@ from shared.heartland.retail import RetailClient
 from shared.httpclient import RetryPolicy
 from shared.mapping.loader import load
 from shared.mapping.schema import CatalogRules, Owner, UnmappedError
-from tests.loopback import Swap
+from tests.loopback import EntraToken, Swap
 
 ROOT = Path(__file__).parents[2]
 FAST = RetryPolicy(max_attempts=3, jitter=lambda _: 0.0)
@@ -52,20 +51,6 @@ def shipped_rules() -> CatalogRules:
     rules = load(ROOT / "mapping.yaml").catalog
     assert rules is not None
     return rules
-
-
-class Token:
-    """Client credentials from the simulator's own Entra endpoint, renewed after a 401."""
-
-    def __init__(self, base: str, scope: str) -> None:
-        self.url, self.scope, self.value = f"{base}/{DEFAULT_TENANT}/oauth2/v2.0/token", scope, ""
-
-    def __call__(self, refresh: bool) -> dict[str, str]:
-        if refresh or not self.value:
-            form = {"grant_type": "client_credentials", "client_id": "hl365-local-client",
-                    "client_secret": "hl365-local-secret", "scope": self.scope}
-            self.value = httpx.post(self.url, data=form, timeout=5).json()["access_token"]
-        return {"Authorization": f"Bearer {self.value}"}
 
 
 @dataclass
@@ -161,11 +146,13 @@ def world(request: pytest.FixtureRequest, servers: tuple[tuple[Swap, int], tuple
     retail_client = RetailClient(retail_url, DEFAULT_TOKEN, retry=FAST, sleep=lambda _: None)
     erp_client: FinanceOperationsClient | BusinessCentralClient
     if erp == "fo":
-        erp_client = FinanceOperationsClient(base, credentials=Token(base, f"{base}/.default"), legal_entity="USMF",
+        erp_client = FinanceOperationsClient(base, credentials=EntraToken(base, DEFAULT_TENANT, f"{base}/.default"),
+                                             legal_entity="USMF",
                                              retry=FAST, sleep=lambda _: None)
         catalog: FoCatalog | BcCatalog = FoCatalog(erp_client)
     else:
-        erp_client = BusinessCentralClient.connect(base, tenant=DEFAULT_TENANT, credentials=Token(base, SCOPE),
+        erp_client = BusinessCentralClient.connect(base, tenant=DEFAULT_TENANT,
+                                                   credentials=EntraToken(base, DEFAULT_TENANT, SCOPE),
                                                    retry=FAST, sleep=lambda _: None)
         catalog = BcCatalog(erp_client)
     yield World(erp, erp_swap.app, retail_swap.app, catalog, RetailCatalog(retail_client), shipped_rules(),

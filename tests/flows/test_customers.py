@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -42,21 +41,9 @@ from shared.ports import CustomerSource
 from shared.storage import tables
 from shared.storage.audit import AuditTrail
 from shared.storage.sqlite import SqliteTableStore
-from tests.loopback import Swap
+from tests.loopback import EntraToken, Swap
 
 FAST = RetryPolicy(max_attempts=3, jitter=lambda _: 0.0)
-
-
-class Token:
-    def __init__(self, base: str, tenant: str, scope: str) -> None:
-        self.url, self.scope, self.value = f"{base}/{tenant}/oauth2/v2.0/token", scope, ""
-
-    def __call__(self, refresh: bool) -> dict[str, str]:
-        if refresh or not self.value:
-            form = {"grant_type": "client_credentials", "client_id": "hl365-local-client",
-                    "client_secret": "hl365-local-secret", "scope": self.scope}
-            self.value = httpx.post(self.url, data=form, timeout=5).json()["access_token"]
-        return {"Authorization": f"Bearer {self.value}"}
 
 
 @dataclass
@@ -102,16 +89,17 @@ def world(request: pytest.FixtureRequest, servers: list[tuple[Swap, int]], tmp_p
     retail = RetailClient(f"http://127.0.0.1:{retail_port}/api", DEFAULT_TOKEN, retry=FAST, sleep=lambda _: None)
     erp_client: FinanceOperationsClient | BusinessCentralClient
     if erp == "fo":
-        erp_client = FinanceOperationsClient(erp_base, credentials=Token(erp_base, DEFAULT_TENANT,
-                                                                         f"{erp_base}/.default"),
+        erp_client = FinanceOperationsClient(erp_base,
+                                             credentials=EntraToken(erp_base, DEFAULT_TENANT, f"{erp_base}/.default"),
                                              legal_entity="USMF", retry=FAST, sleep=lambda _: None)
         erp_source: CustomerSource = FinanceOperationsCustomers(erp_client)
     else:
         erp_client = BusinessCentralClient.connect(erp_base, tenant=DEFAULT_TENANT,
-                                                   credentials=Token(erp_base, DEFAULT_TENANT, SCOPE),
+                                                   credentials=EntraToken(erp_base, DEFAULT_TENANT, SCOPE),
                                                    retry=FAST, sleep=lambda _: None)
         erp_source = BusinessCentralCustomers(erp_client)
-    crm = DataverseClient.connect(crm_base, credentials=Token(crm_base, DEFAULT_TENANT, scope_for(crm_base)),
+    crm = DataverseClient.connect(crm_base,
+                                  credentials=EntraToken(crm_base, DEFAULT_TENANT, scope_for(crm_base)),
                                   retry=FAST, sleep=lambda _: None)
     store = SqliteTableStore(tmp_path / "tables.sqlite")
     audit = AuditTrail(store.table(tables.AUDIT_LOG), key=b"test-key")

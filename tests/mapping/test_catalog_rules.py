@@ -9,18 +9,7 @@ import pytest
 from shared.canonical.products import StockPlace, Warehouse
 from shared.mapping.loader import check, load
 from shared.mapping.schema import Owner, UnmappedError
-
-ROOT = Path(__file__).parents[2]
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "mapping.yaml"
-    path.write_text(text)
-    return path
-
-
-def shipped() -> str:
-    return (ROOT / "mapping.yaml").read_text()
+from tests.mapping.test_loader import ROOT, shipped, write
 
 
 def test_the_shipped_catalog_section_is_valid_and_says_who_owns_what() -> None:

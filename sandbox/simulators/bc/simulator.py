@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sandbox.simulators.base import Clock
 from sandbox.simulators.bc.api import RESOURCE, HttpApi, api_root
 from sandbox.simulators.bc.books import Books
 from sandbox.simulators.bc.errors import BcError
 from sandbox.simulators.bc.schema import SETS
-from sandbox.simulators.bc.store import Clock, Company, Record, Store, iso
+from sandbox.simulators.bc.store import Company, Record, Store, iso
 from sandbox.simulators.bc.webhooks import Webhooks
 from sandbox.simulators.entra import Directory
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import base64
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from sandbox.simulators.base import Clock
 from sandbox.simulators.bc.errors import BcError, dialog
 from sandbox.simulators.bc.schema import (
     BOOLEAN,
@@ -47,27 +47,6 @@ def money(value: Decimal) -> Decimal:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Clock:
-    """Simulated time: real time from a start instant, plus whatever tests ``advance``."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._start = (start or datetime.now(UTC)).astimezone(UTC)
-        self._origin = time.monotonic()
-        self._offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._start + timedelta(seconds=time.monotonic() - self._origin) + self._offset
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._offset += delta
-
-    def today(self) -> date:
-        return self.now().date()
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.simulators.base import Clock
 from sandbox.simulators.dataverse import seeding
 from sandbox.simulators.dataverse.api import HttpApi
 from sandbox.simulators.dataverse.errors import THROTTLED, UNEXPECTED, DataverseError
 from sandbox.simulators.dataverse.schema import TABLES, Table
-from sandbox.simulators.dataverse.store import Clock, Row, Store, iso
+from sandbox.simulators.dataverse.store import Row, Store, iso
 from sandbox.simulators.entra import Directory
 
 DEFAULT_TENANT = "00000000-0000-0000-0000-000000000365"

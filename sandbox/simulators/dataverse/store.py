@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.simulators.base import Clock
 from sandbox.simulators.dataverse.errors import (
     ALREADY_EXISTS,
     TOO_LONG,
@@ -38,22 +38,6 @@ _BIND = re.compile(rf"(?:^|/)(?P<set>[A-Za-z_]\w*)\((?P<id>{GUID_TEXT})\)$")
 _TOKEN_TIME = "%m/%d/%Y %H:%M:%S"  # noqa: S105 - a date format
 
 
-class Clock:
-    """Simulated UTC time: real time from a start instant, plus whatever tests ``advance``."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._start = (start or datetime.now(UTC)).astimezone(UTC)
-        self._origin = time.monotonic()
-        self._offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._start + timedelta(seconds=time.monotonic() - self._origin) + self._offset
-
-    def advance(self, delta: timedelta) -> None:
-        with self._lock:
-            self._offset += delta
 
 
 def iso(moment: datetime) -> str:
