@@ -13,6 +13,7 @@ once per webhook.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +24,14 @@ import orjson
 from shared.canonical.customers import SourceRecord
 from shared.customers.profiles import CustomerBook, Outcome
 from shared.customers.rules import LoyaltyRules
-from shared.errors import FatalError, NotFound
+from shared.errors import ApiError, FatalError, NotFound
 from shared.flows.intake import Event, FunctionKey, Ignored, Source, one_object
 from shared.flows.pipeline import envelope_of
 from shared.ports import CustomerSource, ErpCustomerFields, LoyaltyBalances, Ports, Table
 from shared.storage import tables
 from shared.storage.entities import Entity
 
+log = logging.getLogger("hl365.customers")
 CHECKPOINT_PARTITION = "customers"
 QUEUE = "customers-changed"
 SOURCE_RETAIL = "heartland.retail"
@@ -61,24 +63,31 @@ def refresh_loyalty(book: CustomerBook, loyalty: LoyaltyBalances, profiles: Sequ
                     erp: ErpCustomerFields | None = None, rules: LoyaltyRules | None = None) -> tuple[int, int]:
     """Look each profile's phone up as a loyalty card alias, keep the balances on the profile, and write them to
     the profile's ERP customers where the mapping names fields and the balances changed since the last write.
-    Returns (cards found, ERP customers written)."""
+    Returns (cards found, ERP customers written).
+
+    One profile whose look-up or write fails (the service still refusing after the client's retries) is logged
+    and skipped, so the others are not held back; it keeps its last balances and is looked up again the next
+    time a sync touches it, or by ``hl365 customers loyalty``."""
     found = pushed = 0
     for profile_id in profiles:
         row = book.profile(profile_id)
         if row is None or row.get("merged_into"):
             continue
-        alias = loyalty_alias(orjson.loads(row["fields"]).get("phone"))
-        balance = loyalty.balances(alias) if alias else None
-        found += balance is not None
-        changed = book.set_loyalty(profile_id, balance)
-        fields = rules.fo_fields(balance) if rules is not None and balance is not None else {}
-        if erp is None or not fields or not changed:
-            continue
-        accounts = [key.split(":", 1)[1] for key in orjson.loads(row["records"]) if key.startswith("erp:")]
-        for account in accounts:
-            erp.write(unquote(account), fields)
-        pushed += len(accounts)
-        book.set_loyalty(profile_id, balance, pushed=True)
+        try:
+            alias = loyalty_alias(orjson.loads(row["fields"]).get("phone"))
+            balance = loyalty.balances(alias) if alias else None
+            found += balance is not None
+            changed = book.set_loyalty(profile_id, balance)
+            fields = rules.fo_fields(balance) if rules is not None and balance is not None else {}
+            if erp is None or not fields or not changed:
+                continue
+            accounts = [key.split(":", 1)[1] for key in orjson.loads(row["records"]) if key.startswith("erp:")]
+            for account in accounts:
+                erp.write(unquote(account), fields)
+            pushed += len(accounts)
+            book.set_loyalty(profile_id, balance, pushed=True)
+        except ApiError as error:
+            log.warning("loyalty of %s not refreshed: %s", profile_id, error)
     return found, pushed
 
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from sandbox.host import run_in_background, stop_background
-from sandbox.simulators.base import SimulatorApp
+from sandbox.simulators.base import FaultRule, SimulatorApp
 from sandbox.simulators.bc import BusinessCentral
 from sandbox.simulators.bc import create as create_bc
 from sandbox.simulators.dataverse import Dataverse
@@ -226,3 +226,12 @@ def test_a_loyalty_card_found_by_the_phone_shows_on_the_profile_and_reaches_the_
     else:
         assert pushed == 0  # Business Central's customers API has no field for it: it stays on the profile
     assert refresh_loyalty(world.book, world.loyalty, outcome.touched, erp=world.erp_fields, rules=rules) == (1, 0)
+
+
+def test_a_loyalty_lookup_the_service_keeps_refusing_skips_that_profile_only(world: World) -> None:
+    world.sim("portico").issue_card(balance="5.00", points="7", aliases=["6145550142"])
+    outcome = world.run()
+    world.apps["portico"].faults.rules = [FaultRule("POST /Hps.Exchange.PosGateway/*", "error", 1.0, status=503)]
+    assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (0, 0)  # nothing found, nothing raised
+    world.apps["portico"].faults.rules = []
+    assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (1, 0)
