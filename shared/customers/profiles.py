@@ -14,7 +14,7 @@ Tables (Table Storage through the port, so the same on Azure and on the embedded
 * ``CustomerProfiles``: PartitionKey ``profile``, RowKey the profile id; the surviving fields, where each came
   from, its records, or ``merged_into``.
 * ``CustomerMerges``: PartitionKey the surviving profile, RowKey the merge id; who held what before.
-* ``CustomerApart``: PartitionKey a profile, RowKey another: a person said they are different customers.
+* ``CustomerApart``: PartitionKey ``pair``, RowKey two profiles: a person said they are different customers.
 * ``CustomerReview``: PartitionKey ``pair``, RowKey the two records; the pairs a person should decide.
 """
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 RECORDS, PROFILES, MERGES, APART, REVIEW = (tables.CUSTOMER_RECORDS, tables.CUSTOMER_PROFILES,
                                            tables.CUSTOMER_MERGES, tables.CUSTOMER_APART, tables.CUSTOMER_REVIEW)
 PROFILE_PARTITION = "profile"
+APART_PARTITION = "pair"
 
 
 
@@ -261,8 +262,8 @@ class CustomerBook:
                                          {k: v for k, v in old.data.items() if k != "merged_into"}))
         self._merges.upsert(Entity(profile_id, merge.row_key, {**merge.data, "state": "unmerged",
                                                                 "unmerged_at": _now()}))
-        for a, b in ((profile_id, absorbed), (absorbed, profile_id)):
-            self._apart.upsert(Entity(a, b, {"since": _now(), "merge": merge.row_key}))
+        first, second = sorted((profile_id, absorbed))
+        self._apart.upsert(Entity(APART_PARTITION, f"{first}|{second}", {"since": _now(), "merge": merge.row_key}))
         known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
         for pid in (profile_id, absorbed):
             self._write_profile(pid, [k for k, r in known.items() if r.get("profile") == pid], known,
@@ -285,10 +286,8 @@ class CustomerBook:
                 table.submit([Operation("upsert", row) for row in partition_rows[start:start + MAX_BATCH]])
 
     def _apart_pairs(self) -> set[frozenset[str]]:
-        pairs: set[frozenset[str]] = set()
-        for profile in self.profiles(live=False):
-            pairs.update(frozenset((profile.row_key, row.row_key)) for row in self._apart.query(profile.row_key))
-        return pairs
+        """One query: the pairs are few (each is a person's decision), so they share a partition."""
+        return {frozenset(row.row_key.split("|", 1)) for row in self._apart.query(APART_PARTITION)}
 
     @staticmethod
     def _groups(held: list[str], apart: set[frozenset[str]]) -> list[list[str]]:
