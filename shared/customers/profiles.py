@@ -70,6 +70,19 @@ class Outcome:
         return {"records": self.records, "profiles": self.profiles, "merged": self.merged, "review": self.review}
 
 
+KEPT = ("merged_into", "loyalty", "loyalty_checked_at", "loyalty_pushed")
+"""What a profile row holds that its records do not say: rebuilding its fields keeps these."""
+MAX_LISTED = 500
+"""Records listed on the row (a Table Storage string holds 64 KiB); ``record_count`` and ``CustomerRecords``
+(each record names its profile) hold all of them."""
+GROUP_KEYS = {"name": ("last_name",), "address": ("address_line1", "postal_code")}
+"""A record lends a group only if it has one of these: a country alone is no address."""
+
+
+def _members_hash(keys: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+
+
 def _profile_id(keys: Iterable[str]) -> str:
     return "CUS-" + hashlib.sha256(min(keys).encode()).hexdigest()[:12].upper()
 
@@ -99,8 +112,9 @@ class CustomerBook:
         return self._profiles.get(PROFILE_PARTITION, profile_id)
 
     def profiles(self, *, live: bool = True) -> list[Entity]:
+        """Every profile; ``live``: not merged into another and still holding a live record."""
         rows = list(self._profiles.query(PROFILE_PARTITION))
-        return [r for r in rows if not r.get("merged_into")] if live else rows
+        return [r for r in rows if not r.get("merged_into") and not r.get("retired")] if live else rows
 
     def profile_of(self, source: str, source_id: str) -> str | None:
         row = self._records.get(source, source_id)
@@ -164,6 +178,7 @@ class CustomerBook:
         assignment: dict[str, str] = {k: str(r["profile"]) for k, r in known.items() if r.get("profile")}
         profiles = {row.row_key: row for row in self.profiles(live=False)}
         touched: set[str] = set()
+        absorbed_now: set[str] = set()
         audits: list[dict[str, Any]] = []
         for members in clusters.values():
             held = sorted({assignment[k] for k in members if k in assignment})
@@ -174,7 +189,8 @@ class CustomerBook:
                     if absorbed != survivor:
                         merge_id = self._merge(survivor, absorbed, known, assignment, correlation_id)
                         outcome.merges.append(merge_id)
-                        touched.update((survivor, absorbed))
+                        touched.add(survivor)
+                        absorbed_now.add(absorbed)  # its row was just marked merged_into: left as it is
             # newcomers join the profile holding most of their cluster (there is one unless a person kept
             # some apart)
             finals = [self._final(g, profiles) for g in groups]
@@ -201,8 +217,12 @@ class CustomerBook:
         members_of: dict[str, list[str]] = defaultdict(list)
         for key, profile_id in assignment.items():
             members_of[profile_id].append(key)
+        # a row a failed pass never wrote, or wrote for other records, is written now
+        touched.update(pid for pid, keys in members_of.items()
+                       if pid not in profiles or profiles[pid].get("members_hash") != _members_hash(sorted(keys)))
+        touched -= absorbed_now
         self._upsert_all(self._profiles, [self._profile_row(pid, members_of[pid], known, profiles.get(pid))
-                                          for pid in sorted(touched) if members_of[pid]])
+                                          for pid in sorted(touched)])
         self._store_review(matches.review)
         if audits:
             self._audit.record_many(audits)
@@ -244,6 +264,9 @@ class CustomerBook:
     def unmerge(self, profile_id: str, merge_id: str | None = None, *, correlation_id: str = "") -> str:
         """Undo ``merge_id`` (default: the profile's latest merge still in force); returns the profile split
         off again. Raises ``LookupError`` when there is nothing to undo."""
+        current = self._profiles.get(PROFILE_PARTITION, profile_id)
+        if current is not None and current.get("merged_into"):
+            raise LookupError(f"{profile_id} was itself merged into {current['merged_into']}: unmerge that first")
         candidates = [m for m in self.merges(profile_id) if m.get("state") == "merged"
                       and (merge_id is None or m.row_key == merge_id)]
         if not candidates:
@@ -254,7 +277,7 @@ class CustomerBook:
         for key in before:
             source, _, source_id = key.partition(":")
             row = self._records.get(source, source_id)
-            if row is not None:
+            if row is not None and row.get("profile") == profile_id:  # not one moved elsewhere since
                 self._records.upsert(Entity(source, source_id, {**row.data, "profile": absorbed}))
         old = self._profiles.get(PROFILE_PARTITION, absorbed)
         if old is not None:
@@ -264,10 +287,10 @@ class CustomerBook:
                                                                 "unmerged_at": _now()}))
         first, second = sorted((profile_id, absorbed))
         self._apart.upsert(Entity(APART_PARTITION, f"{first}|{second}", {"since": _now(), "merge": merge.row_key}))
-        known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
+        known = {f"{row.partition_key}:{row.row_key}": row for row in self.records() if not row.get("deleted_at")}
         for pid in (profile_id, absorbed):
-            self._write_profile(pid, [k for k, r in known.items() if r.get("profile") == pid], known,
-                                self._profiles.get(PROFILE_PARTITION, pid))
+            self._profiles.upsert(self._profile_row(pid, [k for k, r in known.items() if r.get("profile") == pid],
+                                                    known, self._profiles.get(PROFILE_PARTITION, pid)))
         self._audit.record(step="customer.unmerge", event_id=merge.row_key,
                            correlation_id=correlation_id or merge.row_key, outcome="unmerged",
                            detail={"profile": profile_id, "restored": absorbed, "records": len(before)})
@@ -326,33 +349,35 @@ class CustomerBook:
                            outcome="merged", detail={"into": survivor, "from": absorbed, "records": len(moved)})
         return merge_id
 
-    def _write_profile(self, profile_id: str, members: list[str], known: Mapping[str, Entity],
-                       old: Entity | None) -> None:
-        if members:
-            self._profiles.upsert(self._profile_row(profile_id, members, known, old))
-
     def _profile_row(self, profile_id: str, members: list[str], known: Mapping[str, Entity],
                      old: Entity | None) -> Entity:
+        """The profile's fields chosen again from its live records. What is not derived from them (when it was
+        created, what it was merged into, its loyalty balances) is kept. A profile left with no live record
+        stays, with no fields, marked ``retired``."""
         chosen: dict[str, Any] = {}
         provenance: dict[str, str] = {}
-        rows = [(key, known[key], orjson.loads(known[key]["fields"])) for key in members]
+        rows = [(key, known[key], orjson.loads(known[key]["fields"])) for key in members if key in known]
         for group_name, group in GROUPS.items():
             order = self._survivorship.order(group_name)
+            key_fields = GROUP_KEYS.get(group_name, group)
             candidates = [(order.index(row.partition_key) if row.partition_key in order else len(order),
+                           -sum(values.get(name) not in (None, "") for name in group),
                            -row["updated_at"].timestamp(), key, values)
-                          for key, row, values in rows if any(values.get(name) not in (None, "") for name in group)]
+                          for key, row, values in rows
+                          if any(values.get(name) not in (None, "") for name in key_fields)]
             if candidates:
                 *_, key, values = min(candidates)
                 for name in group:
                     if values.get(name) not in (None, ""):
                         chosen[name], provenance[name] = values[name], key
+        ordered = sorted(k for k, _, _ in rows)
         data: dict[str, Any] = {
+            **({k: v for k, v in old.data.items() if k in KEPT} if old is not None else {}),
             "fields": orjson.dumps(chosen).decode(), "provenance": orjson.dumps(provenance).decode(),
-            "records": orjson.dumps(sorted(members)).decode(), "record_count": len(members),
+            "records": orjson.dumps(ordered[:MAX_LISTED]).decode(), "record_count": len(ordered),
+            "members_hash": _members_hash(ordered), "retired": not ordered,
             "created_at": old["created_at"] if old is not None and old.get("created_at") else _now(),
             "updated_at": _now()}
-        if old is not None and old.get("merged_into"):
-            data["merged_into"] = old["merged_into"]
         return Entity(PROFILE_PARTITION, profile_id, data)
 
     def _store_review(self, pairs: Sequence[Any]) -> None:

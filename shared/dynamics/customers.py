@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from nameparser import HumanName
+
 from shared.canonical.customers import SourceRecord
 from shared.dynamics.bc import BusinessCentralClient
 from shared.dynamics.dataverse import DataverseClient, DeltaLinkRejected
@@ -43,11 +45,14 @@ def fo_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
 
 
 def bc_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
-    """A person's ``displayName`` is a whole name in one field; the matcher's name parser splits it."""
+    """A person's ``displayName`` is a whole name in one field: nameparser splits it, so the profile gets a
+    first and a last name from Business Central as from every other source."""
     person = row.get("type") == "Person"
     modified = row.get("lastModifiedDateTime")
+    name = HumanName(_text(row.get("displayName")) or "") if person else None
     return SourceRecord("erp", str(row["number"]), {
-        "last_name": _text(row.get("displayName")) if person else None,
+        "first_name": " ".join(filter(None, (name.first, name.middle))) or None if name else None,
+        "last_name": " ".join(filter(None, (name.last, name.suffix))) or None if name else None,
         "company": None if person else _text(row.get("displayName")),
         "email": _text(row.get("email")), "phone": _text(row.get("phoneNumber")),
         "address_line1": _text(row.get("addressLine1")), "city": _text(row.get("city")),

@@ -27,7 +27,7 @@ from typing import Any
 
 from shared.canonical.money import ROUNDING, minor_units
 from shared.canonical.products import FIELDS, Field, PosItem, Product, Value
-from shared.errors import FatalError
+from shared.errors import FatalError, PermanentApiError
 from shared.mapping.schema import CatalogRules, Owner
 from shared.ports import Ports, PosCatalog, ProductCatalog, StockLevels
 
@@ -143,8 +143,11 @@ class _Normal:
 def sync_items(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> ItemsResult:
     """ERP products → Retail items, by ``public_id`` = item number; see the module for the rules.
 
+    An item Retail refuses (a 422) is reported as a conflict with Retail's reason and the others go on.
+
     Raises:
-        ApiError: a read or write failed (what was written before stays written; a re-run completes it).
+        ApiError: a read failed, or a write failed for a reason that is not the item's (what was written before
+            stays written; a re-run completes it).
     """
     normal = _Normal(retail.currency)
     result = ItemsResult()
@@ -161,7 +164,13 @@ def sync_items(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> 
                                              f"{len(held)} POS items carry this item number; none was changed"))
             continue
         if not held:
-            retail.create_item(product)
+            try:
+                retail.create_item(product)
+            except PermanentApiError as error:  # this item only: Retail refused it, say why and go on
+                _item_refusal(error)
+                result.conflicts.append(Conflict(product.item_number, "item", product.description, None,
+                                                 f"Heartland Retail refused to create it: {error.description}"))
+                continue
             result.created += 1
             continue
         item = held[0]
@@ -179,13 +188,25 @@ def sync_items(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> 
         if not changes:
             result.unchanged += 1
             continue
-        retail.update_item(item.id, changes)
+        try:
+            retail.update_item(item.id, changes)
+        except PermanentApiError as error:
+            _item_refusal(error)
+            result.conflicts.append(Conflict(product.item_number, ", ".join(changes), None, None,
+                                             f"Heartland Retail refused the change: {error.description}"))
+            continue
         result.updated += 1
         if "price" in changes:
             result.prices_changed += 1
     log.info("catalog items: %d created, %d updated (%d prices), %d unchanged, %d conflicts", result.created,
              result.updated, result.prices_changed, result.unchanged, len(result.conflicts))
     return result
+
+
+def _item_refusal(error: PermanentApiError) -> None:
+    """Re-raise what is not about the item (a bad token is every item's problem, and stops the run)."""
+    if error.status not in (400, 404, 409, 422):
+        raise error
 
 
 def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> StockResult:

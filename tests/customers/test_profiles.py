@@ -1,6 +1,7 @@
 """Profiles: every source record linked once, fields chosen per field, merges audited and undone by a person."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -105,3 +106,91 @@ def test_survivorship_rules_are_checked() -> None:
         Survivorship(fields={"shoe_size": ("pos",)})
     with pytest.raises(ValueError, match="sources must be some of"):
         Survivorship(default=("erp", "web"))
+
+
+def clustered(monkeypatch: pytest.MonkeyPatch, *groups: set[str]) -> None:
+    """The matcher answers these clusters (record keys ``source:id``), so a test can stage chains of merges."""
+    from shared.customers import matching
+
+    def match(records: object, rules: object = None) -> matching.Matches:
+        ids = [r.id for r in records]  # type: ignore[attr-defined]
+        out = {i: i for i in ids}
+        for group in groups:
+            present = sorted(group & set(ids))
+            for i in present:
+                out[i] = present[0]
+        return matching.Matches(out, 0, [])
+
+    monkeypatch.setattr(matching, "match", match)
+
+
+def test_an_unmerge_inside_a_chain_of_merges_puts_every_record_back_where_it_was(
+        store: TableStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    customers, _ = book(store)
+    one, two, three = rec("pos", "1", 0, last_name="A"), rec("pos", "2", 1, last_name="B"), rec("pos", "3", 2,
+                                                                                                last_name="C")
+    clustered(monkeypatch)
+    for record in (one, two, three):  # oldest first: the oldest profile of a merge survives it
+        customers.resolve([record])
+    p1, p2, p3 = (customers.profile_of("pos", i) for i in "123")
+    clustered(monkeypatch, {"pos:2", "pos:3"})
+    customers.resolve([])
+    clustered(monkeypatch, {"pos:1", "pos:2", "pos:3"})
+    customers.resolve([])
+    assert {customers.profile_of("pos", i) for i in "123"} == {p1}
+    with pytest.raises(LookupError, match="was itself merged into"):
+        customers.unmerge(p2)  # type: ignore[arg-type]
+    assert customers.unmerge(p1) == p2  # type: ignore[arg-type]
+    assert [customers.profile_of("pos", i) for i in "123"] == [p1, p2, p2]
+    assert customers.unmerge(p2) == p3  # type: ignore[arg-type]
+    assert [customers.profile_of("pos", i) for i in "123"] == [p1, p2, p3]
+    for pid, key in ((p1, "pos:1"), (p2, "pos:2"), (p3, "pos:3")):
+        row = customers.profile(pid)  # type: ignore[arg-type]
+        assert row is not None and orjson.loads(row["records"]) == [key], pid
+
+
+def test_a_profile_row_a_failed_pass_never_wrote_is_written_by_the_next(store: TableStore) -> None:
+    customers, _ = book(store)
+    customers.resolve([ANA_ERP, ANA_POS])
+    ana = customers.profile_of("erp", "US-0042")
+    store.table("CustomerProfiles").delete("profile", ana)  # type: ignore[arg-type]
+    customers.resolve([])
+    row = customers.profile(ana)  # type: ignore[arg-type]
+    assert row is not None and row["record_count"] == 2
+
+
+def test_a_profile_whose_records_were_all_deleted_is_retired_and_deleted_records_lend_nothing(
+        store: TableStore) -> None:
+    customers, _ = book(store)
+    customers.resolve([ANA_ERP, ANA_CRM, BEN_POS])
+    ana, ben = customers.profile_of("erp", "US-0042"), customers.profile_of("pos", "5014")
+    customers.resolve([], deleted=[("pos", "5014"), ("crm", ANA_CRM.source_id)])
+    assert ben not in {p.row_key for p in customers.profiles()}
+    retired = customers.profile(ben)  # type: ignore[arg-type]
+    assert retired is not None and retired["retired"] and orjson.loads(retired["fields"]) == {}
+    fields = orjson.loads(customers.profile(ana)["fields"])  # type: ignore[arg-type,index]
+    assert fields["email"] == "ana.ruiz@oldmail.com"  # the deleted CRM record's e-mail is gone from the profile
+
+
+def test_rebuilding_a_profile_keeps_its_loyalty_balances(store: TableStore) -> None:
+    from shared.canonical.customers import LoyaltyBalance
+    from shared.canonical.money import Money
+
+    customers, _ = book(store)
+    customers.resolve([ANA_ERP, ANA_POS])
+    ana = customers.profile_of("erp", "US-0042")
+    customers.set_loyalty(ana, LoyaltyBalance(Money.of("12.00", "USD"), Decimal(40)), pushed=True)  # type: ignore[arg-type]
+    customers.resolve([rec("pos", "5013", 9, first_name="Ana", last_name="Ruiz", phone="512-555-0112")])
+    row = customers.profile(ana)  # type: ignore[arg-type]
+    assert row is not None and orjson.loads(row["loyalty"])["points"] == "40" and row["loyalty_pushed"]
+    assert orjson.loads(row["fields"])["phone"] == "512-555-0112"  # the rebuild did happen
+
+
+def test_a_record_with_part_of_an_address_does_not_hide_a_whole_one(store: TableStore) -> None:
+    customers, _ = book(store)
+    erp = rec("erp", "E-1", 0, first_name="Ana", last_name="Ruiz", email="ana@example.com", country="US")
+    crm = rec("crm", "C-1", 0, first_name="Ana", last_name="Ruiz", email="ana@example.com",
+              address_line1="12 Oak Street", city="Austin", state="TX", postal_code="78701")
+    customers.resolve([erp, crm])
+    fields = orjson.loads(customers.profile(customers.profile_of("erp", "E-1"))["fields"])  # type: ignore[arg-type,index]
+    assert (fields["address_line1"], fields["postal_code"]) == ("12 Oak Street", "78701")

@@ -383,3 +383,20 @@ def test_an_item_number_two_pos_items_claim_is_left_alone_and_reported(world: Wo
     [mismatch] = stock.stock_mismatches
     assert (mismatch.item_number, mismatch.adjusted) == (number, False)
     assert world.retail_writes() == writes and stock.adjustment_sets == []
+
+
+def test_an_item_retail_refuses_is_reported_with_its_reason_and_the_rest_still_sync(world: World) -> None:
+    """A 13-digit EAN that passes the card-number check is refused by the Retail simulator (as a card number):
+    that item is a conflict with Retail's words; every other item is created and the stock still synced."""
+    sim = world.erp_app.simulated
+    if isinstance(sim, FinanceOperations):
+        sim.add_product("EAN1", "Imported tea", price=Decimal("4.50"), barcode="5901234123457")
+    else:
+        assert isinstance(sim, BusinessCentral)
+        sim.add_item("EAN1", "Imported tea", unit_price=Decimal("4.50"), gtin="5901234123457")
+    items, stock = world.sync()
+    [refused] = [c for c in items.conflicts if c.item_number == "EAN1"]
+    assert refused.field == "item" and "Heartland Retail refused to create it" in refused.reason
+    assert "card number" in refused.reason
+    assert items.created == len(world.truth()) - 1 and world.retail.item_by_public_id("EAN1") is None
+    assert stock.adjustment_sets  # the run went on to the stock

@@ -172,6 +172,8 @@ def test_one_customer_in_every_system_is_one_profile_and_her_husband_another(wor
     assert row is not None
     fields = orjson.loads(row["fields"])
     assert fields["email"].lower() == "maria.okafor@example.com" and fields["phone"] == "(614) 555-0142"
+    assert (fields["first_name"], fields["last_name"]) == ("Maria", "Okafor")  # BC's one-field name split too
+    assert fields["address_line1"] in ("88 North Maple Avenue", "88 N Maple Ave")  # the ERP's, whole
     ours = {"pos", "erp", "crm"}
     assert {k.split(":")[0] for k in orjson.loads(row["records"])} == ours
     assert outcome.merged >= 3
@@ -231,7 +233,10 @@ def test_a_loyalty_card_found_by_the_phone_shows_on_the_profile_and_reaches_the_
 def test_a_loyalty_lookup_the_service_keeps_refusing_skips_that_profile_only(world: World) -> None:
     world.sim("portico").issue_card(balance="5.00", points="7", aliases=["6145550142"])
     outcome = world.run()
+    assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (1, 0)
     world.apps["portico"].faults.rules = [FaultRule("POST /Hps.Exchange.PosGateway/*", "error", 1.0, status=503)]
     assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (0, 0)  # nothing found, nothing raised
+    maria = world.book.profile(profile_of(world, "erp", erp_id(world)))
+    assert maria is not None and orjson.loads(maria["loyalty"])["gift"] == "5.00"  # the last balances are kept
     world.apps["portico"].faults.rules = []
     assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (1, 0)
