@@ -337,6 +337,9 @@ class CustomerChanges:
     checkpoint: str | None
     deleted: list[str] = field(default_factory=list)
     """Ids the source deleted: their records leave matching and survivorship; their links stay."""
+    complete: str | None = None
+    """The origin these records are all of (a full read, not changes): a record of that origin held before and
+    missing now was deleted in the source."""
 
 
 class CustomerSource(Protocol):

@@ -20,6 +20,9 @@ class SourceRecord:
     source_id: str
     fields: Mapping[str, str | None]
     updated_at: datetime
+    origin: str = ""
+    """Which list of the system it came from (``contacts`` or ``accounts`` of one CRM): a complete read of that
+    list tells which of its records the system no longer holds."""
 
     @property
     def key(self) -> str:

@@ -116,6 +116,11 @@ class CustomerBook:
         rows = list(self._profiles.query(PROFILE_PARTITION))
         return [r for r in rows if not r.get("merged_into") and not r.get("retired")] if live else rows
 
+    def held(self, source: str, origin: str) -> set[str]:
+        """Ids of the live records of ``source`` that came from ``origin``."""
+        return {row.row_key for row in self._records.query(source)
+                if row.get("origin", "") == origin and not row.get("deleted_at")}
+
     def profile_of(self, source: str, source_id: str) -> str | None:
         row = self._records.get(source, source_id)
         return str(row["profile"]) if row is not None and row.get("profile") else None
@@ -163,9 +168,8 @@ class CustomerBook:
             if old is not None and old["fields"] == fields:
                 continue  # pulled again unchanged: it keeps the time it last changed
             row = Entity(rec.source, safe_key(rec.source_id), {
-                "fields": fields,
-                "updated_at": rec.updated_at, **({"profile": old["profile"]} if old is not None and
-                                                 old.get("profile") else {})})
+                "fields": fields, "updated_at": rec.updated_at, **({"origin": rec.origin} if rec.origin else {}),
+                **({"profile": old["profile"]} if old is not None and old.get("profile") else {})})
             known[rec.key] = changed[rec.key] = row
         normalized = [record({"id": key, "source": row.partition_key, **orjson.loads(row["fields"])})
                       for key, row in sorted(known.items())]
@@ -257,7 +261,7 @@ class CustomerBook:
                 continue
             rows.append(Entity(rec.source, safe_key(rec.source_id), {
                 **(old.data if old is not None else {}), "fields": fields, "updated_at": rec.updated_at,
-                "staged": True}))
+                **({"origin": rec.origin} if rec.origin else {}), "staged": True}))
         self._upsert_all(self._records, rows)
         return len(rows)
 

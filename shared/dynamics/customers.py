@@ -9,6 +9,7 @@ the profile book keeps only those whose fields changed; Business Central filters
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,7 @@ def _text(value: Any) -> str | None:
 def fo_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
     person = row.get("PartyType") == "Person"
     street = _text(row.get("AddressStreet"))
-    return SourceRecord("erp", str(row["CustomerAccount"]), {
+    return SourceRecord("erp", str(row["CustomerAccount"]), origin="CustomersV3", fields={
         "first_name": _text(row.get("PersonFirstName")) if person else None,
         "last_name": _text(row.get("PersonLastName")) if person else None,
         "company": None if person else _text(row.get("OrganizationName")),
@@ -41,7 +42,7 @@ def fo_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
         "address_line1": street.splitlines()[0] if street else None, "city": _text(row.get("AddressCity")),
         "state": _text(row.get("AddressState")), "postal_code": _text(row.get("AddressZipCode")),
         "country": _text(row.get("AddressCountryRegionId")),
-    }, pulled_at)
+    }, updated_at=pulled_at)
 
 
 def bc_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
@@ -50,7 +51,7 @@ def bc_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
     person = row.get("type") == "Person"
     modified = row.get("lastModifiedDateTime")
     name = HumanName(_text(row.get("displayName")) or "") if person else None
-    return SourceRecord("erp", str(row["number"]), {
+    return SourceRecord("erp", str(row["number"]), origin="customers", fields={
         "first_name": " ".join(filter(None, (name.first, name.middle))) or None if name else None,
         "last_name": " ".join(filter(None, (name.last, name.suffix))) or None if name else None,
         "company": None if person else _text(row.get("displayName")),
@@ -58,7 +59,7 @@ def bc_record(row: dict[str, Any], pulled_at: datetime) -> SourceRecord:
         "address_line1": _text(row.get("addressLine1")), "city": _text(row.get("city")),
         "state": _text(row.get("state")), "postal_code": _text(row.get("postalCode")),
         "country": _text(row.get("country")),
-    }, datetime.fromisoformat(modified.replace("Z", "+00:00")) if isinstance(modified, str) else pulled_at)
+    }, updated_at=datetime.fromisoformat(modified.replace("Z", "+00:00")) if isinstance(modified, str) else pulled_at)
 
 
 class FinanceOperationsCustomers:
@@ -70,7 +71,7 @@ class FinanceOperationsCustomers:
     def changes(self, checkpoint: str | None) -> CustomerChanges:  # noqa: ARG002 (no change time to filter on)
         read_at = datetime.now(UTC)
         return CustomerChanges([fo_record(row, read_at) for row in self._client.iter("CustomersV3", select=FO_FIELDS)],
-                       None)
+                               None, complete="CustomersV3")
 
 
     def write(self, account: str, fields: Mapping[str, Decimal]) -> None:
@@ -88,7 +89,8 @@ class BusinessCentralCustomers:
         where = f"lastModifiedDateTime ge {checkpoint}" if checkpoint else None
         records = [bc_record(row, read_at) for row in self._client.iter("customers", filter=where)]
         newest = max((r.updated_at for r in records), default=None)
-        return CustomerChanges(records, f"{newest.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" if newest else checkpoint)
+        return CustomerChanges(records, f"{newest.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" if newest else checkpoint,
+                               complete=None if checkpoint else "customers")
 
 
 CONTACT_FIELDS = ("contactid", "firstname", "middlename", "lastname", "suffix", "emailaddress1", "telephone1",
@@ -141,8 +143,11 @@ class DataverseCustomers:
 
     def changes(self, checkpoint: str | None) -> CustomerChanges:
         read_at = datetime.now(UTC)
+        full = checkpoint is None
         try:
             rows, deleted, link = self._client.changes(self._set, self._fields, checkpoint)
-        except DeltaLinkRejected:
+        except DeltaLinkRejected:  # expired: read the table again, and what is no longer in it was deleted
             rows, deleted, link = self._client.changes(self._set, self._fields, None)
-        return CustomerChanges([self._record(row, read_at) for row in rows], link, list(deleted))
+            full = True
+        return CustomerChanges([replace(self._record(row, read_at), origin=self._set) for row in rows], link,
+                               list(deleted), complete=self._set if full else None)

@@ -30,6 +30,7 @@ from shared.flows.pipeline import envelope_of
 from shared.ports import CustomerSource, ErpCustomerFields, LoyaltyBalances, Ports, Table
 from shared.storage import tables
 from shared.storage.entities import Entity
+from shared.storage.keys import safe_key
 
 log = logging.getLogger("hl365.customers")
 CHECKPOINT_PARTITION = "customers"
@@ -51,6 +52,9 @@ def sync(book: CustomerBook, sources: Mapping[str, CustomerSource], checkpoints:
         changes = source.changes(str(stored["Checkpoint"]) if stored is not None else None)
         incoming += changes.records
         gone += [(source.source, record_id) for record_id in changes.deleted]
+        if changes.complete is not None:  # a full read: what we held of that list and it no longer has is gone
+            present = {safe_key(r.source_id) for r in changes.records}
+            gone += [(source.source, unquote(key)) for key in book.held(source.source, changes.complete) - present]
         marks[name] = changes.checkpoint
     outcome = book.resolve(incoming, deleted=gone, correlation_id=f"customers:{now:%Y%m%dT%H%M%S}")
     for name, mark in marks.items():

@@ -23,7 +23,7 @@ def source_record(customer: Customer, read_at: datetime | None = None) -> Source
         first = last = None
     return SourceRecord("pos", str(customer.id), {
         "first_name": first, "last_name": last, "email": customer.email, "phone": customer.phone,
-        "company": company}, customer.updated_at or read_at or datetime.now(UTC))
+        "company": company}, customer.updated_at or read_at or datetime.now(UTC), origin="customers")
 
 
 class RetailCustomers:
@@ -39,7 +39,8 @@ class RetailCustomers:
         since = datetime.fromisoformat(checkpoint) - OVERLAP if checkpoint else None
         records = [source_record(c, read_at) for c in self._client.iter_customers(since)]
         newest = max((r.updated_at for r in records), default=None)
-        return CustomerChanges(records, newest.isoformat() if newest else checkpoint)
+        return CustomerChanges(records, newest.isoformat() if newest else checkpoint,
+                               complete=None if checkpoint else "customers")
 
     def get(self, customer_id: int) -> SourceRecord | None:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -240,3 +240,27 @@ def test_a_loyalty_lookup_the_service_keeps_refusing_skips_that_profile_only(wor
     assert maria is not None and orjson.loads(maria["loyalty"])["gift"] == "5.00"  # the last balances are kept
     world.apps["portico"].faults.rules = []
     assert refresh_loyalty(world.book, world.loyalty, outcome.touched) == (1, 0)
+
+
+def test_after_the_crm_refuses_an_old_delta_link_the_full_read_retires_what_it_deleted(world: World) -> None:
+    world.run()
+    daniel_crm = "7c2f0c5e-1b2a-4c3d-8e4f-000000000002"
+    world.crm.delete("contacts", daniel_crm)
+    world.sim("crm").advance(timedelta(days=8))  # the delta link the checkpoint holds has expired
+    crm_reads = world.apps["crm"].requests.copy()
+    world.run()
+    assert any(n > crm_reads.get(k, 0) and "contacts" in k for k, n in world.apps["crm"].requests.items())
+    gone = world.store.table(tables.CUSTOMER_RECORDS).get("crm", daniel_crm)
+    assert gone is not None and gone.get("deleted_at")
+    assert world.book.profile_of("crm", "7c2f0c5e-1b2a-4c3d-8e4f-000000000001")  # Maria's contact stays
+
+
+def test_a_customer_deleted_in_fo_is_retired_by_the_next_full_read(world: World) -> None:
+    if world.erp != "fo":
+        pytest.skip("Business Central is read by change time; its deletes arrive only on a full read")
+    world.run()
+    sim = world.sim("erp")
+    sim.store.delete("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "US-900"})
+    world.run()
+    gone = world.store.table(tables.CUSTOMER_RECORDS).get("erp", "US-900")
+    assert gone is not None and gone.get("deleted_at")
