@@ -146,6 +146,9 @@ class CustomerBook:
             if rec.source not in SOURCES:
                 raise ValueError(f"{rec.key}: source must be one of {', '.join(SOURCES)}")
         known = {f"{row.partition_key}:{row.row_key}": row for row in self.records()}
+        # Each record is written back only if no one (a webhook's staging, another sync) changed it since this
+        # pass read it: such a write fails the pass, and the next one starts from what is there.
+        etags = {key: row.etag for key, row in known.items()}
         changed: dict[str, Entity] = {}
         retired: set[str] = set()
         for source, source_id in deleted:
@@ -191,7 +194,7 @@ class CustomerBook:
                 survivor = min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
                 for absorbed in group:
                     if absorbed != survivor:
-                        merge_id = self._merge(survivor, absorbed, known, assignment, correlation_id)
+                        merge_id = self._merge(survivor, absorbed, known, assignment, correlation_id, etags)
                         outcome.merges.append(merge_id)
                         touched.add(survivor)
                         absorbed_now.add(absorbed)  # its row was just marked merged_into: left as it is
@@ -214,7 +217,8 @@ class CustomerBook:
                 audits.append({"step": "customer.link", "event_id": key, "correlation_id": correlation_id or key,
                                "outcome": "linked", "detail": {"profile": target}})
         self._upsert_all(self._records, [Entity(row.partition_key, row.row_key,
-                                                {**row.data, "profile": assignment.get(key, row.get("profile"))})
+                                                {**row.data, "profile": assignment.get(key, row.get("profile"))},
+                                                etag=etags.get(key))
                                          for key, row in changed.items()])
         touched.update(assignment[key] for key in changed if key in assignment)  # a changed record's fields
         touched.update(str(changed[key]["profile"]) for key in retired if changed[key].get("profile"))
@@ -254,14 +258,19 @@ class CustomerBook:
         """Keep new or changed records for the next :meth:`resolve` (which links them); cheap, so a webhook can
         call it. Returns how many were new or changed."""
         rows = []
+        held: dict[str, dict[str, Entity]] = {}
+        for source in {rec.source for rec in incoming}:
+            held[source] = self._records.get_many(source, sorted({safe_key(r.source_id) for r in incoming
+                                                                  if r.source == source}))
         for rec in incoming:
-            old = self._records.get(rec.source, safe_key(rec.source_id))
+            old = held[rec.source].get(safe_key(rec.source_id))
             fields = orjson.dumps({k: rec.fields.get(k) for k in FIELDS}).decode()
             if old is not None and (old["fields"] == fields or old["updated_at"] > rec.updated_at):
                 continue
             rows.append(Entity(rec.source, safe_key(rec.source_id), {
                 **(old.data if old is not None else {}), "fields": fields, "updated_at": rec.updated_at,
-                **({"origin": rec.origin} if rec.origin else {}), "staged": True}))
+                **({"origin": rec.origin} if rec.origin else {}), "staged": True},
+                etag=old.etag if old is not None else None))
         self._upsert_all(self._records, rows)
         return len(rows)
 
@@ -304,13 +313,15 @@ class CustomerBook:
 
     @staticmethod
     def _upsert_all(table: Any, rows: Sequence[Entity]) -> None:
-        """Rows written a partition and a hundred at a time, each batch atomic."""
+        """Rows written a partition and a hundred at a time, each batch atomic; a row carrying an ETag replaces
+        only that version (raises ``BatchError`` when another writer changed it)."""
         by_partition: dict[str, list[Entity]] = defaultdict(list)
         for row in rows:
             by_partition[row.partition_key].append(row)
         for partition_rows in by_partition.values():
             for start in range(0, len(partition_rows), MAX_BATCH):
-                table.submit([Operation("upsert", row) for row in partition_rows[start:start + MAX_BATCH]])
+                table.submit([Operation("upsert", Entity(row.partition_key, row.row_key, row.data), etag=row.etag)
+                              for row in partition_rows[start:start + MAX_BATCH]])
 
     def _apart_pairs(self) -> set[frozenset[str]]:
         """One query: the pairs are few (each is a person's decision), so they share a partition."""
@@ -335,7 +346,7 @@ class CustomerBook:
         return min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
 
     def _merge(self, survivor: str, absorbed: str, known: dict[str, Entity], assignment: dict[str, str],
-               correlation_id: str) -> str:
+               correlation_id: str, etags: dict[str, str | None]) -> str:
         moved = sorted(k for k, p in assignment.items() if p == absorbed)
         merge_id = f"{_now():%Y%m%dT%H%M%S%f}-{absorbed}"
         self._merges.insert(Entity(survivor, merge_id, {
@@ -345,7 +356,7 @@ class CustomerBook:
             assignment[key] = survivor
             row = known[key]
             known[key] = Entity(row.partition_key, row.row_key, {**row.data, "profile": survivor})
-            self._records.upsert(known[key])
+            etags[key] = self._records.upsert(known[key], etag=etags.get(key)).etag
         old = self._profiles.get(PROFILE_PARTITION, absorbed)
         self._profiles.upsert(Entity(PROFILE_PARTITION, absorbed, {**(old.data if old else {}),
                                                                    "merged_into": survivor}))
@@ -385,10 +396,11 @@ class CustomerBook:
         return Entity(PROFILE_PARTITION, profile_id, data)
 
     def _store_review(self, pairs: Sequence[Any]) -> None:
-        wanted = {f"{p.left}|{p.right}": p for p in pairs}
-        for row in self._review.query("pair"):
-            if row.row_key not in wanted:
-                self._review.delete("pair", row.row_key)
-        for key, pair in wanted.items():
-            self._review.upsert(Entity("pair", key, {"probability": f"{pair.probability:.4f}",
-                                                     "reasons": orjson.dumps(list(pair.reasons)).decode()}))
+        """The pairs now in the review band replace those of the last pass, a hundred writes to a batch."""
+        wanted = {safe_key(f"{p.left}|{p.right}"): p for p in pairs}
+        stale = [Operation("delete", row) for row in self._review.query("pair") if row.row_key not in wanted]
+        for start in range(0, len(stale), MAX_BATCH):
+            self._review.submit(stale[start:start + MAX_BATCH])
+        self._upsert_all(self._review, [Entity("pair", key, {"probability": f"{pair.probability:.4f}",
+                                                             "reasons": orjson.dumps(list(pair.reasons)).decode()})
+                                        for key, pair in wanted.items()])

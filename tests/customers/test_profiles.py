@@ -194,3 +194,28 @@ def test_a_record_with_part_of_an_address_does_not_hide_a_whole_one(store: Table
     customers.resolve([erp, crm])
     fields = orjson.loads(customers.profile(customers.profile_of("erp", "E-1"))["fields"])  # type: ignore[arg-type,index]
     assert (fields["address_line1"], fields["postal_code"]) == ("12 Oak Street", "78701")
+
+
+def test_a_record_staged_while_a_pass_matches_is_not_overwritten_by_it(store: TableStore,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.customers import matching
+    from shared.storage.errors import BatchError
+
+    customers, _ = book(store)
+    customers.resolve([ANA_ERP, ANA_POS])
+    real = matching.match
+
+    def match_while_a_webhook_stages(records: object, rules: object = None) -> matching.Matches:
+        customers.stage([rec("pos", "5013", 20, first_name="Ana", last_name="Ruiz", phone="512-555-0999")])
+        return real(records, rules)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(matching, "match", match_while_a_webhook_stages)
+    with pytest.raises(BatchError):
+        customers.resolve([rec("pos", "5013", 10, first_name="Ana", last_name="Ruiz", phone="512-555-0123")])
+    staged = store.table("CustomerRecords").get("pos", "5013")
+    assert staged is not None and staged.get("staged")
+    assert orjson.loads(staged["fields"])["phone"] == "512-555-0999"  # the webhook's, not the pass's older copy
+    monkeypatch.setattr(matching, "match", real)
+    customers.resolve([])
+    ana = customers.profile(customers.profile_of("erp", "US-0042"))  # type: ignore[arg-type]
+    assert ana is not None and orjson.loads(ana["fields"])["phone"] == "512-555-0999"
