@@ -126,7 +126,7 @@ BLOCKS = (
 )
 """Pairs are only ever scored inside one of these; a true pair that shares none of them is not found."""
 
-COLUMNS = ("id", "source", "first", "first_variants", "last_variants", "middle_initial", "last", "generation",
+COLUMNS = ("id", "source", "first", "first_variants", "last_variants", "last", "generation",
            "company", "email", "phone", "house_number", "street", "unit", "city", "state", "zip5")
 
 
@@ -176,7 +176,6 @@ class ReviewPair:
 class Matches:
     clusters: dict[str, str]
     """record id → cluster id (the id of one of its records), for every record."""
-    links: int
     review: list[ReviewPair]
 
     @property
@@ -201,7 +200,7 @@ def match(records: Sequence[Normalized], rules: MatchRules | None = None) -> Mat
         twice = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise ValueError(f"id {twice!r} is on more than one record; ids must be unique")
     if len(records) < 2:
-        return Matches({i: i for i in ids}, 0, [])
+        return Matches({i: i for i in ids}, [])
     from splink import DuckDBAPI, Linker, SettingsCreator
 
     logging.getLogger("splink").setLevel(logging.ERROR)  # it warns of levels random pairs never reach
@@ -224,9 +223,8 @@ def match(records: Sequence[Normalized], rules: MatchRules | None = None) -> Mat
     clusters = dict(zip(clusters_frame.as_pandas_dataframe()["id"].astype(str),
                         clusters_frame.as_pandas_dataframe()["cluster_id"].astype(str), strict=True))
     pairs = predictions.as_pandas_dataframe()
-    links = int((pairs["match_probability"] >= rules.threshold).sum())
     review = [pair for pair in _review(pairs, rules) if clusters[pair.left] != clusters[pair.right]]
-    return Matches(clusters, links, review)
+    return Matches(clusters, review)
 
 
 def _review(pairs: Any, rules: MatchRules) -> Iterable[ReviewPair]:

@@ -99,10 +99,6 @@ class Normalized:
     country: str
     id_was_number: bool = False
 
-    def row(self) -> dict[str, Any]:
-        return {name: (list(value) if isinstance(value, tuple) else value)
-                for name, value in ((f, getattr(self, f)) for f in self.__slots__) if name != "id_was_number"}
-
 
 def _plain(value: object) -> str:
     """Lower case ASCII without accents; ``None`` and non-strings are read as text or nothing."""

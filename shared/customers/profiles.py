@@ -116,11 +116,6 @@ class CustomerBook:
         rows = list(self._profiles.query(PROFILE_PARTITION))
         return [r for r in rows if not r.get("merged_into") and not r.get("retired")] if live else rows
 
-    def held(self, source: str, origin: str) -> set[str]:
-        """Ids of the live records of ``source`` that came from ``origin``."""
-        return {row.row_key for row in self._records.query(source)
-                if row.get("origin", "") == origin and not row.get("deleted_at")}
-
     def profile_of(self, source: str, source_id: str) -> str | None:
         row = self._records.get(source, source_id)
         return str(row["profile"]) if row is not None and row.get("profile") else None
@@ -134,12 +129,13 @@ class CustomerBook:
     # --- writing ---------------------------------------------------------------------------------------
 
     def resolve(self, incoming: Sequence[SourceRecord], *, deleted: Sequence[tuple[str, str]] = (),
-                correlation_id: str = "") -> Outcome:
+                complete: Sequence[tuple[str, str, Sequence[SourceRecord]]] = (), correlation_id: str = "") -> Outcome:
         """Take in new and changed source records, match them against every known one, and link each to a
         profile: a new one, the one its duplicates already have, or the survivor of a merge of several.
 
         A record its source ``deleted`` (source, id) keeps its link, so history still reads, but no longer
-        matches or lends a field to its profile."""
+        matches or lends a field to its profile. ``complete`` names full reads (source, origin, the records
+        read): a live record of that source and origin they do not hold was deleted too."""
         from shared.customers.matching import match  # the parsers and splink load only when matching
         from shared.customers.normalize import record
         for rec in incoming:
@@ -151,8 +147,12 @@ class CustomerBook:
         etags = {key: row.etag for key, row in known.items()}
         changed: dict[str, Entity] = {}
         retired: set[str] = set()
-        for source, source_id in deleted:
-            key = f"{source}:{safe_key(source_id)}"
+        keys_gone = [f"{source}:{safe_key(source_id)}" for source, source_id in deleted]
+        for source, origin, read in complete:
+            present = {rec.key for rec in read}
+            keys_gone += [key for key, row in known.items() if row.partition_key == source
+                          and row.get("origin", "") == origin and key not in present]
+        for key in keys_gone:
             row = known.pop(key, None)
             if row is not None and not row.get("deleted_at"):
                 changed[key] = Entity(row.partition_key, row.row_key, {**row.data, "deleted_at": _now()})
@@ -191,7 +191,7 @@ class CustomerBook:
             held = sorted({assignment[k] for k in members if k in assignment})
             groups = self._groups(held, apart)
             for group in groups:
-                survivor = min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
+                survivor = self._final(group, profiles)
                 for absorbed in group:
                     if absorbed != survivor:
                         merge_id = self._merge(survivor, absorbed, known, assignment, correlation_id, etags)
@@ -343,6 +343,7 @@ class CustomerBook:
 
     @staticmethod
     def _final(group: list[str], profiles: Mapping[str, Entity]) -> str:
+        """The oldest profile of a group: the one a merge keeps."""
         return min(group, key=lambda p: (profiles[p]["created_at"] if p in profiles else _now(), p))
 
     def _merge(self, survivor: str, absorbed: str, known: dict[str, Entity], assignment: dict[str, str],

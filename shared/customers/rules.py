@@ -5,9 +5,10 @@ matcher's libraries."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.canonical.customers import LoyaltyBalance
 
 SOURCES = ("pos", "erp", "crm", "loyalty")
 FIELDS = ("first_name", "last_name", "company", "email", "phone", "address_line1", "city", "state",
@@ -84,7 +85,7 @@ class LoyaltyRules(BaseModel):
     fo_gift_field: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,80}$")
     fo_points_field: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,80}$")
 
-    def fo_fields(self, balance: Any) -> dict[str, Decimal]:
+    def fo_fields(self, balance: LoyaltyBalance) -> dict[str, Decimal]:
         fields: dict[str, Decimal] = {}
         if self.fo_gift_field:
             fields[self.fo_gift_field] = balance.gift.amount

@@ -30,7 +30,6 @@ from shared.flows.pipeline import envelope_of
 from shared.ports import CustomerSource, ErpCustomerFields, LoyaltyBalances, Ports, Table
 from shared.storage import tables
 from shared.storage.entities import Entity
-from shared.storage.keys import safe_key
 
 log = logging.getLogger("hl365.customers")
 CHECKPOINT_PARTITION = "customers"
@@ -46,17 +45,18 @@ def sync(book: CustomerBook, sources: Mapping[str, CustomerSource], checkpoints:
     now = now or datetime.now(UTC)
     incoming: list[SourceRecord] = []
     gone: list[tuple[str, str]] = []
+    complete: list[tuple[str, str, list[SourceRecord]]] = []
     marks: dict[str, str | None] = {}
     for name, source in sources.items():
         stored = checkpoints.get(CHECKPOINT_PARTITION, name)
         changes = source.changes(str(stored["Checkpoint"]) if stored is not None else None)
         incoming += changes.records
         gone += [(source.source, record_id) for record_id in changes.deleted]
-        if changes.complete is not None:  # a full read: what we held of that list and it no longer has is gone
-            present = {safe_key(r.source_id) for r in changes.records}
-            gone += [(source.source, unquote(key)) for key in book.held(source.source, changes.complete) - present]
+        if changes.complete is not None:
+            complete.append((source.source, changes.complete, changes.records))
         marks[name] = changes.checkpoint
-    outcome = book.resolve(incoming, deleted=gone, correlation_id=f"customers:{now:%Y%m%dT%H%M%S}")
+    outcome = book.resolve(incoming, deleted=gone, complete=complete,
+                           correlation_id=f"customers:{now:%Y%m%dT%H%M%S}")
     for name, mark in marks.items():
         if mark is not None:
             checkpoints.upsert(Entity(CHECKPOINT_PARTITION, name, {"Checkpoint": mark, "ReadAt": now}))
@@ -103,18 +103,15 @@ def loyalty_alias(phone: object) -> str:
     return digits if len(digits) == 10 else ""
 
 
-def run_customer_sync(ports: Ports, erp: str) -> Outcome:
-    """``hl365 customers sync --erp fo|bc``: the POS, the ERP and (when configured) the CRM.
+def run_customer_sync(ports: Ports, erp: str | None) -> Outcome:
+    """``hl365 customers sync --erp fo|bc``: the POS, the ERP ``erp`` (None: none) and (when configured) the
+    CRM; then the loyalty balances of the profiles the sync touched.
 
     Raises:
         ConfigError: a source's connection is not configured.
         FatalError: ``UnknownErp``.
     """
     outcome = sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
-    return _with_loyalty(ports, outcome, erp)
-
-
-def _with_loyalty(ports: Ports, outcome: Outcome, erp: str | None) -> Outcome:
     loyalty = ports.loyalty
     if loyalty is not None and outcome.touched:
         outcome.loyalty_cards, outcome.loyalty_pushed = refresh_loyalty(
@@ -126,9 +123,7 @@ def _with_loyalty(ports: Ports, outcome: Outcome, erp: str | None) -> Outcome:
 def run_scheduled_sync(ports: Ports) -> Outcome:
     """The ``customers_sync`` timer: the ERP that ``D365_TARGET`` names, when it names one."""
     target = ports.settings.d365_target
-    erp = target if target in ("fo", "bc") else None
-    outcome = sync(ports.customers, ports.customer_sources(erp), ports.tables.table(tables.CHECKPOINTS))
-    return _with_loyalty(ports, outcome, erp)
+    return run_customer_sync(ports, target if target in ("fo", "bc") else None)
 
 
 def retail_source(kind: str) -> Source:

@@ -119,7 +119,7 @@ def clustered(monkeypatch: pytest.MonkeyPatch, *groups: set[str]) -> None:
             present = sorted(group & set(ids))
             for i in present:
                 out[i] = present[0]
-        return matching.Matches(out, 0, [])
+        return matching.Matches(out, [])
 
     monkeypatch.setattr(matching, "match", match)
 
