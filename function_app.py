@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from functions.catalog import bp as catalog_bp
 from functions.customers import bp as customers_bp
 from functions.intake import bp as intake_bp
 from functions.operations import bp as operations_bp
@@ -16,3 +17,4 @@ app.register_functions(operations_bp)
 app.register_functions(settlement_bp)
 app.register_functions(orders_bp)
 app.register_functions(customers_bp)
+app.register_functions(catalog_bp)

@@ -30,10 +30,11 @@ from typing import Any
 import httpx
 import msgspec
 
+from shared.canonical.settlement import business_day_window
 from shared.flows.settlement_builder import SettlementBuilder
 from shared.heartland.gp import GpApiClient
 from shared.heartland.retail import RetailClient
-from shared.heartland.sources import GpSettlement, RetailTickets, business_day_window
+from shared.heartland.sources import GpSettlement, RetailTickets
 from shared.mapping.loader import load
 
 DAY = date(2026, 11, 26)

@@ -83,6 +83,9 @@ param bcSubscriptionSchedule string = '0 0 */6 * * *'
 @description('NCRONTAB schedule of the customer sync: pull, match, link to profiles (HL365_CUSTOMERS_SCHEDULE).')
 param customersSchedule string = '0 15 * * * *'
 
+@description('NCRONTAB schedule of the catalogue sync: POS sales into ERP stock, items, prices, stock (HL365_CATALOG_SCHEDULE).')
+param catalogSchedule string = '0 45 * * * *'
+
 @description('Other currencies that need the ERP\'s exchange rate, comma-separated (HL365_FOREIGN_CURRENCIES).')
 param foreignCurrencies string = ''
 
@@ -200,6 +203,7 @@ var appSettings = {
   HL365_EOD_SCHEDULE: eodSchedule
   HL365_BC_SUBSCRIPTION_SCHEDULE: bcSubscriptionSchedule
   HL365_CUSTOMERS_SCHEDULE: customersSchedule
+  HL365_CATALOG_SCHEDULE: catalogSchedule
   HL365_FOREIGN_CURRENCIES: foreignCurrencies
   HL365_ORDER_CAPTURE: orderCapture
   HL365_PUBLIC_URL: 'https://${functionApp.outputs.defaultHostName}'

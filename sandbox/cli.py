@@ -546,6 +546,12 @@ def demo(
                       f"found with F1 {customers['f1']}")
         table.add_row("catalog", f"{report['items_synced']} items and {report['prices_synced']} prices synced, "
                       f"{report['stock_mismatches']} stock mismatches brought in step")
+        sales = report.get("pos_sales") or {}
+        if sales:
+            sold = sum(sales["sold"].values())
+            where = (f"booked into ERP stock as {', '.join(sales['journals'])}" if sales["booked"] else
+                     f"{sum(sales['to_book_by_hand'].values())} units listed for the ERP's people to book")
+            table.add_row("POS sales", f"{sold} units sold on {sales['date']}: {where}")
     console.print(table)
     console.print(f"report: {(out / 'report.json').resolve()} and {(out / 'report.html').resolve()}")
     if not report["ok"]:
@@ -664,7 +670,7 @@ def print_failures(report: dict[str, Any]) -> None:
         console.print("[red]customers or catalogue: " + escape(report.get("master_data_error") or (
             f"customers F1 {report.get('customers', {}).get('f1')}, second sync "
             f"{report.get('customers', {}).get('second_sync_linked')} links, catalogue second run "
-            f"{report.get('catalog_second_run')}")) + "[/red]")
+            f"{report.get('catalog_second_run')}, POS sales {report.get('pos_sales')}")) + "[/red]")
     unexplained = [d for d in report.get("dead_lettered", []) if not d["reason"]]
     if unexplained:
         console.print(f"[red]{sum(d['count'] for d in unexplained)} dead letters carry no reason[/red]")

@@ -331,7 +331,7 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
         mark = time.perf_counter()
         progress.phase("customers, items and stock")
         master = master_data.run(options.erp, sims.apps, services, customers=max(200, options.transactions // 40),
-                                 seed=options.seed)
+                                 seed=options.seed, day=options.day)
         phases["master_data"] = round(time.perf_counter() - mark, 2)
     finally:
         chaos.stop()

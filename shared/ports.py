@@ -18,7 +18,17 @@ from shared.canonical.journals import Journal
 from shared.canonical.money import Money
 from shared.canonical.orders import Erp, Order
 from shared.canonical.payments import Payment
-from shared.canonical.products import Field, OnHand, PosItem, Product, StockPlace, Value, Warehouse
+from shared.canonical.products import (
+    BookedMovement,
+    Field,
+    OnHand,
+    PosItem,
+    Product,
+    StockMovement,
+    StockPlace,
+    Value,
+    Warehouse,
+)
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
 from shared.errors import FatalError
 from shared.heartland.gp_models import Transaction
@@ -317,10 +327,30 @@ class PosCatalog(StockLevels, Protocol):
         """``qty_on_hand`` per item id at one location (an item without a row holds none)."""
         ...
 
+    def sold(self, location_id: int, start: datetime, end: datetime) -> dict[int, Decimal]:
+        """Net quantity per item id the tickets completed in ``[start, end)`` took off the shelf (returns count
+        back; voided tickets do not count)."""
+        ...
+
     def adjust(self, location_id: int, changes: Mapping[int, Decimal], *, reason_id: int | None, note: str) -> int:
         """Moves stock at one location by ``changes`` (item id → signed whole quantity) in ONE adjustment set,
         applied at once; returns the set's id."""
         ...
+
+
+class StockJournal(Protocol):
+    """Where the POS's daily sales move an ERP's stock (F&O inventory movement journals; Business Central API v2.0
+    has no item journal, so it has none). ``DocumentLedger`` of ``StockMovement``s, plus what was booked."""
+
+    def booked(self, key_prefix: str) -> list[BookedMovement]:
+        """Every movement whose key starts with ``key_prefix``, oldest first (an empty one is not listed)."""
+        ...
+
+    def find_journal(self, external_key: str) -> str | None: ...
+
+    def create_journal(self, journal: StockMovement) -> str: ...
+
+    def post_journal(self, document_id: str) -> None: ...
 
 
 # What a flow receives -------------------------------------------------------------------------------------------
@@ -443,6 +473,10 @@ class Ports(Protocol):
 
     @property
     def pos_catalog(self) -> PosCatalog: ...
+
+    def stock_journal(self, erp: str) -> StockJournal | None:
+        """Where the POS's sales are booked into ``erp``'s stock; None where that ERP's API cannot take them."""
+        ...
 
     def customer_sources(self, erp: str | None) -> dict[str, CustomerSource]:
         """Every configured system holding customers, by a name its checkpoint is kept under: the POS (when

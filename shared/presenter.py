@@ -261,16 +261,30 @@ def _(result: CustomersOutcome) -> Report:
 @text.register
 def _(result: CatalogResult) -> Report:
     """Exit 1 when something was left different: a conflict for the owner to settle, a stock difference not
-    adjusted."""
+    adjusted, POS sales the ERP could not take."""
     summary = result.summary()
     rows = [[c["item_number"], c["field"], str(c["erp_value"]), str(c["pos_value"]), c["reason"]]
             for c in summary["conflicts"]]
     rows += [[m["item_number"], f"stock at {m['location']} ({m['warehouse']})", m["erp_qty"], m["pos_qty"],
-              "adjusted" if m["adjusted"] else "left as is"] for m in summary["stock_mismatches"]]
-    left = len(summary["conflicts"]) + sum(not m["adjusted"] for m in summary["stock_mismatches"])
-    text = (f"{summary['items_created']} items created, {summary['items_updated']} updated "
-            f"({summary['prices_changed']} prices), {summary['unchanged']} unchanged; "
-            f"{len(summary['adjustment_sets'])} stock adjustment sets; {left} differences left for a person")
+              "adjusted" if m["adjusted"] else ("selling now: next run" if m["moving"] else "left as is")]
+             for m in summary["stock_mismatches"]]
+    to_book = [b for b in result.sales if b.reason and b.sold]
+    for booking in result.sales:
+        where = f"POS sales {booking.location} {booking.business_date}"
+        rows += [[number, where, "", str(quantity),
+                  f"booked in {booking.external_key}" if number in booking.movement else
+                  (booking.reason or "already booked")]
+                 for number, quantity in sorted(booking.sold.items())
+                 if number in booking.movement or booking.reason]
+        rows += [[number, where, "", str(quantity), "sold at the POS, no such ERP item: not booked"]
+                 for number, quantity in sorted(booking.not_in_erp.items())]
+    left = (len(summary["conflicts"]) + sum(not m["adjusted"] and not m["moving"] for m in summary["stock_mismatches"])
+            + len(to_book) + sum(len(b.not_in_erp) for b in result.sales))
+    booked = [b.external_key for b in result.sales if b.external_key]
+    text = (f"{len(booked)} POS sales movements booked; {summary['items_created']} items created, "
+            f"{summary['items_updated']} updated ({summary['prices_changed']} prices), {summary['unchanged']} "
+            f"unchanged; {len(summary['adjustment_sets'])} stock adjustment sets; {left} differences left for a "
+            "person")
     return Report(left == 0, text, f"catalog {result.erp} → Heartland Retail",
                   ("item", "field", "ERP", "POS", "outcome"), rows)
 

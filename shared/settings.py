@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     bc_subscription_schedule: str = Field("0 0 */6 * * *",
                                           validation_alias=AliasChoices("HL365_BC_SUBSCRIPTION_SCHEDULE"))
     customers_schedule: str = Field("0 15 * * * *", validation_alias=AliasChoices("HL365_CUSTOMERS_SCHEDULE"))
+    catalog_schedule: str = Field("0 45 * * * *", validation_alias=AliasChoices("HL365_CATALOG_SCHEDULE"))
     order_capture: Literal["charge", "authorise"] = Field(
         "charge", validation_alias=AliasChoices("HL365_ORDER_CAPTURE")
     )

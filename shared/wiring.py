@@ -33,6 +33,7 @@ from shared.ports import (
     PosCustomers,
     ProductCatalog,
     SettlementSource,
+    StockJournal,
     TableStore,
     TicketSource,
 )
@@ -228,6 +229,16 @@ class Services:
             from shared.dynamics.catalog import BcCatalog
 
             return BcCatalog(self.bc)
+        raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    def stock_journal(self, erp: str) -> StockJournal | None:
+        rules = self.mapping.catalog.inventory.pos_sales if self.mapping.catalog else None
+        if erp == "bc" or rules is None:
+            return None
+        if erp == "fo":
+            from shared.dynamics.catalog import FoStockJournal
+
+            return FoStockJournal(self.fo, journal_name=rules.fo_journal_name, offset_account=rules.fo_offset_account)
         raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
 
     @cached_property

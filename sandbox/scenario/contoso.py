@@ -47,6 +47,7 @@ def setup_company(sim: FinanceOperations, company: str) -> None:
     """What every legal entity has before any data: journal names, customer groups, an operating bank account."""
     sim.add_journal_name("GenJrn", "Daily", voucher_series="GNJL", company=company)
     sim.add_journal_name("CustPay", "CustPayment", voucher_series="ARPM", company=company)
+    sim.add_journal_name("IMov", "Movement", voucher_series="IMOV", company=company)
     for group in ("10", "20", "30", "40", "80", "90"):
         sim.add_customer_group(group, company=company)
     sim.add_bank_account(f"{company.upper()} OPER", company=company)

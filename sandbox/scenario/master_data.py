@@ -2,18 +2,23 @@
 
 Customers come from the customer generator (planted duplicates across the POS, the ERP and the CRM, and every
 look-alike), each written into the system its record says, as that system stores it. The ERP gets new items, a
-price change and stock movements. Then the customer sync and the catalogue sync run twice, as the timers would:
-the first links and pushes, the second must find nothing to do. The truth of who is who grades the profiles.
+price change and stock movements, and the next day's trading at the store. Then the customer sync and the
+catalogue sync run as the timers would (that evening, and twice the morning after, when the POS's sales are
+booked into the ERP's stock): the first links and pushes, the second must find nothing to do. The truth of who
+is who grades the profiles.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sandbox.scenario.customers import Generator, errors, pairwise
+from sandbox.scenario.pos import Line
 from sandbox.simulators.base import SimulatorApp
 from shared.errors import IntegrationError
 from shared.flows.catalog import run_catalog_sync
@@ -131,20 +136,59 @@ def move_catalog(erp: str, app: SimulatorApp, seed: int) -> dict[str, int]:
     return {"new_items": new, "price_changes": 1}
 
 
-def run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int, seed: int) -> dict[str, Any]:
+def trade(apps: dict[str, SimulatorApp], day: date, timezone: str, seed: int, erp_items: set[str]) -> dict[str, int]:
+    """A day at the store mapped to the ERP (``MAIN``): a few tickets selling ERP items the catalogue sync made,
+    one with a return; item number → net quantity sold."""
+    rng = random.Random(f"{seed}:trade")
+    retail: Any = apps["retail"].simulated
+    location = next(loc["id"] for loc in retail.records("locations") if loc.get("public_id") == "MAIN")
+    held = {row["item_id"] for row in retail.records("inventory")
+            if row["location_id"] == location and row["qty_on_hand"] > 10}
+    synced = [i for i in retail.records("items") if i.get("public_id") in erp_items and i["id"] in held and i["active"]]
+    chosen = rng.sample(synced, min(len(synced), 3))
+    sold: dict[str, int] = {}
+    for n in range(3 + rng.randrange(4)):
+        item = rng.choice(chosen)
+        qty = -1 if n == 0 and sold else 1 + rng.randrange(3)
+        if qty < 0 and sold.get(item["public_id"], 0) < 1:
+            qty = 1
+        moment = datetime.combine(day, time(10 + n), ZoneInfo(timezone))
+        retail.add_ticket(location_id=location, completed_at=moment, lines=[Line(item_id=item["id"], qty=qty)])
+        sold[item["public_id"]] = sold.get(item["public_id"], 0) + qty
+    return {number: qty for number, qty in sold.items() if qty}
+
+
+def run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int, seed: int, day: date
+        ) -> dict[str, Any]:
     """Plant, sync twice, grade; the report's parts and their invariants. A sync that fails (a target still
     refusing after every retry) fails the invariant with its reason instead of ending the day."""
     try:
-        return _run(erp, apps, ports, customers=customers, seed=seed)
+        return _run(erp, apps, ports, customers=customers, seed=seed, day=day)
     except IntegrationError as error:
         return {"master_data_ok": False, "master_data_error": f"{type(error).__name__}: {error}"}
 
 
-def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int, seed: int) -> dict[str, Any]:
+def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: int, seed: int, day: date
+         ) -> dict[str, Any]:
+    """The runs stand at the morning after the demo day, that evening, and the morning after: the POS's sales of
+    the next day are traded between, so the evening run must leave them alone and the last runs book them."""
+    zone = ZoneInfo(ports.settings.merchant_timezone)
+    next_day = day + timedelta(days=1)
+    morning, evening = (datetime.combine(next_day, time(h), zone) for h in (6, 20))
+    after = datetime.combine(next_day + timedelta(days=1), time(6), zone)
     carded: set[str] = set()
     truth = plant_customers(erp, apps, customers, seed, carded)
-    run_catalog_sync(ports, erp)  # the morning: the POS in step with the ERP, as the last run left it
+    run_catalog_sync(ports, erp, now=morning)  # the morning: the POS in step with the ERP, as the last run left it
     moved = move_catalog(erp, apps[erp], seed)
+    products = list(ports.catalog(erp).products())
+    counted = min(p.item_number for p in products)  # move_catalog's first: the ERP just counted it
+    # It is not sold, so the shelves of the items sold show the sales alone.
+    sold = trade(apps, next_day, ports.settings.merchant_timezone, seed,
+                 {p.item_number for p in products if p.stocked and p.item_number != counted})
+    retail: Any = apps["retail"].simulated
+    shelf = {i["public_id"]: i["id"] for i in retail.records("items") if i.get("public_id") in sold}
+    location = next(loc["id"] for loc in retail.records("locations") if loc.get("public_id") == "MAIN")
+    traded = {number: retail.on_hand(item_id, location) for number, item_id in shelf.items()}
     first = run_customer_sync(ports, erp)
     again = run_customer_sync(ports, erp)
     book = ports.customers
@@ -152,8 +196,13 @@ def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: in
     entities = {f"{s}:{i}": entity for (s, i), entity in truth.items()}
     score = pairwise(found, entities)
     mistakes = [[kind, a["id"], b["id"]] for kind, a, b in errors(found, entities, [{"id": k} for k in entities], 10)]
-    catalog = run_catalog_sync(ports, erp).summary()
-    catalog_again = run_catalog_sync(ports, erp).summary()
+    catalog = run_catalog_sync(ports, erp, now=evening).summary()
+    kept = {number: retail.on_hand(item_id, location) for number, item_id in shelf.items()}
+    booking = run_catalog_sync(ports, erp, now=after).summary()
+    catalog_again = run_catalog_sync(ports, erp, now=after).summary()
+    next_sales = [b for b in booking["pos_sales"] if b["date"] == next_day.isoformat() and b["location"] == "MAIN"]
+    booked = {n: int(Decimal(q)) for b in next_sales for n, q in b["booked_now"].items()}
+    to_book = {n: int(Decimal(q)) for b in next_sales if b["reason"] for n, q in b["sold"].items()}
     part = {
         "customers": {**first.row(), "planted": len(truth), "precision": round(score.precision, 4),
                       "recall": round(score.recall, 4), "f1": round(score.f1, 4),
@@ -164,14 +213,20 @@ def _run(erp: str, apps: dict[str, SimulatorApp], ports: Ports, *, customers: in
         "prices_synced": catalog["prices_changed"],
         "stock_mismatches": len(catalog["stock_mismatches"]),
         "catalog_planted": moved,
+        "pos_sales": {"date": next_day.isoformat(), "sold": sold, "booked": booked, "to_book_by_hand": to_book,
+                      "journals": [b["journal"] for b in booking["pos_sales"] if b["journal"]],
+                      "kept_on_the_shelf_before_booking": kept == traded},
         "catalog_second_run": {"items_written": catalog_again["items_created"] + catalog_again["items_updated"],
                                "adjustment_sets": len(catalog_again["adjustment_sets"]),
-                               "stock_mismatches": len(catalog_again["stock_mismatches"])},
+                               "stock_mismatches": len(catalog_again["stock_mismatches"]),
+                               "pos_sales_booked": sum(bool(b["journal"]) for b in catalog_again["pos_sales"])},
     }
+    sales_ok = kept == traded and (booked == sold if erp == "fo" else to_book == sold and not booked)
     part["master_data_ok"] = (score.f1 >= 0.9 and part["customers"]["second_sync_linked"] == 0
                               and first.loyalty_cards >= 0.9 * len(carded)
                               and part["prices_synced"] >= moved["price_changes"]
                               and part["items_synced"] >= moved["new_items"]
+                              and sales_ok
                               and part["catalog_second_run"] == {"items_written": 0, "adjustment_sets": 0,
-                                                                 "stock_mismatches": 0})
+                                                                 "stock_mismatches": 0, "pos_sales_booked": 0})
     return part

@@ -71,6 +71,11 @@ class Journal(BaseModel):
     part: int = 1
     parts: int = 1
 
+    @property
+    def claim_partition(self) -> str:
+        """Where its idempotency key is claimed: one partition per merchant and day."""
+        return f"journal-{self.merchant_id}-{self.business_date:%Y%m%d}"
+
     def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Debit and credit totals per currency."""
         sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])

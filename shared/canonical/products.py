@@ -4,6 +4,7 @@ so the catalogue sync compares like with like. Money and quantities are ``Decima
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -78,3 +79,31 @@ class OnHand:
     item_number: str
     quantity: Decimal
     available: Decimal
+
+
+@dataclass(frozen=True)
+class StockMovement:
+    """What the POS's sales of one day took out of one ERP warehouse, not yet booked there: item number → signed
+    quantity (negative an issue, positive a return). ``external_key`` is ``POS-SALES-{location}-{yyyymmdd}-{n}``:
+    the n-th movement booked for that store and day (a later one books what changed since: a late or voided
+    ticket)."""
+
+    external_key: str
+    location: str
+    warehouse: Warehouse
+    business_date: date
+    quantities: tuple[tuple[str, Decimal], ...]
+
+    @property
+    def claim_partition(self) -> str:
+        return f"stock-{self.location}-{self.business_date:%Y%m%d}"
+
+
+@dataclass(frozen=True)
+class BookedMovement:
+    """A movement the ERP holds under one of hl365's keys, posted or not."""
+
+    external_key: str
+    document_id: str
+    posted: bool
+    quantities: dict[str, Decimal]

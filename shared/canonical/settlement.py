@@ -7,8 +7,9 @@ field changed. Amounts are ``Money`` as everywhere else.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -80,3 +81,10 @@ class Deposit(_Record, frozen=True, kw_only=True):
     amount: Money
     fees: Money
     batch_ids: tuple[str, ...] = ()
+
+
+def business_day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The merchant's local day as an aware ``[start, end)`` window."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time(0), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), zone)

@@ -77,7 +77,7 @@ _SETS: dict[str, tuple[str, str]] = {"ledger": ("LedgerJournalHeaders", "LedgerJ
 class Journal:
     """A journal as F&O holds it: the header and its lines, numbers as ``Decimal``."""
 
-    kind: JournalKind
+    kind: JournalKind | Literal["movement"]
     legal_entity: str
     batch_number: str
     header: dict[str, Any]
@@ -355,6 +355,56 @@ class FinanceOperationsClient:
         if item_number is not None:
             flt += f" and ItemNumber eq {literal(item_number)}"
         return self.iter("WarehousesOnHandV2", flt, ON_HAND_FIELDS)
+
+    # -- inventory movement journals ---------------------------------------------------------------------------
+    def movement_journals(self, description: str) -> list[Journal]:
+        """Inventory movement journals whose ``Description`` matches ``description`` (``*`` a wildcard), each
+        with its lines (``InventoryMovementJournalEntries``), oldest number first."""
+        journals = []
+        for header in self.iter("InventoryMovementJournalHeaders", f"Description eq {literal(description)}",
+                                orderby="JournalNumber"):
+            number = str(header["JournalNumber"])
+            lines = sorted(self.iter("InventoryMovementJournalEntries", f"JournalNumber eq {literal(number)}"),
+                           key=lambda r: r["LineNumber"])
+            journals.append(Journal("movement", str(header.get("dataAreaId", self.legal_entity)), number, header,
+                                    lines))
+        return journals
+
+    def create_movement_journal(self, header: Mapping[str, Any]) -> str:
+        """Create an inventory movement journal header; returns its ``JournalNumber`` (the number sequence's).
+
+        Its lines are added by ``add_movement_lines``: the lines' key holds the number, so header and lines
+        cannot share one changeset. Errors as ``create_journal``.
+        """
+        document = {"dataAreaId": self.legal_entity, **header}
+        response = self._write("POST", "InventoryMovementJournalHeaders", content=dumps(document),
+                               headers={"Content-Type": "application/json"})
+        return str(loads(response.content)["JournalNumber"])
+
+    def add_movement_lines(self, number: str, lines: Sequence[Mapping[str, Any]]) -> None:
+        """All ``lines`` of journal ``number`` in ONE changeset: every line or none."""
+        requests = [BatchRequest("POST", "InventoryMovementJournalEntries",
+                                 {**line, "dataAreaId": self.legal_entity, "JournalNumber": number,
+                                  "LineNumber": Decimal(n)}, content_id=str(n))
+                    for n, line in enumerate(lines, start=1)]
+        content_type, payload = build_batch([requests], root=self._root)
+        response = self._write("POST", "$batch", content=payload, headers={"Content-Type": content_type})
+        try:
+            parts = parse_batch_response(response.headers.get("content-type", ""), response.content)
+        except BatchFormatError as exc:
+            raise UncertainOutcome("BatchAnswerUnreadable", f"$batch answered 200 with an unreadable body: {exc}",
+                                   source=SOURCE, status=response.status_code) from exc
+        failed = next((p for p in parts if not p.ok), None)
+        if failed is not None:
+            raise _part_error(failed, f"InventoryMovementJournalEntries changeset ({len(lines)} lines)")
+        if len(parts) != len(requests):
+            raise UncertainOutcome("BatchAnswerIncomplete", f"$batch answered {len(parts)} parts for "
+                                   f"{len(requests)} requests", source=SOURCE, status=response.status_code)
+
+    def post_movement_journal(self, number: str) -> None:
+        """Post an inventory movement journal (the same bound ``Post`` action as ``post_journal``); its quantities
+        then move the warehouses' on-hand. Errors as ``post_journal``."""
+        self._write("POST", f"InventoryMovementJournalHeaders({self._key(JournalNumber=number)})/{NAMESPACE}.Post")
 
     def get_customer(self, account: str) -> dict[str, Any] | None:
         """The customer (``CustomersV3``) with this account in the legal entity, or None."""

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.canonical.money import ROUNDING, minor_units
-from shared.canonical.products import FIELDS, Field, PosItem, Product, Value
+from shared.canonical.products import FIELDS, Field, PosItem, Product, StockMovement, Value, Warehouse
+from shared.canonical.settlement import business_day_window
 from shared.errors import FatalError, PermanentApiError
+from shared.flows.posting import post_once
 from shared.mapping.schema import CatalogRules, Owner
-from shared.ports import Ports, PosCatalog, ProductCatalog, StockLevels
+from shared.ports import Ports, PosCatalog, ProductCatalog, StockJournal, StockLevels
+from shared.storage.idempotency import IdempotencyKeys
 
 log = logging.getLogger("hl365.catalog")
 
@@ -73,8 +79,10 @@ class ItemsResult:
 class StockMismatch:
     """ERP and POS disagree on one item at one place; ``difference`` = ERP - POS, what an adjustment adds.
 
-    ``adjusted`` says the difference went into this run's adjustment set; it does not when the POS is the stock
-    master, the item is not in the POS, or the ERP's quantity is not whole (the POS counts whole units).
+    ``erp_qty`` is the ERP's on-hand less ``unbooked``, the POS sales it has not booked yet (today's): what it will
+    hold once they are. ``adjusted`` says the difference went into this run's adjustment set; it does not when the
+    POS is the stock master, the item is not in the POS, the ERP's quantity is not whole (the POS counts whole
+    units), or the item sold while the run read it (``moving``: the next run looks again).
     """
 
     item_number: str
@@ -84,6 +92,8 @@ class StockMismatch:
     pos_qty: Decimal
     difference: Decimal
     adjusted: bool
+    unbooked: Decimal = Decimal(0)
+    moving: bool = False
 
 
 @dataclass
@@ -95,10 +105,36 @@ class StockResult:
 
 
 @dataclass
+class SalesBooking:
+    """One store's day of POS sales against what the ERP holds of it, as item number → quantity sold (returns
+    negative). ``movement`` is what this run booked under ``external_key``; ``not_in_erp`` are sold POS items the
+    ERP has no product for (by public_id, or ``#id`` for an item the POS made alone), left for a person; ``reason``
+    says why nothing could be booked (Business Central)."""
+
+    location: str
+    business_date: date
+    warehouse: str
+    sold: dict[str, Decimal] = field(default_factory=dict)
+    booked_before: dict[str, Decimal] = field(default_factory=dict)
+    movement: dict[str, Decimal] = field(default_factory=dict)
+    external_key: str | None = None
+    document_id: str | None = None
+    not_in_erp: dict[str, Decimal] = field(default_factory=dict)
+    reason: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"location": self.location, "date": self.business_date.isoformat(), "warehouse": self.warehouse,
+                "sold": _quantities(self.sold), "booked_before": _quantities(self.booked_before),
+                "booked_now": _quantities(self.movement), "journal": self.external_key,
+                "document": self.document_id, "not_in_erp": _quantities(self.not_in_erp), "reason": self.reason}
+
+
+@dataclass
 class CatalogResult:
     erp: str
     items: ItemsResult
     stock: StockResult
+    sales: list[SalesBooking] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts and mismatches as JSON-able values (decimal strings), for the CLI and the logs."""
@@ -110,10 +146,16 @@ class CatalogResult:
             "adjustment_sets": list(self.stock.adjustment_sets),
             "stock_mismatches": [{"item_number": m.item_number, "location": m.location, "warehouse": m.warehouse,
                                   "erp_qty": str(m.erp_qty), "pos_qty": str(m.pos_qty),
-                                  "difference": str(m.difference), "adjusted": m.adjusted}
+                                  "difference": str(m.difference), "adjusted": m.adjusted,
+                                  "unbooked_sales": str(m.unbooked), "moving": m.moving}
                                  for m in self.stock.stock_mismatches],
             "skipped_locations": dict(self.stock.skipped_locations),
+            "pos_sales": [booking.summary() for booking in self.sales],
         }
+
+
+def _quantities(values: Mapping[str, Decimal]) -> dict[str, str]:
+    return {key: str(value) for key, value in sorted(values.items())}
 
 
 def _text(value: Value) -> str | bool | None:
@@ -209,24 +251,21 @@ def _item_refusal(error: PermanentApiError) -> None:
         raise error
 
 
-def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> StockResult:
+def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
+               unbooked: Callable[[int], dict[str, Decimal]] | None = None) -> StockResult:
     """ERP on-hand against Retail ``qty_on_hand`` per mapped location; see the module for the rules.
+
+    ``unbooked(location_id)`` gives, per item number, the POS sales the ERP has not booked yet; the
+    ERP's figure is taken less them. It is asked before and after the POS stock is read: an item whose figure
+    changed in between sold meanwhile and is not adjusted this run.
 
     Raises:
         ApiError: a read or the adjustment failed (a re-run reads again and adjusts only what still differs).
     """
     result = StockResult()
     stocked = {p.item_number for p in erp.products() if p.stocked}
-    items: dict[str, int] = {}
-    claimed: set[str] = set()
-    for item in retail.items():
-        if item.public_id in items:
-            claimed.add(item.public_id)
-        elif item.public_id:
-            items[item.public_id] = item.id
-    for public_id in claimed:  # two POS items for one ERP item: which one holds the stock is not ours to guess
-        del items[public_id]
-    numbers = {item_id: number for number, item_id in items.items()}
+    numbers = _pos_numbers(retail)
+    items = {number: item_id for item_id, number in numbers.items()}
     adjust = rules.inventory.master is Owner.ERP
     for location, rule in rules.inventory.locations.items():
         warehouse = rule.warehouse(erp.kind)
@@ -238,18 +277,23 @@ def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> 
             result.skipped_locations[location] = "no POS location has this public_id"
             continue
         erp_qty = {row.item_number: row.quantity for row in erp.on_hand(warehouse) if row.item_number in stocked}
+        pending = unbooked(location_id) if unbooked else {}
         pos_by_id = retail.stock(location_id)
+        after = unbooked(location_id) if unbooked else {}
         pos_qty = {numbers[i]: q for i, q in pos_by_id.items() if i in numbers and numbers[i] in stocked}
         changes: dict[int, Decimal] = {}
-        for number in sorted(set(erp_qty) | set(pos_qty)):
-            ours, theirs = erp_qty.get(number, Decimal(0)), pos_qty.get(number, Decimal(0))
+        for number in sorted(set(erp_qty) | set(pos_qty) | (set(pending) & stocked)):
+            waiting = pending.get(number, Decimal(0))
+            ours, theirs = erp_qty.get(number, Decimal(0)) - waiting, pos_qty.get(number, Decimal(0))
             if ours == theirs:
                 continue
             difference = ours - theirs
             item_id = items.get(number)
-            adjusted = adjust and item_id is not None and difference == difference.to_integral_value()
+            moving = after.get(number, Decimal(0)) != waiting
+            adjusted = (adjust and item_id is not None and not moving
+                        and difference == difference.to_integral_value())
             result.stock_mismatches.append(StockMismatch(number, location, str(warehouse), ours, theirs, difference,
-                                                         adjusted))
+                                                         adjusted, waiting, moving))
             if adjusted and item_id is not None:
                 changes[item_id] = difference
         if changes:
@@ -259,6 +303,92 @@ def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules) -> 
     log.info("catalog stock: %d mismatches, %d adjustment sets", len(result.stock_mismatches),
              len(result.adjustment_sets))
     return result
+
+
+def _pos_numbers(retail: PosCatalog) -> dict[int, str]:
+    """POS item id → the ERP item number it stands for. An item number two POS items claim is left out: which one
+    holds the stock is not ours to guess."""
+    items: dict[str, int] = {}
+    claimed: set[str] = set()
+    for item in retail.items():
+        if item.public_id in items:
+            claimed.add(item.public_id)
+        elif item.public_id:
+            items[item.public_id] = item.id
+    return {item_id: number for number, item_id in items.items() if number not in claimed}
+
+
+def sales_key_prefix(location: str, day: date) -> str:
+    return f"POS-SALES-{location}-{day:%Y%m%d}-"
+
+
+def book_pos_sales(journal: StockJournal | None, erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules,
+                   keys: IdempotencyKeys, days: Sequence[date], timezone: str) -> list[SalesBooking]:
+    """Book each store's POS sales of each of ``days`` into the ERP's stock, exactly once in effect.
+
+    Per store and day, the net quantity sold per item is compared with what the ERP already holds under that
+    day's keys; only the difference is booked, as the next movement (``…-1``, ``…-2``: a ticket completed late or
+    voided since). A run after a run books nothing. A movement found unposted (its post failed) is posted. With
+    no ``journal`` (Business Central) the quantities are returned with the reason, for a person to book.
+
+    Raises:
+        ApiError, RetriableError: a read or a write failed; what was booked stays booked, a re-run books the rest.
+    """
+    products = {p.item_number: p for p in erp.products()}
+    numbers = _pos_numbers(retail)
+    bookings: list[SalesBooking] = []
+    for location, rule in rules.inventory.locations.items():
+        warehouse = rule.warehouse(erp.kind)
+        location_id = retail.location_id(location)
+        if warehouse is None or location_id is None:
+            continue
+        for day in days:
+            start, end = business_day_window(day, timezone)
+            booking = SalesBooking(location, day, str(warehouse))
+            for item_id, quantity in retail.sold(location_id, start, end).items():
+                number = numbers.get(item_id)
+                product = products.get(number) if number else None
+                if product is None:
+                    booking.not_in_erp[number or f"#{item_id}"] = quantity
+                elif product.stocked:
+                    booking.sold[product.item_number] = booking.sold.get(product.item_number, Decimal(0)) + quantity
+            bookings.append(booking)
+            if journal is None:
+                booking.reason = (f"{erp.kind} has no item journal in its API: book these quantities there")
+                continue
+            _book(journal, keys, booking, warehouse)
+    booked = [b for b in bookings if b.movement]
+    log.info("catalog pos sales: %d movements booked over %d store days", len(booked), len(bookings))
+    return bookings
+
+
+def _book(journal: StockJournal, keys: IdempotencyKeys, booking: SalesBooking, warehouse: Warehouse) -> None:
+    prefix = sales_key_prefix(booking.location, booking.business_date)
+    held = journal.booked(prefix)
+    for movement in held:
+        for number, quantity in movement.quantities.items():
+            booking.booked_before[number] = booking.booked_before.get(number, Decimal(0)) - quantity
+        if not movement.posted:
+            post_once(_movement(movement.external_key, booking, warehouse, {}), auto_post=True, ledger=journal,
+                      keys=keys)
+    booking.booked_before = {n: q for n, q in booking.booked_before.items() if q}
+    for number in sorted(set(booking.sold) | set(booking.booked_before)):
+        change = booking.sold.get(number, Decimal(0)) - booking.booked_before.get(number, Decimal(0))
+        if change:
+            booking.movement[number] = change
+    if not booking.movement:
+        return
+    suffixes = [m.external_key.removeprefix(prefix) for m in held]
+    sequence = max((int(suffix) for suffix in suffixes if suffix.isdigit()), default=0) + 1
+    new = _movement(f"{prefix}{sequence}", booking, warehouse, booking.movement)
+    booking.external_key = new.external_key
+    booking.document_id, _ = post_once(new, auto_post=True, ledger=journal, keys=keys)
+
+
+def _movement(key: str, booking: SalesBooking, warehouse: Warehouse, sold: Mapping[str, Decimal]) -> StockMovement:
+    """Sold quantities as a movement: a sale is an issue (negative), a return a receipt."""
+    return StockMovement(key, booking.location, warehouse, booking.business_date,
+                         tuple((number, -quantity) for number, quantity in sorted(sold.items())))
 
 
 def available_stock(source: StockLevels, item_number: str, location: str, rules: CatalogRules) -> Decimal:
@@ -272,8 +402,12 @@ def available_stock(source: StockLevels, item_number: str, location: str, rules:
     return source.available(item_number, rules.place(location, source.kind))
 
 
-def run_catalog_sync(ports: Ports, erp: str) -> CatalogResult:
-    """``hl365 catalog sync --erp fo|bc``: items, then stock, with the mapping's ``catalog`` rules.
+def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> CatalogResult:
+    """``hl365 catalog sync --erp fo|bc`` and the ``catalog_sync`` timer: the POS's sales of the last complete
+    days booked into the ERP's stock (when the mapping asks), then items, then stock, where the ERP's figure is
+    taken less the POS sales it has not booked yet: today's, and where the ERP's API takes none (Business
+    Central), also those of the reported days, which a person books within ``days_back`` days. ``now`` is the
+    moment the run stands at (the demo's days).
 
     Raises:
         FatalError: ``CatalogNotMapped`` when the mapping has no ``catalog`` section; ``UnknownErp``.
@@ -284,6 +418,45 @@ def run_catalog_sync(ports: Ports, erp: str) -> CatalogResult:
         raise FatalError("CatalogNotMapped", "the mapping has no catalog section: add catalog.owners (and "
                          "catalog.inventory) to the mapping file")
     catalog, retail = ports.catalog(erp), ports.pos_catalog
+    timezone = ports.settings.merchant_timezone
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date()
+    sales: list[SalesBooking] = []
+    pos_sales = rules.inventory.pos_sales
+    journal = ports.stock_journal(erp) if pos_sales is not None else None
+    if pos_sales is not None:
+        days = [today - timedelta(days=n) for n in range(pos_sales.days_back, 0, -1)]
+        sales = book_pos_sales(journal, catalog, retail, rules, ports.keys, days, timezone)
     items = sync_items(catalog, retail, rules)
-    stock = sync_stock(catalog, retail, rules)
-    return CatalogResult(erp, items, stock)
+    # Today's sales are not booked yet; where the ERP takes none (Business Central), neither are the reported days'.
+    first = today if journal is not None or pos_sales is None else today - timedelta(days=pos_sales.days_back)
+    start, end = business_day_window(first, timezone)[0], business_day_window(today, timezone)[1]
+
+    numbers = _pos_numbers(retail) if pos_sales is not None else {}
+
+    def unbooked(location_id: int) -> dict[str, Decimal]:
+        if pos_sales is None:
+            return {}
+        return {numbers[i]: q for i, q in retail.sold(location_id, start, end).items() if i in numbers}
+
+    stock = sync_stock(catalog, retail, rules, unbooked=unbooked)
+    result = CatalogResult(erp, items, stock, sales)
+    ports.audit.record(step="catalog.sync", event_id=f"catalog-{erp}-{today:%Y%m%d}", correlation_id=f"catalog-{erp}",
+                       outcome="synced", detail={
+                           "items_created": items.created, "items_updated": items.updated,
+                           "prices_changed": items.prices_changed, "conflicts": len(items.conflicts),
+                           "stock_mismatches": len(stock.stock_mismatches), "adjustment_sets": stock.adjustment_sets,
+                           "pos_sales_booked": [b.external_key for b in sales if b.external_key],
+                           "pos_sales_to_book": [f"{b.location} {b.business_date}" for b in sales
+                                                 if b.reason and b.sold]})
+    return result
+
+
+def run_scheduled_sync(ports: Ports) -> CatalogResult | None:
+    """The ``catalog_sync`` timer: the ERP ``D365_TARGET`` names, when it names one and the mapping has a
+    ``catalog`` section (else nothing to do)."""
+    target = ports.settings.d365_target
+    if target not in ("fo", "bc") or ports.mapping.catalog is None:
+        log.info("catalog sync: nothing to do (D365_TARGET %s, catalog %s)", target,
+                 "mapped" if ports.mapping.catalog else "not mapped")
+        return None
+    return run_catalog_sync(ports, target)

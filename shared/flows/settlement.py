@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from shared.canonical.journals import Journal
-from shared.errors import FatalError, RetriableError, UncertainOutcome
+from shared.errors import FatalError
+from shared.flows.posting import post_once
 from shared.flows.reconcile import Discrepancy, Reconciler
 from shared.flows.settlement_builder import SettlementBuilder
 from shared.mapping.schema import MappingConfig, PostingMode
@@ -24,7 +25,7 @@ from shared.ops.alerts import Alert, Notifier
 from shared.ports import JournalLedger, Ports, SettlementSource, Table, TicketSource
 from shared.storage import tables
 from shared.storage.entities import Entity
-from shared.storage.idempotency import IdempotencyKeys, LeaseLost
+from shared.storage.idempotency import IdempotencyKeys
 from shared.storage.keys import safe_key
 
 log = logging.getLogger("hl365.settlement")
@@ -111,8 +112,8 @@ def close_day(
     result.journals = builder.journals()
     result.failed = dict(builder.failures)
     for journal in result.journals:
-        document, created = post_once(journal, mapping=mapping, ledger=ledger, keys=keys,
-                                      uncertain_grace=uncertain_grace)
+        document, created = post_once(journal, auto_post=mapping.journal.posting_mode is PostingMode.AUTO,
+                                      ledger=ledger, keys=keys, uncertain_grace=uncertain_grace)
         result.postings.append(Posting(journal.external_key, document, created))
     for journal in result.journals:
         bank = sum((line.amount for line in journal.lines if line.account == mapping.accounts.bank), Decimal(0))
@@ -122,64 +123,6 @@ def close_day(
     result.discrepancies = reconciler.discrepancies()
     record_discrepancies(discrepancies, merchant_id, business_date, result.discrepancies, alerts)
     return result
-
-
-def post_once(journal: Journal, *, mapping: MappingConfig, ledger: JournalLedger, keys: IdempotencyKeys,
-              uncertain_grace: float = 30.0) -> tuple[str, bool]:
-    """Create (and in ``auto`` mode post) a journal exactly once in effect.
-
-    Returns the ERP document id and whether this call created it. After an uncertain outcome the
-    journal is looked up by its external key before anything is written again; if it is not there yet,
-    the key stays held ``uncertain_grace`` seconds, the time a slow write may still take to land.
-    """
-    with keys.renewing() as renewing:  # a large journal may take longer than a lease to create and post
-        return _post_once(journal, mapping=mapping, ledger=ledger, keys=renewing, uncertain_grace=uncertain_grace)
-
-
-def _post_once(journal: Journal, *, mapping: MappingConfig, ledger: JournalLedger, keys: IdempotencyKeys,
-               uncertain_grace: float) -> tuple[str, bool]:
-    partition = f"journal-{journal.merchant_id}-{journal.business_date:%Y%m%d}"
-    claim = keys.claim(partition, journal.external_key)
-    if claim.duplicate:
-        return claim.result_ref or "", False
-    if not claim.acquired:
-        raise RetriableError("JournalBusy", f"{journal.external_key} is being posted by another run")
-    try:
-        document = ledger.find_journal(journal.external_key)
-        created = document is None
-        if document is None:
-            document = _create(ledger, journal)
-        if document is not None and mapping.journal.posting_mode is PostingMode.AUTO:
-            ledger.post_journal(document)
-    except (FatalError, RetriableError) as error:
-        # The key goes back with the attempt counted, so the next run need not wait out the lease.
-        reason = f"{error.reason}: {error.description}"[:1000]
-        _settle(journal, lambda: keys.fail(claim, reason))
-        raise
-    if document is None:
-        # A write that timed out may still land: nobody writes again before it could have, and the next run,
-        # a retry delay later, looks again first.
-        _settle(journal, lambda: keys.hold(claim, uncertain_grace,
-                                           "the ERP's answer was lost and the journal was not there yet"))
-        raise RetriableError("JournalUncertain", f"{journal.external_key}: the ERP's answer was lost and the "
-                             "journal is not there yet; the next run looks again")
-    _settle(journal, lambda: keys.complete(claim, document))
-    return document, created
-
-
-def _create(ledger: JournalLedger, journal: Journal) -> str | None:
-    """Create the journal; ``None`` when the answer was lost and a look-up does not find it (yet)."""
-    try:
-        return ledger.create_journal(journal)
-    except UncertainOutcome:
-        return ledger.find_journal(journal.external_key)
-
-
-def _settle(journal: Journal, settle: Callable[[], object]) -> None:
-    try:
-        settle()
-    except LeaseLost:
-        log.warning("lease on %s ran out while posting; its successor asks the ERP", journal.external_key)
 
 
 def journal_totals(journals: Iterable[Journal]) -> dict[str, dict[str, list[str]]]:

@@ -7,7 +7,9 @@ names no barcode field, and custom fields are how an account adds one.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +74,19 @@ class RetailCatalog:
     def stock(self, location_id: int) -> dict[int, Decimal]:
         return {int(row.item_id): row.qty_on_hand for row in self._client.inventory_values(location_id=location_id)
                 if row.item_id is not None}
+
+    def sold(self, location_id: int, start: datetime, end: datetime) -> dict[int, Decimal]:
+        """Net quantity per item id that completed tickets of ``[start, end)`` took off the shelf at one location
+        (a return counts back; a ticket voided since is not counted, as its stock went back)."""
+        sold: dict[int, Decimal] = defaultdict(Decimal)
+        for ticket in self._client.iter_ticket_rows(completed_from=start, completed_to=end, location_id=location_id,
+                                                    per_page=self._per_page):
+            if ticket.status != "complete":
+                continue
+            for line in ticket.lines:
+                if line.item_id is not None and line.type == "ItemLine":
+                    sold[line.item_id] += line.qty
+        return {item_id: qty for item_id, qty in sold.items() if qty}
 
     def adjust(self, location_id: int, changes: Mapping[int, Decimal], *, reason_id: int | None, note: str) -> int:
         return self._client.create_adjustment_set(location_id, sorted(changes.items()), reason_id=reason_id,

@@ -93,6 +93,7 @@ class LineRow(_Row, frozen=True, kw_only=True):
     """A ticket line: ``ItemLine`` or ``GiftCardLine``; a return has a negative ``qty`` and negative amounts."""
 
     type: str = "ItemLine"
+    item_id: int | None = None
     department: str | None = None
     qty: Decimal
     extended_price: Decimal

@@ -13,13 +13,21 @@ does not name stops the batch; nothing is guessed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from shared.canonical.money import Money, minor_units
 from shared.canonical.payments import PaymentKind
-from shared.canonical.settlement import Deposit, LineKind, SettledTransaction, Ticket, TicketLine, TicketPayment
+from shared.canonical.settlement import (
+    Deposit,
+    LineKind,
+    SettledTransaction,
+    Ticket,
+    TicketLine,
+    TicketPayment,
+    business_day_window,
+)
 from shared.errors import PermanentApiError
 from shared.heartland.gp import GpApiClient
 from shared.heartland.retail import RetailClient
@@ -41,13 +49,6 @@ _SALE, _RETURN, _GIFT_CARD_SALE = LineKind.SALE, LineKind.RETURN, LineKind.GIFT_
 def vocabulary(name: str) -> str:
     """``"Credit Card"`` → ``"CREDIT_CARD"``: the form mapping keys take."""
     return "_".join(name.upper().split())
-
-
-def business_day_window(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """The merchant's local day as an aware ``[start, end)`` window."""
-    zone = ZoneInfo(timezone)
-    start = datetime.combine(day, time(0), zone)
-    return start, datetime.combine(day + timedelta(days=1), time(0), zone)
 
 
 class RetailTickets:

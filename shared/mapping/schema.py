@@ -140,11 +140,23 @@ class StockLocationRule(_Strict):
         raise ValueError(f"{erp!r} is neither fo nor bc")
 
 
+class PosSalesRules(_Strict):
+    """The POS's sales booked into the ERP's stock, one movement per store and day (F&O inventory movement
+    journals; Business Central API v2.0 has no item journal, so there they are reported for a person to book)."""
+
+    fo_journal_name: Code = Field("IMov", description="F&O inventory movement journal name")
+    fo_offset_account: str | None = Field(None, description="main account the issues are offset to (else the "
+                                          "journal name's)")
+    days_back: int = Field(2, ge=1, le=31, description="complete days each run books again, so a late or voided "
+                           "ticket reaches the ERP")
+
+
 class InventoryRules(_Strict):
     """``master``: ``erp`` brings POS stock to the ERP's figure with one adjustment set per location; ``pos``
     reports the differences and changes nothing (the ERP's stock moves only through its own journals)."""
 
     master: Owner = Owner.ERP
+    pos_sales: PosSalesRules | None = Field(None, description="book the POS's daily sales into the ERP's stock")
     adjustment_reason_id: int | None = Field(None, ge=1, description="Heartland adjustment reason of the sets")
     locations: dict[Code, StockLocationRule] = Field(default_factory=dict,
                                                      description="POS location public_id -> ERP warehouse")

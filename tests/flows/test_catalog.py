@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox.host import run_in_background, stop_background
@@ -23,14 +25,16 @@ from sandbox.simulators.retail import create as create_retail
 from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.dynamics.bc import SCOPE, BusinessCentralClient
-from shared.dynamics.catalog import BcCatalog, FoCatalog
+from shared.dynamics.catalog import BcCatalog, FoCatalog, FoStockJournal
 from shared.dynamics.fo import FinanceOperationsClient
-from shared.errors import FatalError
+from shared.errors import ApiError, FatalError
 from shared.flows.catalog import (
     Conflict,
     ItemChange,
+    SalesBooking,
     StockMismatch,
     available_stock,
+    book_pos_sales,
     run_catalog_sync,
     sync_items,
     sync_stock,
@@ -40,6 +44,8 @@ from shared.heartland.retail import RetailClient
 from shared.httpclient import RetryPolicy
 from shared.mapping.loader import load
 from shared.mapping.schema import CatalogRules, Owner, UnmappedError
+from shared.storage.idempotency import IdempotencyKeys
+from shared.storage.sqlite import SqliteTableStore
 from tests.loopback import EntraToken, Swap
 
 ROOT = Path(__file__).parents[2]
@@ -65,6 +71,8 @@ class World:
     rules: CatalogRules
     warehouse: str
     retail_url: str
+    journal: FoStockJournal | None
+    keys: IdempotencyKeys
 
     @property
     def retail(self) -> RetailSimulator:
@@ -136,7 +144,8 @@ def servers() -> Iterator[tuple[tuple[Swap, int], tuple[Swap, int]]]:
 
 
 @pytest.fixture(params=ERPS)
-def world(request: pytest.FixtureRequest, servers: tuple[tuple[Swap, int], tuple[Swap, int]]) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, servers: tuple[tuple[Swap, int], tuple[Swap, int]],
+          tmp_path: Path) -> Iterator[World]:
     erp: str = request.param
     (retail_swap, retail_port), (erp_swap, erp_port) = servers
     retail_swap.app = create_retail(seed=3)
@@ -150,13 +159,16 @@ def world(request: pytest.FixtureRequest, servers: tuple[tuple[Swap, int], tuple
                                              legal_entity="USMF",
                                              retry=FAST, sleep=lambda _: None)
         catalog: FoCatalog | BcCatalog = FoCatalog(erp_client)
+        journal: FoStockJournal | None = FoStockJournal(erp_client, journal_name="IMov", offset_account=None)
     else:
+        journal = None
         erp_client = BusinessCentralClient.connect(base, tenant=DEFAULT_TENANT,
                                                    credentials=EntraToken(base, DEFAULT_TENANT, SCOPE),
                                                    retry=FAST, sleep=lambda _: None)
         catalog = BcCatalog(erp_client)
+    keys = IdempotencyKeys(SqliteTableStore(tmp_path / "tables.sqlite").table("IdempotencyKeys"))
     yield World(erp, erp_swap.app, retail_swap.app, catalog, RetailCatalog(retail_client), shipped_rules(),
-                "1/11" if erp == "fo" else "MAIN", retail_url)
+                "1/11" if erp == "fo" else "MAIN", retail_url, journal, keys)
     retail_client.close()
     erp_client.close()
     if isinstance(erp_swap.app.simulated, BusinessCentral):
@@ -400,3 +412,114 @@ def test_an_item_retail_refuses_is_reported_with_its_reason_and_the_rest_still_s
     assert "card number" in refused.reason
     assert items.created == len(world.truth()) - 1 and world.retail.item_by_public_id("EAN1") is None
     assert stock.adjustment_sets  # the run went on to the stock
+
+
+# --- the POS's sales into the ERP's stock ----------------------------------------------------------------------
+
+SOLD_ON = date(2026, 12, 5)
+ZONE = "America/Chicago"
+
+
+def ring_up(world: World, *lines: tuple[str, int], at: datetime | None = None, status: str = "complete") -> int:
+    """A ticket at MAIN on ``SOLD_ON`` (afternoon in Chicago) selling ``(item number, quantity)`` lines."""
+    moment = at or datetime(2026, 12, 5, 21, tzinfo=UTC)
+    ticket = world.retail.add_ticket(location_id=1, completed_at=moment, status=status,  # type: ignore[arg-type]
+                                     lines=[Line(item_id=world.pos_item(n)["id"], qty=q) for n, q in lines])
+    return int(ticket["id"])
+
+
+def erp_on_hand(world: World, number: str) -> Decimal:
+    sim = world.erp_app.simulated
+    assert isinstance(sim, FinanceOperations)
+    return sum((r["OnHandQuantity"] for r in sim.rows("WarehousesOnHandV2")
+                if (r["ItemNumber"], r["InventoryWarehouseId"]) == (number, "11")), Decimal(0))
+
+
+def movements(world: World) -> list[dict[str, Any]]:
+    sim = world.erp_app.simulated
+    assert isinstance(sim, FinanceOperations)
+    return sorted(sim.rows("InventoryMovementJournalHeaders"), key=lambda r: r["JournalNumber"])
+
+
+def book(world: World, *days: date) -> list[SalesBooking]:
+    return book_pos_sales(world.journal, world.catalog, world.pos, world.rules, world.keys, days or (SOLD_ON,), ZONE)
+
+
+def test_a_days_pos_sales_reach_fo_stock_once_and_business_central_is_told_what_to_book(world: World) -> None:
+    world.sync()
+    first, second, *_ = sorted(world.truth())
+    ring_up(world, (first, 3), (second, 2))
+    ring_up(world, (second, -1))  # a return
+    ring_up(world, (first, 5), status="voided")  # rung up and voided: its stock went back
+    [booking] = book(world)
+    assert booking.sold == {first: Decimal(3), second: Decimal(1)}
+    if world.journal is None:
+        assert booking.reason is not None and "no item journal" in booking.reason
+        assert booking.movement == {} and world.erp_writes() == 0
+        return
+    assert booking.movement == booking.sold and booking.external_key == "POS-SALES-MAIN-20261205-1"
+    [journal] = movements(world)
+    assert (journal["Description"], journal["IsPosted"]) == ("POS-SALES-MAIN-20261205-1", "Yes")
+    assert (erp_on_hand(world, first), erp_on_hand(world, second)) == (Decimal(97), Decimal(99))
+    writes = world.erp_writes()
+    [again] = book(world)
+    assert again.movement == {} and again.booked_before == again.sold and world.erp_writes() == writes
+    _, stock = world.sync()
+    assert stock.stock_mismatches == [] and stock.adjustment_sets == [], "ERP and POS agree once the sales are booked"
+
+
+@pytest.mark.parametrize("world", ["fo"], indirect=True)  # Business Central has no item journal
+def test_a_late_ticket_and_a_later_void_are_booked_as_further_movements(world: World) -> None:
+    world.sync()
+    first, second, *_ = sorted(world.truth())
+    voided_later = ring_up(world, (first, 4))
+    book(world)
+    ring_up(world, (second, 2), at=datetime(2026, 12, 6, 5, 30, tzinfo=UTC))  # 23:30 in Chicago, synced late
+    with httpx.Client(base_url=world.retail_url, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}) as http:
+        assert http.put(f"/sales/tickets/{voided_later}", json={"status": "voided"}).status_code == 200
+    [booking] = book(world)
+    assert booking.external_key == "POS-SALES-MAIN-20261205-2"
+    assert booking.movement == {first: Decimal(-4), second: Decimal(2)}
+    assert [m["IsPosted"] for m in movements(world)] == ["Yes", "Yes"]
+    assert (erp_on_hand(world, first), erp_on_hand(world, second)) == (Decimal(100), Decimal(98))
+    assert book(world)[0].movement == {}
+
+
+@pytest.mark.parametrize("world", ["fo"], indirect=True)  # Business Central has no item journal
+def test_a_lost_answer_or_a_failed_post_while_booking_never_books_twice(world: World) -> None:
+    world.sync()
+    first, second, *_ = sorted(world.truth())
+    ring_up(world, (first, 2))
+    world.erp_app.faults.rules = [FaultRule("POST /data/$batch", "lost", 1.0)]  # the lines land, the answer is lost
+    [booking] = book(world)
+    [journal] = movements(world)
+    assert booking.movement == {first: Decimal(2)} and journal["IsPosted"] == "Yes"
+    assert erp_on_hand(world, first) == Decimal(98)
+    ring_up(world, (second, 1))
+    world.erp_app.faults.rules = [FaultRule("POST /data/InventoryMovementJournalHeaders(*)/*", "error", 1.0,
+                                            status=500)]
+    with pytest.raises(ApiError):
+        book(world)
+    world.erp_app.faults.rules = []
+    assert [m["IsPosted"] for m in movements(world)] == ["Yes", "No"]
+    [booking] = book(world)  # the unposted movement is found and posted, not booked again
+    assert booking.movement == {} and booking.booked_before == {first: Decimal(2), second: Decimal(1)}
+    assert [m["IsPosted"] for m in movements(world)] == ["Yes", "Yes"] and erp_on_hand(world, second) == Decimal(99)
+
+
+def test_todays_unbooked_sales_are_not_undone_by_the_stock_sync(world: World) -> None:
+    world.sync()
+    first, second, *_ = sorted(world.truth())
+    ring_up(world, (first, 2), at=datetime.now(UTC))
+    number_of = {world.pos_item(first)["id"]: first}
+    stock = sync_stock(world.catalog, world.pos, world.rules,
+                       unbooked=lambda location_id: {number_of[i]: q for i, q in world.pos.sold(
+                           location_id, datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)).items()})
+    assert stock.stock_mismatches == [] and world.pos_stock(first) == 98, "the sale was put back on the shelf"
+    calls = iter([{first: Decimal(2), second: Decimal(1)},
+                  {first: Decimal(2), second: Decimal(2)}])  # one more sold while the run read the POS
+    world.set_erp_stock(second, Decimal(50))
+    stock = sync_stock(world.catalog, world.pos, world.rules, unbooked=lambda _: next(calls))
+    [moving] = stock.stock_mismatches
+    assert (moving.item_number, moving.moving, moving.adjusted, moving.unbooked) == (second, True, False, Decimal(1))
+    assert stock.adjustment_sets == [] and world.pos_stock(second) == 100

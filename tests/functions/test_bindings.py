@@ -4,6 +4,7 @@ import pytest
 
 import function_app
 from sandbox.host import index
+from tests.functions.test_catalog_bindings import EXPECTED as CATALOG_FUNCTIONS
 from tests.functions.test_customers_bindings import EXPECTED as CUSTOMER_FUNCTIONS
 from tests.functions.test_orders_bindings import EXPECTED as ORDER_FUNCTIONS
 
@@ -81,7 +82,7 @@ def function_json() -> dict[str, dict[str, object]]:
 
 
 def test_the_app_has_exactly_the_expected_functions(function_json: dict[str, dict[str, object]]) -> None:
-    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS, **CUSTOMER_FUNCTIONS})
+    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS, **CUSTOMER_FUNCTIONS, **CATALOG_FUNCTIONS})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -22,10 +22,10 @@ from sandbox.simulators.retail import CENTRAL, DEFAULT_TOKEN, Line, RetailSimula
 from sandbox.simulators.retail import create as create_retail
 from shared.canonical.money import Money
 from shared.canonical.payments import PaymentKind, PaymentStatus
-from shared.canonical.settlement import LineKind, Ticket
+from shared.canonical.settlement import LineKind, Ticket, business_day_window
 from shared.heartland.gp import GpApiClient
 from shared.heartland.retail import RetailClient
-from shared.heartland.sources import GpSettlement, RetailTickets, business_day_window, vocabulary
+from shared.heartland.sources import GpSettlement, RetailTickets, vocabulary
 from shared.httpclient import RetryPolicy
 
 DAY = date(2025, 3, 1)  # Central Standard Time (UTC-6) all day

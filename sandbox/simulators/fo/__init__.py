@@ -6,11 +6,14 @@ Served on one loopback port:
   ``{the URL the caller reached}/.default`` (or ``{resource}/.default``), else 400 AADSTS500011.
 * ``/data``: OData v4 for LedgerJournalHeaders, LedgerJournalLines, CustomerPaymentJournalHeaders,
   CustomerPaymentJournalLines, CustomersV3, SalesOrderHeadersV2, SalesOrderLines, ReleasedProductsV2,
-  WarehousesOnHandV2, ExchangeRates, CustomerPaymentMethods, MainAccounts; ``$metadata``; ``$batch``.
+  WarehousesOnHandV2, InventoryMovementJournalHeaders, InventoryMovementJournalEntries, ExchangeRates,
+  CustomerPaymentMethods, MainAccounts; ``$metadata``; ``$batch``.
 * Posting (the simulator's choice; F&O has no standard post action, reference §1.10):
   ``POST /data/LedgerJournalHeaders(dataAreaId='usmf',JournalBatchNumber='00001')/Microsoft.Dynamics.DataEntities.Post``
   (and the same on CustomerPaymentJournalHeaders) → 204, or 500 with the Infolog when the journal is
-  unbalanced, empty or already posted. ``$metadata`` declares the bound action.
+  unbalanced, empty or already posted. ``$metadata`` declares the bound action. The same action on
+  ``InventoryMovementJournalHeaders(dataAreaId=…,JournalNumber=…)`` posts an inventory movement journal: each
+  line's ``InventoryQuantity`` (negative issues) lands on ``WarehousesOnHandV2``; negative on-hand is allowed.
 
 Decisions where the reference is silent:
 

@@ -217,6 +217,29 @@ SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
         writable=False, blank_keys=frozenset({"ProductColorId", "ProductConfigurationId", "ProductSizeId",
                                               "ProductStyleId", "ProductVersionId"})),
     EntitySpec(
+        "InventoryMovementJournalHeaders", "InventoryMovementJournalHeader",
+        "InventInventoryMovementJournalHeaderEntity",
+        "Journal table (InventJournalTable)", ("dataAreaId", "JournalNumber"),
+        _properties("dataAreaId JournalNumber JournalNameId Description IsPosted:NoYes PostedDateTime:T "
+                    "PostedUserId DefaultInventorySiteId DefaultWarehouseId"),
+        read_only=frozenset({"IsPosted", "PostedDateTime", "PostedUserId"}), sequence="JournalNumber"),
+    EntitySpec(
+        "InventoryMovementJournalEntries", "InventoryMovementJournalEntry", "InventInventoryMovementJournalEntryEntity",
+        "Journal lines, inventory (InventJournalTrans)",
+        ("dataAreaId", "JournalNumber", "ItemNumber", "ProductConfigurationId", "ProductColorId", "ProductSizeId",
+         "ProductStyleId", "InventorySiteId", "InventoryWarehouseId", "ItemBatchNumber", "ItemSerialNumber",
+         "WarehouseLocationId", "LicensePlateNumber", "InventoryStatusId"),
+        _properties("dataAreaId JournalNumber ItemNumber ProductConfigurationId ProductColorId ProductSizeId "
+                    "ProductStyleId InventorySiteId InventoryWarehouseId ItemBatchNumber ItemSerialNumber "
+                    "WarehouseLocationId LicensePlateNumber InventoryStatusId LineNumber:D InventoryQuantity:D "
+                    "UnitCost:D UnitCostQuantity:D CostAmount:D FixedCostCharges:D CatchWeightQuantity:D "
+                    "TransactionDate:T OffsetMainAccountIdDisplayValue DefaultLedgerDimensionDisplayValue "
+                    "JournalNameId"),
+        read_only=frozenset({"JournalNameId"}), defaults={"UnitCostQuantity": Decimal(1)},
+        blank_keys=frozenset({"ProductConfigurationId", "ProductColorId", "ProductSizeId", "ProductStyleId",
+                              "ItemBatchNumber", "ItemSerialNumber", "WarehouseLocationId", "LicensePlateNumber",
+                              "InventoryStatusId"})),
+    EntitySpec(
         "ExchangeRates", "ExchangeRate", "ExchangeRateEntity", "Exchange rates (ExchangeRate)",
         ("RateTypeName", "FromCurrency", "ToCurrency", "StartDate"),
         _properties("RateTypeName RateTypeDescription FromCurrency ToCurrency StartDate:T EndDate:T Rate:D "
@@ -240,10 +263,14 @@ HEADER_SETS = {"LedgerJournalHeaders": "LedgerJournalLines",
                "CustomerPaymentJournalHeaders": "CustomerPaymentJournalLines"}
 LINE_SETS = {line: header for header, line in HEADER_SETS.items()}
 JOURNAL_TYPES = {"LedgerJournalHeaders": "Daily", "CustomerPaymentJournalHeaders": "CustPayment"}
+INVENTORY_HEADERS, INVENTORY_LINES = "InventoryMovementJournalHeaders", "InventoryMovementJournalEntries"
+"""Inventory movement journals: keyed on ``JournalNumber`` (``InventJournalTable``), apart from the ledger ones."""
+MOVEMENT = "Movement"
+"""The journal-name type of inventory movement journals."""
 
 
 def metadata() -> str:
     """The ``$metadata`` EDMX of every simulated set, with the enums and the bound ``Post`` actions."""
-    actions = [Action(POST_ACTION, binding=SPECS[name].entity_type) for name in HEADER_SETS]
+    actions = [Action(POST_ACTION, binding=SPECS[name].entity_type) for name in (*HEADER_SETS, INVENTORY_HEADERS)]
     return edmx(NAMESPACE, [spec.to_edm() for spec in SPECS.values()], enums=ENUMS, actions=actions,
                 container="Resources")

@@ -9,7 +9,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sandbox.simulators.fo.errors import write_failure
-from sandbox.simulators.fo.model import JOURNAL_TYPES, LINE_SETS, SPECS, EntitySpec
+from sandbox.simulators.fo.model import (
+    INVENTORY_HEADERS,
+    INVENTORY_LINES,
+    JOURNAL_TYPES,
+    LINE_SETS,
+    MOVEMENT,
+    SPECS,
+    EntitySpec,
+)
 
 if TYPE_CHECKING:
     from sandbox.simulators.fo.store import Row, Store
@@ -241,10 +249,60 @@ def exchange_rate(store: Store, set_name: str, row: Row, old: Row | None) -> Non
     row["FromCurrency"], row["ToCurrency"] = str(row["FromCurrency"]).upper(), str(row["ToCurrency"]).upper()
 
 
+def inventory_posted_text(header: Row) -> str:
+    return f"Error: Journal {header['JournalNumber']} is posted and cannot be changed"
+
+
+def movement_header(store: Store, set_name: str, row: Row, old: Row | None) -> None:
+    spec = SPECS[set_name]
+    if old is not None and old["IsPosted"] == "Yes":
+        raise write_failure(spec, [inventory_posted_text(old)], op="UpdateEntity")
+    name = str(row.get("JournalNameId") or "")
+    found = store.companies[row["dataAreaId"]].journal_names.get(name.casefold())
+    if found is None or found[1] != MOVEMENT:
+        raise write_failure(spec, [f"Warning: The value '{name}' in field 'Name' is not found in the related table "
+                                   "'Inventory journal names'",
+                                   f"Warning: validateField failed on field '{spec.entity}.JournalNameId'"])
+    row["JournalNameId"] = found[0]
+    if old is None and not row.get("Description"):
+        row["Description"] = found[0]
+
+
+def movement_line(store: Store, set_name: str, row: Row, old: Row | None) -> None:
+    """A line needs its journal (not posted), a released product, a site and warehouse and a non-zero quantity."""
+    spec = SPECS[set_name]
+    op = "CreateEntity" if old is None else "UpdateEntity"
+    company = row["dataAreaId"]
+    header = store.get(INVENTORY_HEADERS, {"dataAreaId": company, "JournalNumber": row.get("JournalNumber")})
+    if header is None:
+        raise write_failure(spec, [f"Warning: The value '{row.get('JournalNumber')}' in field 'Journal number' is not "
+                                   "found in the related table 'Journal table'"], op=op)
+    if header["IsPosted"] == "Yes":
+        raise write_failure(spec, [inventory_posted_text(header)], op=op)
+    row["JournalNameId"] = header["JournalNameId"]
+    problems: list[str] = []
+    if store.get("ReleasedProductsV2", {"dataAreaId": company, "ItemNumber": row["ItemNumber"]}) is None:
+        problems.append(f"Warning: The value '{row['ItemNumber']}' in field 'Item number' is not found in the "
+                        "related table 'Items'")
+    for name, label in (("InventorySiteId", "Site"), ("InventoryWarehouseId", "Warehouse")):
+        if not str(row.get(name) or "").strip():
+            problems.append(f"Warning: Field '{label}' must be filled in")
+    if not row["InventoryQuantity"]:
+        problems.append("Warning: Quantity must be filled in")
+    if problems:
+        raise write_failure(spec, problems, op=op)
+    if not row.get("LineNumber"):
+        existing = store.movement_lines(company, header["JournalNumber"])
+        row["LineNumber"] = max((r["LineNumber"] for r in existing), default=Decimal(0)) + 1
+    if row["TransactionDate"] == spec.default("TransactionDate"):
+        row["TransactionDate"] = store.today().strftime("%Y-%m-%dT12:00:00Z")
+
+
 RULES: dict[str, Callable[[Store, str, Row, Row | None], None]] = {
     "LedgerJournalHeaders": journal_header, "CustomerPaymentJournalHeaders": journal_header,
     "LedgerJournalLines": journal_line, "CustomerPaymentJournalLines": journal_line,
     "CustomersV3": customer_account, "SalesOrderHeadersV2": sales_order,
     "SalesOrderLines": sales_order_line, "ExchangeRates": exchange_rate,
+    INVENTORY_HEADERS: movement_header, INVENTORY_LINES: movement_line,
 }
 """Entity set → the rules a write to it must pass."""

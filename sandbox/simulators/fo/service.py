@@ -24,7 +24,16 @@ from sandbox.scenario import contoso
 from sandbox.simulators.entra import Directory, TokenRejected
 from sandbox.simulators.fo.errors import FoFailure, bad_request, not_found
 from sandbox.simulators.fo.events import BusinessEvents, DeliveryMode, Endpoint
-from sandbox.simulators.fo.model import HEADER_SETS, LINE_SETS, NAMESPACE, POST_ACTION, SPECS, EntitySpec, metadata
+from sandbox.simulators.fo.model import (
+    HEADER_SETS,
+    INVENTORY_HEADERS,
+    LINE_SETS,
+    NAMESPACE,
+    POST_ACTION,
+    SPECS,
+    EntitySpec,
+    metadata,
+)
 from sandbox.simulators.fo.multipart import InnerRequest, InnerResponse, MultipartError, parse_batch, write_batch
 from sandbox.simulators.fo.rules import split_segments
 from sandbox.simulators.fo.seeding import Seeding
@@ -342,6 +351,11 @@ class FinanceOperations(Seeding):
             if method != "POST":
                 raise FoFailure(405, "The action Post accepts POST only.")
             self.store.post(spec.name, values)
+            return Reply(204, {"OData-Version": "4.0"})
+        if segment in (f"{NAMESPACE}.{POST_ACTION}", POST_ACTION) and spec.name == INVENTORY_HEADERS:
+            if method != "POST":
+                raise FoFailure(405, "The action Post accepts POST only.")
+            self.store.post_movement(values)
             return Reply(204, {"OData-Version": "4.0"})
         header = self.store.get(spec.name, values) if spec.name in HEADER_SETS else None
         if segment == "JournalLines" and spec.name in HEADER_SETS:

@@ -20,8 +20,17 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.simulators.fo.errors import FoFailure, action_failure, bad_request, not_found, write_failure
-from sandbox.simulators.fo.model import ENUMS, HEADER_SETS, LINE_SETS, NAMESPACE, SPECS, EntitySpec
-from sandbox.simulators.fo.rules import RULES, posted_text
+from sandbox.simulators.fo.model import (
+    ENUMS,
+    HEADER_SETS,
+    INVENTORY_HEADERS,
+    INVENTORY_LINES,
+    LINE_SETS,
+    NAMESPACE,
+    SPECS,
+    EntitySpec,
+)
+from sandbox.simulators.fo.rules import RULES, inventory_posted_text, posted_text
 from sandbox.simulators.odata import ODataQueryError, coerce
 
 Key = tuple[Any, ...]
@@ -212,6 +221,11 @@ class Store:
                     raise write_failure(spec, [posted_text(old)], op="DeleteEntity")
                 for line in self.lines_of(set_name, old["dataAreaId"], old["JournalBatchNumber"]):
                     self._put(HEADER_SETS[set_name], self.key_of(SPECS[HEADER_SETS[set_name]], line), None)
+            if set_name == INVENTORY_HEADERS:
+                if old["IsPosted"] == "Yes":
+                    raise write_failure(spec, [inventory_posted_text(old)], op="DeleteEntity")
+                for line in self.movement_lines(old["dataAreaId"], old["JournalNumber"]):
+                    self._put(INVENTORY_LINES, self.key_of(SPECS[INVENTORY_LINES], line), None)
             if set_name in LINE_SETS:
                 header = self.header_of(set_name, old)
                 if header is not None and header["IsPosted"] == "Yes":
@@ -341,6 +355,49 @@ class Store:
             event = ("LedgerJournalPostedBusinessEvent" if header_set == "LedgerJournalHeaders"
                      else "CustomerPaymentJournalPostedBusinessEvent")
             self.emit(event, header["dataAreaId"], payload)
+            return posted
+
+    def movement_lines(self, company: str, journal: str) -> list[Row]:
+        folded = _fold(journal)
+        return sorted((r for r in self.tables[INVENTORY_LINES].values()
+                       if r["dataAreaId"] == company and _fold(r["JournalNumber"]) == folded),
+                      key=lambda r: r["LineNumber"])
+
+    def post_movement(self, values: dict[str, Any]) -> Row:
+        """Post an inventory movement journal: each line's quantity lands on the warehouse's on-hand (negative
+        physical inventory allowed, as retail item model groups usually allow it)."""
+        with self.transaction():
+            header = self.get(INVENTORY_HEADERS, values)
+            if header is None:
+                raise not_found(INVENTORY_HEADERS)
+            number, company = header["JournalNumber"], header["dataAreaId"]
+            if header["IsPosted"] == "Yes":
+                raise action_failure([inventory_posted_text(header)])
+            lines = self.movement_lines(company, number)
+            if not lines:
+                raise action_failure([f"Error: Journal {number} has no lines to post"])
+            for line in lines:
+                key = {"dataAreaId": company, "ProductVersionId": "",
+                       **{name: line[name] for name in ("ItemNumber", "InventorySiteId", "InventoryWarehouseId",
+                                                        "ProductColorId", "ProductConfigurationId", "ProductSizeId",
+                                                        "ProductStyleId")}}
+                quantity = line["InventoryQuantity"]
+                on_hand = self.get("WarehousesOnHandV2", key)
+                if on_hand is None:
+                    product = self.get("ReleasedProductsV2", {"dataAreaId": company, "ItemNumber": line["ItemNumber"]})
+                    self.create("WarehousesOnHandV2", {**key, "OnHandQuantity": quantity,
+                                                       "AvailableOnHandQuantity": quantity,
+                                                       "TotalAvailableQuantity": quantity,
+                                                       "ProductName": product["ProductName"] if product else ""},
+                                trusted=True)
+                    continue
+                self.update("WarehousesOnHandV2", key, {
+                    "OnHandQuantity": on_hand["OnHandQuantity"] + quantity,
+                    "AvailableOnHandQuantity": on_hand["AvailableOnHandQuantity"] + quantity,
+                    "TotalAvailableQuantity": on_hand["TotalAvailableQuantity"] + quantity}, trusted=True)
+            posted = {**header, "IsPosted": "Yes", "PostedDateTime": self.today().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "_v": self._next_version()}
+            self._put(INVENTORY_HEADERS, self.key_of(SPECS[INVENTORY_HEADERS], posted), posted)
             return posted
 
     @staticmethod

@@ -97,3 +97,45 @@ def test_faults_reach_the_catalogue_entities(fo: tuple[FinanceOperations, httpx.
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "7"
     assert throttled.json()["error"]["message"].startswith("Number of requests exceeded")
     assert sim.rows("ReleasedProductsV2")
+
+
+def test_a_posted_movement_journal_moves_on_hand_and_then_refuses_changes(
+        fo: tuple[FinanceOperations, httpx.Client]) -> None:
+    sim, http = fo
+    header = http.post("/data/InventoryMovementJournalHeaders",
+                       json={"dataAreaId": "usmf", "JournalNameId": "imov", "Description": "POS-SALES-MAIN-20261206-1"})
+    assert header.status_code == 201, header.text
+    number = header.json()["JournalNumber"]
+    assert header.json()["JournalNameId"] == "IMov" and header.json()["IsPosted"] == "No"
+    line = {"dataAreaId": "usmf", "JournalNumber": number, "ItemNumber": "T0001", "InventorySiteId": "1",
+            "InventoryWarehouseId": "11", "InventoryQuantity": -3}
+    assert http.post("/data/InventoryMovementJournalEntries", json=line).status_code == 201
+    returned = {**line, "ItemNumber": "D0001", "InventoryQuantity": 2, "InventoryWarehouseId": "12"}
+    assert http.post("/data/InventoryMovementJournalEntries", json=returned).status_code == 201
+    key = f"InventoryMovementJournalHeaders(dataAreaId='usmf',JournalNumber='{number}')"
+    assert http.post(f"/data/{key}/Microsoft.Dynamics.DataEntities.Post").status_code == 204
+    on_hand = {(r["ItemNumber"], r["InventoryWarehouseId"]): r["OnHandQuantity"]
+               for r in sim.rows("WarehousesOnHandV2")}
+    assert on_hand[("T0001", "11")] == Decimal(97) and on_hand[("D0001", "12")] == Decimal(2)
+    assert http.get(f"/data/{key}").json()["IsPosted"] == "Yes"
+    again = http.post(f"/data/{key}/Microsoft.Dynamics.DataEntities.Post")
+    assert again.status_code == 500 and "is posted" in again.json()["error"]["innererror"]["message"]
+    late = http.post("/data/InventoryMovementJournalEntries", json={**line, "ItemNumber": "D0001"})
+    assert late.status_code == 500 and "is posted and cannot be changed" in late.text
+    assert on_hand[("T0001", "11")] == Decimal(97)
+
+
+def test_movement_journals_refuse_unknown_names_items_and_empty_posts(fo: tuple[FinanceOperations, httpx.Client]
+                                                                      ) -> None:
+    _, http = fo
+    wrong = http.post("/data/InventoryMovementJournalHeaders", json={"dataAreaId": "usmf", "JournalNameId": "GenJrn"})
+    assert wrong.status_code == 500 and "Inventory journal names" in wrong.text
+    number = http.post("/data/InventoryMovementJournalHeaders",
+                       json={"dataAreaId": "usmf", "JournalNameId": "IMov"}).json()["JournalNumber"]
+    unknown = http.post("/data/InventoryMovementJournalEntries", json={
+        "dataAreaId": "usmf", "JournalNumber": number, "ItemNumber": "NOPE", "InventorySiteId": "1",
+        "InventoryWarehouseId": "11", "InventoryQuantity": 1})
+    assert unknown.status_code == 500 and "'NOPE' in field 'Item number'" in unknown.text
+    empty = http.post(f"/data/InventoryMovementJournalHeaders(dataAreaId='usmf',JournalNumber='{number}')/"
+                      "Microsoft.Dynamics.DataEntities.Post")
+    assert empty.status_code == 500 and "has no lines" in empty.text
