@@ -268,7 +268,7 @@ def _(result: CatalogResult) -> Report:
     rows += [[m["item_number"], f"stock at {m['location']} ({m['warehouse']})", m["erp_qty"], m["pos_qty"],
               "adjusted" if m["adjusted"] else ("selling now: next run" if m["moving"] else "left as is")]
              for m in summary["stock_mismatches"]]
-    to_book = [b for b in result.sales if b.reason and b.sold]
+    to_book = [b for b in result.sales if b.reason and (b.sold or b.failed)]
     for booking in result.sales:
         where = f"POS sales {booking.location} {booking.business_date}"
         rows += [[number, where, "", str(quantity),
@@ -276,6 +276,8 @@ def _(result: CatalogResult) -> Report:
                   (booking.reason or "already booked")]
                  for number, quantity in sorted(booking.sold.items())
                  if number in booking.movement or booking.reason]
+        if booking.failed and not booking.sold:
+            rows.append(["", where, "", "", booking.reason or ""])
         rows += [[number, where, "", str(quantity), "sold at the POS, no such ERP item: not booked"]
                  for number, quantity in sorted(booking.not_in_erp.items())]
     left = (len(summary["conflicts"]) + sum(not m["adjusted"] and not m["moving"] for m in summary["stock_mismatches"])

@@ -121,12 +121,15 @@ class SalesBooking:
     document_id: str | None = None
     not_in_erp: dict[str, Decimal] = field(default_factory=dict)
     reason: str | None = None
+    failed: bool = False
+    """The ERP refused the movement (``reason`` has its words): the store's stock is not compared this run."""
 
     def summary(self) -> dict[str, Any]:
         return {"location": self.location, "date": self.business_date.isoformat(), "warehouse": self.warehouse,
                 "sold": _quantities(self.sold), "booked_before": _quantities(self.booked_before),
                 "booked_now": _quantities(self.movement), "journal": self.external_key,
-                "document": self.document_id, "not_in_erp": _quantities(self.not_in_erp), "reason": self.reason}
+                "document": self.document_id, "not_in_erp": _quantities(self.not_in_erp), "reason": self.reason,
+                "failed": self.failed}
 
 
 @dataclass
@@ -252,12 +255,14 @@ def _item_refusal(error: PermanentApiError) -> None:
 
 
 def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
-               unbooked: Callable[[int], dict[str, Decimal]] | None = None) -> StockResult:
+               unbooked: Callable[[int], dict[str, Decimal]] | None = None,
+               skip: Mapping[str, str] | None = None) -> StockResult:
     """ERP on-hand against Retail ``qty_on_hand`` per mapped location; see the module for the rules.
 
     ``unbooked(location_id)`` gives, per item number, the POS sales the ERP has not booked yet; the
     ERP's figure is taken less them. It is asked before and after the POS stock is read: an item whose figure
-    changed in between sold meanwhile and is not adjusted this run.
+    changed in between sold meanwhile and is not adjusted this run. ``skip`` names locations (with why) not to
+    compare, such as a store whose sales the ERP refused to book.
 
     Raises:
         ApiError: a read or the adjustment failed (a re-run reads again and adjusts only what still differs).
@@ -269,6 +274,9 @@ def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
     adjust = rules.inventory.master is Owner.ERP
     for location, rule in rules.inventory.locations.items():
         warehouse = rule.warehouse(erp.kind)
+        if skip and location in skip:
+            result.skipped_locations[location] = skip[location]
+            continue
         if warehouse is None:
             result.skipped_locations[location] = f"names no {erp.kind} warehouse"
             continue
@@ -356,7 +364,11 @@ def book_pos_sales(journal: StockJournal | None, erp: ProductCatalog, retail: Po
             if journal is None:
                 booking.reason = (f"{erp.kind} has no item journal in its API: book these quantities there")
                 continue
-            _book(journal, keys, booking, warehouse)
+            try:
+                _book(journal, keys, booking, warehouse)
+            except FatalError as error:  # this store-day's problem (an item the ERP refuses): the rest goes on
+                booking.reason, booking.failed = f"not booked: {error.reason}: {error.description}"[:500], True
+                log.warning("catalog pos sales %s %s: %s", location, day, booking.reason)
     booked = [b for b in bookings if b.movement]
     log.info("catalog pos sales: %d movements booked over %d store days", len(booked), len(bookings))
     return bookings
@@ -438,7 +450,8 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
             return {}
         return {numbers[i]: q for i, q in retail.sold(location_id, start, end).items() if i in numbers}
 
-    stock = sync_stock(catalog, retail, rules, unbooked=unbooked)
+    refused = {b.location: f"its POS sales of {b.business_date} are not booked ({b.reason})" for b in sales if b.failed}
+    stock = sync_stock(catalog, retail, rules, unbooked=unbooked, skip=refused)
     result = CatalogResult(erp, items, stock, sales)
     ports.audit.record(step="catalog.sync", event_id=f"catalog-{erp}-{today:%Y%m%d}", correlation_id=f"catalog-{erp}",
                        outcome="synced", detail={

@@ -36,6 +36,7 @@ from shared.flows.catalog import (
     available_stock,
     book_pos_sales,
     run_catalog_sync,
+    run_scheduled_sync,
     sync_items,
     sync_stock,
 )
@@ -523,3 +524,37 @@ def test_todays_unbooked_sales_are_not_undone_by_the_stock_sync(world: World) ->
     [moving] = stock.stock_mismatches
     assert (moving.item_number, moving.moving, moving.adjusted, moving.unbooked) == (second, True, False, Decimal(1))
     assert stock.adjustment_sets == [] and world.pos_stock(second) == 100
+
+
+@pytest.mark.parametrize("world", ["fo"], indirect=True)
+def test_a_movement_the_erp_refuses_is_reported_and_that_stores_stock_is_left_alone(world: World) -> None:
+    world.sync()
+    first = sorted(world.truth())[0]
+    ring_up(world, (first, 2))
+    world.erp_app.faults.rules = [FaultRule("POST /data/$batch", "error", 1.0, status=400)]
+    [booking] = book(world)
+    world.erp_app.faults.rules = []
+    assert booking.failed and booking.reason is not None and booking.reason.startswith("not booked:")
+    assert erp_on_hand(world, first) == Decimal(100) and world.pos_stock(first) == 98
+    stock = sync_stock(world.catalog, world.pos, world.rules, skip={"MAIN": booking.reason})
+    assert stock.skipped_locations == {"MAIN": booking.reason} and stock.adjustment_sets == []
+    assert world.pos_stock(first) == 98, "the unbooked sale was not put back on the shelf"
+    [retried] = book(world)
+    assert not retried.failed and retried.movement == {first: Decimal(2)} and erp_on_hand(world, first) == 98
+
+
+def test_the_timer_does_nothing_without_an_erp_target_or_a_catalog_section() -> None:
+    class Settings:
+        d365_target = "embedded"
+
+    class Unmapped:
+        settings = Settings()
+        mapping = load(ROOT / "mapping.yaml")
+
+        def catalog(self, erp: str) -> None:
+            raise AssertionError(f"the {erp} catalogue was reached")
+
+    assert run_scheduled_sync(Unmapped()) is None  # type: ignore[arg-type]
+    Unmapped.settings.d365_target = "fo"
+    Unmapped.mapping = Unmapped.mapping.model_copy(update={"catalog": None})
+    assert run_scheduled_sync(Unmapped()) is None  # type: ignore[arg-type]
