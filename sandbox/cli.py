@@ -31,10 +31,13 @@ customers_app = typer.Typer(help="Customers across the POS, the ERPs, the CRM an
 app.add_typer(customers_app, name="customers")
 catalog_app = typer.Typer(help="Items, prices and stock between the ERP and Heartland Retail.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+payroll_app = typer.Typer(help="Payroll registers into the general ledger.", no_args_is_help=True)
+app.add_typer(payroll_app, name="payroll")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
-DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104, "dataverse": 7105, "portico": 7106}
+DEFAULT_PORTS = {"retail": 7101, "gp": 7102, "fo": 7103, "bc": 7104, "dataverse": 7105, "portico": 7106,
+                 "payroll": 7107}
 
 
 def _host() -> LocalHost:
@@ -66,9 +69,10 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 7071,
 
 @app.command()
 def sim(
-    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc | dataverse | portico")],
+    name: Annotated[str, typer.Argument(help="retail | gp | fo | bc | dataverse | portico | payroll")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default: retail 7101, gp 7102, fo 7103, bc 7104, "
-                                                  "dataverse 7105, portico 7106, as in local.settings.example.json)")]
+                                                  "dataverse 7105, portico 7106, payroll 7107, as in "
+                                                  "local.settings.example.json)")]
     = None,
     seed: Annotated[int, typer.Option(help="seed of the fault plan")] = 0,
     state: Annotated[Path | None, typer.Option(help="JSON snapshot to load at start and write on POST /_sim/snapshot")]
@@ -457,6 +461,46 @@ def catalog_sync(erp: ErpOption = "fo") -> None:
     from shared.flows.catalog import run_catalog_sync
 
     _print(lambda: run_catalog_sync(wiring.services(), erp))
+
+
+@payroll_app.command("import")
+def payroll_import(
+    register: Annotated[Path, typer.Argument(help="the register export, CSV or JSON (layout in the README)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the journal; post nothing")] = False,
+) -> None:
+    """Read, prove and map a payroll register, print its journal, and post it once (exits 1 when it is held)."""
+    from shared import wiring
+    from shared.flows.payroll import import_register
+
+    try:
+        data = register.read_bytes()
+    except OSError as error:
+        console.print(f"[red]{escape(str(register))}: {escape(error.strerror or str(error))}[/red]")
+        raise typer.Exit(2) from None
+    _print(lambda: import_register(wiring.services(), register.name, data, dry_run=dry_run))
+
+
+@payroll_app.command("generate")
+def payroll_generate(
+    out: Annotated[Path, typer.Option("--out", help="where the register CSV goes")],
+    employees: Annotated[int, typer.Option(min=1, help="how many employees")] = 500,
+    seed: Annotated[int, typer.Option(help="seed of the generator")] = 7,
+    day: Annotated[str, typer.Option("--date", help="check date, YYYY-MM-DD (default: today)")] = "",
+    malformed: Annotated[bool, typer.Option("--malformed", help="plant errors of every kind instead")] = False,
+) -> None:
+    """A register export of a run with shared employees and every code family, for trying imports."""
+    from sandbox.scenario.payroll import generate_register, malformed_register
+
+    check_date = _day(day) or date.today()
+    if malformed:
+        data, expected = malformed_register(seed=seed, check_date=check_date)
+        summary = f"{len(expected)} problems planted"
+    else:
+        data, facts = generate_register(employees=employees, seed=seed, check_date=check_date)
+        summary = f"{facts['employees']} employees, gross {facts['gross']}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    console.print(f"{escape(summary)} → {escape(str(out))}")
 
 
 @customers_app.command("generate")

@@ -3,7 +3,9 @@
 Every function's trigger comes from the ``azure.functions`` metadata the real host indexes
 (``get_function_json``), never from a hand-kept list. HTTP triggers are served by Starlette under
 ``/api``; Service Bus queue triggers are fed from the embedded bus with peek-lock (complete on
-success, abandon on an exception); timer triggers run on their NCRONTAB schedule or on demand.
+success, abandon on an exception); timer triggers run on their NCRONTAB schedule or on demand; blob
+triggers watch a folder per container (``{HL365_DATA_DIR}/blobs/{container}``): a file put there is
+handed to the function once, then moved to ``processed/`` (or ``failed/`` with the error beside it).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import azure.functions as func
+from azure.functions.blob import InputStream
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 from croniter import croniter
@@ -80,6 +84,8 @@ class HostedFunction:
             return f"queue {t['queueName']} (connection {t.get('connection')})"
         if self.kind == "timerTrigger":
             return f"schedule {t['schedule']}"
+        if self.kind == "blobTrigger":
+            return f"blob {t['path']} (connection {t.get('connection')})"
         return self.kind
 
 
@@ -205,6 +211,7 @@ class HostStats:
     messages_completed: int = 0
     messages_abandoned: int = 0
     timer_runs: int = 0
+    blobs_handled: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -232,6 +239,8 @@ class LocalHost:
         self.queues = {resolve(str(f.trigger["queueName"]), self._app_settings): f
                        for f in self.functions if f.kind == "serviceBusTrigger"}
         self.timers = {f.name: f for f in self.functions if f.kind == "timerTrigger"}
+        self.blobs = {resolve(str(f.trigger["path"]), self._app_settings).split("/", 1)[0]: f
+                      for f in self.functions if f.kind == "blobTrigger"}
         host_json = read_host_json()
         self.batch_options = BatchOptions.read(host_json, self._app_settings)
         self._renewal_limit = _timespan(str(host_json.get("extensions", {}).get("serviceBus", {})
@@ -481,6 +490,45 @@ class LocalHost:
         expression = resolve(str(self.timers[name].trigger["schedule"]), self._app_settings)
         return croniter(expression, datetime.now(UTC), second_at_beginning=True)
 
+    # Blobs -------------------------------------------------------------------------------------------------
+
+    def blob_folder(self, container: str) -> Path:
+        return Path(self.settings.data_dir) / "blobs" / container
+
+    def drop_blob(self, container: str, name: str, data: bytes) -> None:
+        """Hand one blob to the container's function now, as the Event Grid blob trigger does on upload."""
+        if container not in self.blobs:
+            raise KeyError(f"no blob trigger watches {container!r}; containers: {', '.join(sorted(self.blobs))}")
+        function = self.blobs[container]
+        blob = InputStream(data=data, name=f"{container}/{name}", length=len(data),
+                           uri=f"local://{self.blob_folder(container) / name}")
+        function.call(**{function.arg_name: blob})
+        self.stats.blobs_handled += 1
+
+    def process_blobs(self, container: str) -> int:
+        """Every file waiting in the container's folder, oldest first; returns how many were handled."""
+        folder = self.blob_folder(container)
+        waiting = sorted((p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        for path in waiting:
+            outcome = "processed"
+            try:
+                self.drop_blob(container, path.name, path.read_bytes())
+            except Exception as error:  # the host keeps going; the file and its error wait in failed/
+                log.exception("blob %s/%s failed", container, path.name)
+                outcome = "failed"
+                (folder / outcome).mkdir(exist_ok=True)
+                (folder / outcome / f"{path.name}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
+            (folder / outcome).mkdir(exist_ok=True)
+            path.replace(folder / outcome / path.name)
+        return len(waiting)
+
+    def _blob_loop(self, container: str, poll_interval: float) -> None:
+        self.blob_folder(container).mkdir(parents=True, exist_ok=True)
+        while not self._stop.is_set():
+            if not self.process_blobs(container):
+                self._stop.wait(poll_interval)
+
     # Background workers ------------------------------------------------------------------------------------
 
     def start(self, *, poll_interval: float = 0.05) -> None:
@@ -491,6 +539,8 @@ class LocalHost:
             if function.trigger.get("runOnStartup"):
                 self.run_timer(name)
             self._spawn(f"timer:{name}", self._timer_loop, name)
+        for container in self.blobs:
+            self._spawn(f"blob:{container}", self._blob_loop, container, max(poll_interval, 1.0))
 
     def stop(self) -> None:
         self._stop.set()

@@ -29,8 +29,10 @@ from shared.errors import (
 from shared.flows.admin import NoSubscriptionNeeded, Parked
 from shared.flows.catalog import CatalogResult
 from shared.flows.intake import Accepted, Handshake
+from shared.flows.payroll import PayrollResult
 from shared.flows.replay import Replays
 from shared.flows.settlement import DayResult
+from shared.payroll.journal import journal_summary
 from shared.ports import SubscriptionState
 
 STATUS_OF_REQUEST_ERROR: Mapping[type[IntegrationError], int] = {
@@ -289,6 +291,26 @@ def _(result: CatalogResult) -> Report:
             "person")
     return Report(left == 0, text, f"catalog {result.erp} → Heartland Retail",
                   ("item", "field", "ERP", "POS", "outcome"), rows)
+
+
+@text.register
+def _(result: PayrollResult) -> Report:
+    """The journal's lines (on a dry run or a posting), or every problem and difference that held the run."""
+    summary = result.summary()
+    if result.problems:
+        return Report(False, f"{len(result.problems)} problems in {result.source}; nothing was posted",
+                      f"payroll register {result.source}", ("problem",), [[p] for p in result.problems])
+    if result.discrepancies:
+        rows = [[d.kind.value, d.subject, str(d.expected), str(d.found), d.detail] for d in result.discrepancies]
+        return Report(False, f"{len(rows)} differences in {summary['run']}; the run is held and nothing was posted",
+                      f"payroll {summary['run']}", ("difference", "subject", "expected", "found", "detail"), rows)
+    rows = [list(row) for row in journal_summary(result.journal)] if result.journal else []
+    what = ("dry run: nothing posted" if result.dry_run else
+            f"posted as {result.document}" if result.created else f"already posted as {result.document}: nothing "
+            "posted again")
+    return Report(True, f"{summary['run']} check date {summary['check_date']}: {summary['employees']} employees, gross "
+                  f"{summary['gross']}, net {summary['net']}; journal of {summary['journal_lines']} lines, balanced; "
+                  f"{what}", f"payroll journal {summary['run']}", ("account", "dimensions", "debit", "credit"), rows)
 
 
 def _request_status(error: IntegrationError) -> int | None:

@@ -16,6 +16,7 @@ ADAPTERS = (
     "shared.dynamics.journals", "shared.dynamics.orders", "shared.dynamics.subscriptions",
     "shared.dynamics.credentials", "shared.dynamics.dataverse", "shared.dynamics.customers",
     "shared.heartland.customers", "shared.heartland.portico", "shared.dynamics.catalog", "shared.heartland.catalog",
+    "shared.heartland.payroll", "shared.dynamics.workers",
     "shared.storage.sqlite", "shared.storage.azure_tables", "shared.storage.table_ledger",
     "shared.messaging.servicebus", "shared.messaging.embedded",
 )

@@ -39,6 +39,17 @@ CUSTOMERS = [
 PRODUCTS = [("T0001", "Speaker cable 10", "20.00", "8.50", "042100005264"),  # UPC-A barcodes: 12 digits, never
             ("T0002", "Projector television", "1100.00", "640.00", "070847811169"),  # mistaken for a card number
             ("D0001", "MidRangeSpeaker", "450.00", "212.00", None)]
+EMPLOYEES = [  # SSNs from 987-65-4320…4329, the range the SSA reserves for examples (never issued)
+    ("Jodi", "Christiansen", date(2006, 2, 1), date(1972, 3, 6), "987-65-4320",
+     {"AddressStreet": "3219 Oak St", "AddressCity": "Bellevue", "AddressState": "WA", "AddressZipCode": "98004",
+      "AddressCountryRegionId": "USA", "PrimaryContactEmail": "jodi@contoso.com", "TitleId": "Store manager"}),
+    ("Charlie", "Carson", date(2019, 5, 13), date(1988, 11, 21), "987-65-4321",
+     {"AddressStreet": "125 Pine Ave", "AddressCity": "Seattle", "AddressState": "WA", "AddressZipCode": "98101",
+      "AddressCountryRegionId": "USA", "PrimaryContactPhone": "206-555-0142", "TitleId": "Cashier"}),
+    ("Ana", "Ruiz", date(2023, 9, 4), date(1996, 7, 30), "987-65-4322",
+     {"AddressStreet": "80 Harbor Way", "AddressCity": "San Diego", "AddressState": "CA", "AddressZipCode": "92101",
+      "AddressCountryRegionId": "USA", "PrimaryContactEmail": "ana.ruiz@contoso.com", "TitleId": "Sales associate"}),
+]
 RATES = [("EUR", "USD", "1.0850", "One"), ("GBP", "USD", "1.2650", "One"), ("CAD", "USD", "0.7400", "One"),
          ("MXN", "USD", "5.8000", "Hundred")]
 
@@ -54,7 +65,8 @@ def setup_company(sim: FinanceOperations, company: str) -> None:
 
 
 def seed(sim: FinanceOperations) -> None:
-    """Main accounts, customers, products, payment methods and exchange rates of the default company."""
+    """Main accounts, customers, products, payment methods, exchange rates and workers (employed by the default
+    company) of a Contoso-like environment."""
     company = sim.store.default_company
     for account, name, kind in MAIN_ACCOUNTS:
         sim.add_main_account(account, name, account_type=kind)
@@ -70,3 +82,5 @@ def seed(sim: FinanceOperations) -> None:
                            description="Card payment (Heartland)")
     for source, target, rate, factor in RATES:
         sim.add_exchange_rate(source, target, Decimal(rate), date(2025, 1, 1), factor=factor)
+    for first, last, hired, born, ssn, fields in EMPLOYEES:  # last: their party numbers follow the customers'
+        sim.add_employee(first, last, hired=hired, company=company, birth_date=born, ssn=ssn, **fields)

@@ -17,6 +17,7 @@ SIMULATORS = {
     "bc": "sandbox.simulators.bc",
     "dataverse": "sandbox.simulators.dataverse",
     "portico": "sandbox.simulators.portico",
+    "payroll": "sandbox.simulators.payroll",
 }
 
 

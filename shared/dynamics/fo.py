@@ -54,7 +54,7 @@ log = logging.getLogger("hl365.fo")
 
 SOURCE = "fo"
 NAMESPACE = "Microsoft.Dynamics.DataEntities"
-SHARED_SETS = frozenset({"ExchangeRates", "MainAccounts"})
+SHARED_SETS = frozenset({"ExchangeRates", "MainAccounts", "Workers", "EmployeesV2", "PersonIdentificationNumbers"})
 """Entity sets without ``dataAreaId`` (shared across legal entities)."""
 _TRANSIENT_INFOLOG = re.compile(r"deadlock|update conflict|could not be completed because the record was changed",
                                 re.IGNORECASE)

@@ -17,6 +17,7 @@ from shared.canonical.products import FIELDS, StockPlace, Warehouse
 from shared.canonical.products import Field as ProductField
 from shared.customers.rules import CustomerRules
 from shared.errors import FatalError
+from shared.payroll.rules import PayrollRules
 
 Account = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
@@ -225,6 +226,7 @@ class MappingConfig(_Strict):
     customer_payments: CustomerPaymentRules = Field(default_factory=CustomerPaymentRules)
     catalog: CatalogRules | None = None
     customers: CustomerRules = Field(default_factory=CustomerRules)
+    payroll: PayrollRules | None = None
     amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
 
     @field_validator("base_currency")

@@ -7,6 +7,7 @@ from sandbox.host import index
 from tests.functions.test_catalog_bindings import EXPECTED as CATALOG_FUNCTIONS
 from tests.functions.test_customers_bindings import EXPECTED as CUSTOMER_FUNCTIONS
 from tests.functions.test_orders_bindings import EXPECTED as ORDER_FUNCTIONS
+from tests.functions.test_payroll_bindings import EXPECTED as PAYROLL_FUNCTIONS
 
 EXPECTED = {
     "gp_webhook": [
@@ -82,7 +83,8 @@ def function_json() -> dict[str, dict[str, object]]:
 
 
 def test_the_app_has_exactly_the_expected_functions(function_json: dict[str, dict[str, object]]) -> None:
-    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS, **CUSTOMER_FUNCTIONS, **CATALOG_FUNCTIONS})
+    assert sorted(function_json) == sorted({**EXPECTED, **ORDER_FUNCTIONS, **CUSTOMER_FUNCTIONS, **CATALOG_FUNCTIONS,
+                                            **PAYROLL_FUNCTIONS})
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

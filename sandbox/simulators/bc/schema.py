@@ -22,6 +22,7 @@ DATETIME = "Edm.DateTimeOffset"
 
 ACCOUNT_TYPES = ("G/L Account", "Customer", "Vendor", "Bank Account", "Fixed Asset", "IC Partner", "Employee")
 BALANCE_ACCOUNT_TYPES = ("G/L Account", "Customer", "Vendor", "Bank Account", "Fixed Asset", "IC Partner", "Employee")
+EMPLOYEE_STATUSES = ("Active", "Inactive", "Terminated")
 SALES_LINE_TYPES = ("Comment", "Account", "Item", "Resource", "Fixed Asset", "Charge")
 
 
@@ -138,6 +139,24 @@ _register(EntitySet("item", "items", (
     _p("baseUnitOfMeasureCode", max_length=10, code=True),
     _p("generalProductPostingGroupCode", max_length=20, code=True),
     _p("inventoryPostingGroupCode", max_length=20, code=True), MODIFIED), ("number",), webhooks=True))
+
+EMPLOYEES = _register(EntitySet("employee", "employees", (
+    ID, _p("number", max_length=20, code=True), _ro("displayName"), _p("givenName", max_length=30),
+    _p("middleName", max_length=30), _p("surname", max_length=30), _p("jobTitle", max_length=30),
+    _p("addressLine1", max_length=100), _p("addressLine2", max_length=50), _p("city", max_length=30),
+    _p("state", max_length=30), _p("country", max_length=10, code=True), _p("postalCode", max_length=20, code=True),
+    _p("phoneNumber", max_length=30), _p("mobilePhone", max_length=30), _p("email", max_length=80),
+    _p("personalEmail", max_length=80), _p("employmentDate", DATE), _p("terminationDate", DATE),
+    _p("status", options=EMPLOYEE_STATUSES), _p("birthDate", DATE), _p("statisticsGroupCode", max_length=10, code=True),
+    MODIFIED), ("number",), READ, webhooks=True))
+"""API v2.0 ``employees`` (page 30017 "APIV2 - Employees" on table 5200 Employee). Verified: every property name and
+type (MicrosoftDocs/dynamics365smb-devitpro-pb ``dev-itpro/api-reference/v2.0/resources/dynamics_employee.md``), the
+page's mapping (``displayName`` = "First Name Last Name", read-only; ``email`` = Company E-Mail, ``personalEmail`` =
+E-Mail; ``state`` = County) and the lengths of the table's fields (BCApps base application, table 5200), the status
+values (enum 5200 "Employee Status") and webhook support. Not in the API: the table's "Social Security No." (so
+nothing here carries an SSN), its department dimensions. The simulator's choice: the set is served read-only
+(GET; BC's page also takes POST, PATCH and DELETE), and HR changes come through the Python-side API
+(``BusinessCentral.add_employee``, ``update_employee``, ``terminate_employee``)."""
 
 _register(EntitySet("paymentMethod", "paymentMethods", (
     ID, _p("code", max_length=10, code=True), _p("displayName", max_length=100), MODIFIED), ("code",), webhooks=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -233,6 +233,53 @@ class BusinessCentral(HttpApi):
 
         return self.store.render(SETS["items"], self._apply(act))
 
+    def add_employee(self, number: str, given_name: str, surname: str, *, employment_date: date | str,
+                     company_id: str | None = None, **fields: Any) -> Record:
+        """An employee as an HR user enters one (``status`` Active unless given); ``fields`` are API property names
+        (``middleName``, ``addressLine1``, ``birthDate``…), validated as a request body is. ``displayName`` is
+        "given name surname", as the API page computes it."""
+        company = self._company(company_id)
+        entity_set = SETS["employees"]
+
+        def act() -> Record:
+            values, _ = self.store.coerce(entity_set, _dates({"number": number, "givenName": given_name,
+                                                              "surname": surname, "employmentDate": employment_date,
+                                                              "status": "Active", **fields}))
+            if self.store.find(company, "employees", number=values["number"]) is not None:
+                raise ValueError(f"employee {values['number']} exists already")
+            record = {**self.store.defaults(entity_set), **values, "id": self.store.new_id()}
+            record["displayName"] = _display_name(record)
+            return self.store.insert(company, "employees", record)
+
+        return self.store.render(entity_set, self._apply(act))
+
+    def update_employee(self, number: str, *, company_id: str | None = None, **changes: Any) -> Record:
+        """Change an employee as an HR user would: a new ETag and ``lastModifiedDateTime``, webhook subscribers
+        notified. ``changes`` are API property names (``addressLine1``, ``status``, ``birthDate``…)."""
+        company = self._company(company_id)
+        entity_set = SETS["employees"]
+
+        def act() -> Record:
+            record = self._employee(company, number)
+            values, _ = self.store.coerce(entity_set, _dates(changes))
+            moved = values.get("number", record["number"])
+            if moved != record["number"] and self.store.find(company, "employees", number=moved) is not None:
+                raise ValueError(f"employee {moved} exists already")
+            values["displayName"] = _display_name({**record, **values})
+            return self.store.modify(company, "employees", record, values)
+
+        return self.store.render(entity_set, self._apply(act))
+
+    def terminate_employee(self, number: str, on: date | str, *, company_id: str | None = None) -> Record:
+        """Terminate an employee on ``on``: ``status`` Terminated and ``terminationDate``, one change."""
+        return self.update_employee(number, company_id=company_id, status="Terminated", terminationDate=on)
+
+    def _employee(self, company: Company, number: str) -> Record:
+        record = self.store.find(company, "employees", number=number.upper())
+        if record is None:
+            raise ValueError(f"no employee {number}")
+        return record
+
     def add_payment_method(self, code: str, display_name: str, *, company_id: str | None = None) -> Record:
         return self._create("paymentMethods", {"code": code, "displayName": display_name}, company_id)
 
@@ -360,6 +407,15 @@ class BusinessCentral(HttpApi):
     def restore(self, state: dict[str, Any]) -> None:
         self.store.load(state)
         self.webhooks.load(state)
+
+
+def _dates(values: dict[str, Any]) -> dict[str, Any]:
+    """Python dates as the API's ``Edm.Date`` text."""
+    return {k: v.isoformat() if isinstance(v, date) and not isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _display_name(record: Record) -> str:
+    return f"{record.get('givenName') or ''} {record.get('surname') or ''}"
 
 
 def make(seed: int = 0, **options: Any) -> BusinessCentral:

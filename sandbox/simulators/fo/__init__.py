@@ -7,7 +7,9 @@ Served on one loopback port:
 * ``/data``: OData v4 for LedgerJournalHeaders, LedgerJournalLines, CustomerPaymentJournalHeaders,
   CustomerPaymentJournalLines, CustomersV3, SalesOrderHeadersV2, SalesOrderLines, ReleasedProductsV2,
   WarehousesOnHandV2, InventoryMovementJournalHeaders, InventoryMovementJournalEntries, ExchangeRates,
-  CustomerPaymentMethods, MainAccounts; ``$metadata``; ``$batch``.
+  CustomerPaymentMethods, MainAccounts, Workers, EmployeesV2, PersonIdentificationNumbers (the HR sets, shared
+  across legal entities; ``Workers`` and ``EmployeesV2`` read-only here, see ``model.py``); ``$metadata``;
+  ``$batch``.
 * Posting (the simulator's choice; F&O has no standard post action, reference §1.10):
   ``POST /data/LedgerJournalHeaders(dataAreaId='usmf',JournalBatchNumber='00001')/Microsoft.Dynamics.DataEntities.Post``
   (and the same on CustomerPaymentJournalHeaders) → 204, or 500 with the Infolog when the journal is

@@ -14,6 +14,32 @@ Two navigation properties are the simulator's own (documented in ``sandbox/simul
 ``JournalLines`` from a journal header to its lines and ``JournalHeader`` back, so a ``$batch`` changeset
 can create lines under a header whose number the number sequence has not assigned yet
 (``POST $1/JournalLines``).
+
+The HR entities (``WORKER_SETS``), shared across legal entities as F&O's workers are (no ``dataAreaId``):
+
+* ``Workers`` (HcmWorkerEntity, key ``PersonnelNumber``), ``EmployeesV2`` (HcmEmployeeV2Entity, key
+  ``PersonnelNumber``, ``EmploymentLegalEntityId``, ``EmploymentId``: one row per employment, so a worker employed
+  by two legal entities, or rehired, has two) and ``PersonIdentificationNumbers``
+  (HcmPersonIdentificationNumberEntity, key ``PartyNumber``, ``IdentificationTypeId``, ``IdentificationNumber``):
+  set names, keys, every property declared here and its EDM type, and the ``HcmWorkerStatus`` and
+  ``HcmWorkerRelationType`` members are **verified** against the SAP Cloud SDK client generated from a real F&O
+  ``$metadata`` (``ntrtd/d365-agent: asset/client/src/{Workers,EmployeesV2,PersonIdentificationNumbers}Api.ts``,
+  ``HcmWorkerStatus.ts``) and the Human Resources entity pages (MicrosoftDocs/dynamics-365-unified-operations-public:
+  ``articles/human-resources/PayIntV1WorkerEntity.md``, ``PayIntV1HcmPersonIdentificationNumberEntity.md``).
+  Each set declares only the subset of the real properties hl365 and the tests use.
+* A national ID (the US Social Security number) is a ``PersonIdentificationNumbers`` row of the worker's party
+  with ``IdentificationTypeId`` = ``SSN``, as F&O keeps it (Human resources > Workers > Identification numbers);
+  the type id ``SSN`` is the simulator's (each environment names its own identification types).
+* None of the three carries a modification time (verified: no such property in the generated client); a reader
+  that wants changes reads everything and compares.
+* The simulator's choices: ``EmploymentId`` values (``000001``…, from a number sequence), ``EmploymentEndDate`` =
+  ``2154-12-31T23:59:59Z`` while an employment is open, ``WorkerStatus`` derived from the worker's employments as
+  F&O derives it (Employed while one is current, Pending before the first starts, else Terminated), but only when
+  the seeding API changes the worker: a future end date passing on the clock does not move it (read the
+  employment dates, as ``shared.dynamics.workers`` does). ``Workers``
+  and ``EmployeesV2`` repeat one worker's person fields, so they are served read-only here (405 on a write, unlike
+  F&O) and change only through the Python-side seeding API (``add_employee``, ``update_employee``,
+  ``terminate_employee``), which keeps them in step; ``PersonIdentificationNumbers`` is writable.
 """
 
 from __future__ import annotations
@@ -40,6 +66,9 @@ ENUMS: dict[str, dict[str, int]] = {
     "CustVendorBlocked": {"No": 0, "Invoice": 1, "All": 2, "Payment": 3, "Requisition": 4, "Never": 5},
     "ExchangeRateDisplayFactor": {"One": 0, "Ten": 1, "Hundred": 2, "Thousand": 3, "TenThousand": 4,
                                   "HundredThousand": 5},
+    # Worker enums with their values as the generated ``$metadata`` client declares them (see WORKER_SETS).
+    "HcmWorkerStatus": {"Pending": 0, "Employed": 1, "Terminated": 2},
+    "HcmWorkerRelationType": {"Both": 0, "Employee": 1, "Contractor": 2},
 }
 DISPLAY_FACTORS = {"One": Decimal(1), "Ten": Decimal(10), "Hundred": Decimal(100), "Thousand": Decimal(1000),
                    "TenThousand": Decimal(10_000), "HundredThousand": Decimal(100_000)}
@@ -126,6 +155,14 @@ def _journal_navigation(header: str, line: str) -> tuple[NavigationProperty, Nav
     return (NavigationProperty("JournalLines", line, True, partner="JournalHeader"),
             NavigationProperty("JournalHeader", header, False, partner="JournalLines", constraints=constraint))
 
+
+NEVER = "2154-12-31T23:59:59Z"
+"""F&O's date-effective "no end" (DateTimeUtil::maxValue): an employment that has not ended ends then."""
+_PERSON_CONTACT = ("AddressStreet AddressCity AddressState AddressZipCode AddressCountryRegionId PrimaryContactEmail "
+                   "PrimaryContactPhone TitleId OfficeLocation OfficeLocationId")
+"""The person and contact fields ``Workers`` and ``EmployeesV2`` both carry (one worker, the same values)."""
+WORKER_SETS = ("Workers", "EmployeesV2", "PersonIdentificationNumbers")
+"""The HR entities (see the module docstring)."""
 
 _LEDGER_NAV = _journal_navigation("LedgerJournalHeader", "LedgerJournalLine")
 _PAYMENT_NAV = _journal_navigation("CustomerPaymentJournalHeader", "CustomerPaymentJournalLine")
@@ -257,6 +294,29 @@ SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in (
         _properties("ChartOfAccounts MainAccountId Name MainAccountType MainAccountCategory PostingType "
                     "DefaultCurrency DoNotAllowManualEntry:NoYes IsSuspended:NoYes ActiveFrom:T ActiveTo:T"),
         company=False, defaults={"MainAccountType": "BalanceSheet"}),
+    EntitySpec(
+        "Workers", "Worker", "HcmWorkerEntity", "Workers (HcmWorker)", ("PersonnelNumber",),
+        _properties(f"PersonnelNumber PartyNumber Name FirstName MiddleName LastName KnownAs "
+                    f"WorkerStatus:HcmWorkerStatus WorkerType:HcmWorkerRelationType OriginalHireDateTime:T "
+                    f"SeniorityDate:T BirthDate:T {_PERSON_CONTACT}"),
+        company=False, writable=False, sequence="PersonnelNumber",
+        read_only=frozenset({"PartyNumber", "Name", "WorkerStatus"}), defaults={"WorkerType": "Employee"}),
+    EntitySpec(
+        "EmployeesV2", "EmployeeV2", "HcmEmployeeV2Entity", "Employments (HcmEmployment)",
+        ("PersonnelNumber", "EmploymentLegalEntityId", "EmploymentId"),
+        _properties(f"PersonnelNumber EmploymentLegalEntityId EmploymentId EmploymentStartDate:T EmploymentEndDate:T "
+                    f"TerminationDate:T LastDateWorked:T TerminationReasonCodeId OriginalHireDateTime:T "
+                    f"SeniorityDate:T PartyNumber Name FirstName MiddleName LastName KnownAs BirthDate:T "
+                    f"{_PERSON_CONTACT} DimensionDisplayValue"),
+        company=False, writable=False, read_only=frozenset({"PartyNumber", "Name"}),
+        defaults={"EmploymentEndDate": NEVER}),
+    EntitySpec(
+        "PersonIdentificationNumbers", "PersonIdentificationNumber", "HcmPersonIdentificationNumberEntity",
+        "Identification numbers (HcmPersonIdentificationNumber)", ("PartyNumber", "IdentificationTypeId",
+                                                                    "IdentificationNumber"),
+        _properties("PartyNumber IdentificationTypeId IdentificationNumber Description IsPrimary:NoYes IssuedDate:T "
+                    "ExpirationDate:T IssuingAgencyId EntryType"),
+        company=False),
 )}
 
 HEADER_SETS = {"LedgerJournalHeaders": "LedgerJournalLines",

@@ -1,0 +1,17 @@
+"""Payroll: a register dropped into the ``payroll-registers`` container is imported; one core call."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared import wiring
+from shared.flows import payroll
+
+bp = func.Blueprint()
+
+
+@bp.blob_trigger(arg_name="blob", path="payroll-registers/{name}", connection="AzureWebJobsStorage",
+                 source=func.BlobSource.EVENT_GRID)
+def payroll_register(blob: func.InputStream) -> None:
+    """Read, prove, map and post the run once; a register that is held is parked and alerted, not retried."""
+    payroll.import_register(wiring.services(), (blob.name or "register").rsplit("/", 1)[-1], blob.read())
