@@ -59,6 +59,15 @@ param d365DataverseUrl string = ''
 @description('Heartland Portico gateway root for gift and loyalty balances (PORTICO_URL); its key is in Key Vault.')
 param porticoUrl string = ''
 
+@description('Heartland Payroll partner POS API root (HEARTLAND_PAYROLL_URL); empty: employees are not synced.')
+param heartlandPayrollUrl string = ''
+
+@description('Heartland Payroll API user (HEARTLAND_PAYROLL_USERNAME); its password and API key are in Key Vault.')
+param heartlandPayrollUsername string = ''
+
+@description('Heartland Payroll client code (HEARTLAND_PAYROLL_CLIENT_CODE).')
+param heartlandPayrollClientCode string = ''
+
 @description('GP API base URL (GP_API_URL).')
 param gpApiUrl string = ''
 
@@ -85,6 +94,9 @@ param customersSchedule string = '0 15 * * * *'
 
 @description('NCRONTAB schedule of the catalogue sync: POS sales into ERP stock, items, prices, stock (HL365_CATALOG_SCHEDULE).')
 param catalogSchedule string = '0 45 * * * *'
+
+@description('NCRONTAB schedule of the employee sync into Heartland Payroll (HL365_EMPLOYEES_SCHEDULE).')
+param employeesSchedule string = '0 5 * * * *'
 
 @description('Other currencies that need the ERP\'s exchange rate, comma-separated (HL365_FOREIGN_CURRENCIES).')
 param foreignCurrencies string = ''
@@ -204,6 +216,12 @@ var appSettings = {
   HL365_BC_SUBSCRIPTION_SCHEDULE: bcSubscriptionSchedule
   HL365_CUSTOMERS_SCHEDULE: customersSchedule
   HL365_CATALOG_SCHEDULE: catalogSchedule
+  HL365_EMPLOYEES_SCHEDULE: employeesSchedule
+  HEARTLAND_PAYROLL_URL: heartlandPayrollUrl
+  HEARTLAND_PAYROLL_USERNAME: heartlandPayrollUsername
+  HEARTLAND_PAYROLL_CLIENT_CODE: heartlandPayrollClientCode
+  HEARTLAND_PAYROLL_PASSWORD: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=heartland-payroll-password)'
+  HEARTLAND_PAYROLL_API_KEY: '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName=heartland-payroll-api-key)'
   HL365_FOREIGN_CURRENCIES: foreignCurrencies
   HL365_ORDER_CAPTURE: orderCapture
   HL365_PUBLIC_URL: 'https://${functionApp.outputs.defaultHostName}'
@@ -323,6 +341,7 @@ module alerts 'modules/alerts.bicep' = {
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
+output AZURE_BLOB_EVENTS_TOPIC string = storage.outputs.blobEventsTopicName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace

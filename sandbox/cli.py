@@ -480,6 +480,17 @@ def payroll_import(
     _print(lambda: import_register(wiring.services(), register.name, data, dry_run=dry_run))
 
 
+@payroll_app.command("employees")
+def payroll_employees(erp: Annotated[str, typer.Option(help="fo or bc (default: the ERP D365_TARGET names)")] = ""
+                      ) -> None:
+    """Hires, changes and terminations of the ERP's workers into Heartland Payroll, as the hourly timer does; exits 1
+    when a worker is left for a person."""
+    from shared import wiring
+    from shared.flows.employees import run_employee_sync
+
+    _print(lambda: run_employee_sync(wiring.services(), erp or wiring.services().settings.d365_target))
+
+
 @payroll_app.command("generate")
 def payroll_generate(
     out: Annotated[Path, typer.Option("--out", help="where the register CSV goes")],

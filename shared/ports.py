@@ -30,8 +30,10 @@ from shared.canonical.products import (
     Warehouse,
 )
 from shared.canonical.settlement import Deposit, SettledTransaction, Ticket
+from shared.canonical.workers import Worker
 from shared.errors import FatalError
 from shared.heartland.gp_models import Transaction
+from shared.heartland.payroll_models import PayrollEmployee
 from shared.messaging.messages import OutgoingMessage, ReceivedMessage
 from shared.storage.entities import Condition, Entity, Operation
 
@@ -353,6 +355,34 @@ class StockJournal(Protocol):
     def post_journal(self, document_id: str) -> None: ...
 
 
+class WorkerSource(Protocol):
+    """An ERP's workers (F&O employees, Business Central ``employees``), read for payroll."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def changes(self, since: datetime | None) -> tuple[list[Worker], datetime | None]:
+        """The workers changed since ``since`` (all of them when None, or where the ERP keeps no change time) and
+        the checkpoint to ask from next time."""
+        ...
+
+    def get(self, number: str) -> Worker | None: ...
+
+
+class PayrollEmployees(Protocol):
+    """Heartland Payroll's employees of one client (its partner POS API)."""
+
+    def employees(self) -> list[PayrollEmployee]: ...
+
+    def add_employee(self, employee: PayrollEmployee) -> str:
+        """Returns the new ``EmployeeId``."""
+        ...
+
+    def update_employee(self, employee: PayrollEmployee) -> PayrollEmployee: ...
+
+    def terminate_employee(self, employee_id: str, termination_date: date, reason_id: int) -> PayrollEmployee: ...
+
+
 # What a flow receives -------------------------------------------------------------------------------------------
 
 
@@ -473,6 +503,15 @@ class Ports(Protocol):
 
     @property
     def pos_catalog(self) -> PosCatalog: ...
+
+    def workers(self, erp: str) -> WorkerSource:
+        """``erp``'s workers. Raises ``FatalError`` for an unknown ERP, ``ConfigError`` when it is not configured."""
+        ...
+
+    @property
+    def payroll_employees(self) -> PayrollEmployees:
+        """Heartland Payroll. Raises ``ConfigError`` when ``HEARTLAND_PAYROLL_*`` are not set."""
+        ...
 
     def stock_journal(self, erp: str) -> StockJournal | None:
         """Where the POS's sales are booked into ``erp``'s stock; None where that ERP's API cannot take them."""

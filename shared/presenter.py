@@ -28,6 +28,7 @@ from shared.errors import (
 )
 from shared.flows.admin import NoSubscriptionNeeded, Parked
 from shared.flows.catalog import CatalogResult
+from shared.flows.employees import EmployeesResult
 from shared.flows.intake import Accepted, Handshake
 from shared.flows.payroll import PayrollResult
 from shared.flows.replay import Replays
@@ -291,6 +292,18 @@ def _(result: CatalogResult) -> Report:
             "person")
     return Report(left == 0, text, f"catalog {result.erp} → Heartland Retail",
                   ("item", "field", "ERP", "POS", "outcome"), rows)
+
+
+@text.register
+def _(result: EmployeesResult) -> Report:
+    rows = [["added to payroll", str(len(result.added)), ", ".join(result.added)],
+            ["updated", str(len(result.updated)), ", ".join(result.updated)],
+            ["terminated", str(len(result.terminated)), ", ".join(result.terminated)],
+            ["linked to an employee added in payroll", str(len(result.linked)), ", ".join(result.linked)],
+            ["unchanged", str(result.unchanged), ""]]
+    rows += [["left for a person", number, problem] for number, problem in sorted(result.problems.items())]
+    return Report(not result.problems, f"{result.read} workers read from {result.erp}; {len(result.problems)} left for "
+                  "a person", f"employees {result.erp} → Heartland Payroll", ("", "workers", "detail"), rows)
 
 
 @text.register

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     """The Portico gateway root (https://api2.heartlandportico.com; cert https://cert.api2.heartlandportico.com):
     gift and loyalty balances on the customer profile; unset, profiles show none."""
     portico_secret_api_key: SecretStr | None = _alias("PORTICO_SECRET_API_KEY")
+    heartland_payroll_url: str | None = _alias("HEARTLAND_PAYROLL_URL")
+    """Heartland Payroll's partner POS API root (…/PosWebUI): employees kept in step with Dynamics; unset, none."""
+    heartland_payroll_username: str | None = _alias("HEARTLAND_PAYROLL_USERNAME")
+    heartland_payroll_password: SecretStr | None = _alias("HEARTLAND_PAYROLL_PASSWORD")
+    heartland_payroll_api_key: SecretStr | None = _alias("HEARTLAND_PAYROLL_API_KEY")
+    heartland_payroll_client_code: str | None = _alias("HEARTLAND_PAYROLL_CLIENT_CODE")
 
     appinsights_connection_string: SecretStr | None = _alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     alert_webhook_url: str | None = _alias("HL365_ALERT_WEBHOOK_URL")
@@ -137,6 +143,7 @@ class Settings(BaseSettings):
                                           validation_alias=AliasChoices("HL365_BC_SUBSCRIPTION_SCHEDULE"))
     customers_schedule: str = Field("0 15 * * * *", validation_alias=AliasChoices("HL365_CUSTOMERS_SCHEDULE"))
     catalog_schedule: str = Field("0 45 * * * *", validation_alias=AliasChoices("HL365_CATALOG_SCHEDULE"))
+    employees_schedule: str = Field("0 5 * * * *", validation_alias=AliasChoices("HL365_EMPLOYEES_SCHEDULE"))
     order_capture: Literal["charge", "authorise"] = Field(
         "charge", validation_alias=AliasChoices("HL365_ORDER_CAPTURE")
     )

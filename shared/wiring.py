@@ -29,6 +29,7 @@ from shared.ports import (
     OrderSource,
     OrderSubscriptions,
     PaymentLedger,
+    PayrollEmployees,
     PosCatalog,
     PosCustomers,
     ProductCatalog,
@@ -36,6 +37,7 @@ from shared.ports import (
     StockJournal,
     TableStore,
     TicketSource,
+    WorkerSource,
 )
 from shared.settings import Settings, get_settings
 from shared.storage import audit, idempotency, tables
@@ -230,6 +232,27 @@ class Services:
 
             return BcCatalog(self.bc)
         raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    def workers(self, erp: str) -> WorkerSource:
+        from shared.dynamics.workers import BcWorkers, FoWorkers
+
+        if erp == "fo":
+            return FoWorkers(self.fo)
+        if erp == "bc":
+            return BcWorkers(self.bc)
+        raise FatalError("UnknownErp", f"{erp!r} is neither fo nor bc")
+
+    @cached_property
+    def payroll_employees(self) -> PayrollEmployees:
+        from shared.heartland.payroll import HeartlandPayrollClient
+
+        s = self.settings
+        return HeartlandPayrollClient(str(s.require("heartland_payroll_url")),
+                                      username=str(s.require("heartland_payroll_username")),
+                                      password=s.require("heartland_payroll_password"),
+                                      api_key=s.require("heartland_payroll_api_key"),
+                                      client_code=str(s.require("heartland_payroll_client_code")),
+                                      timeout=self._timeout)
 
     def stock_journal(self, erp: str) -> StockJournal | None:
         rules = self.mapping.catalog.inventory.pos_sales if self.mapping.catalog else None

@@ -2,10 +2,11 @@
 //   Service Bus      Data Sender (intake, transform, retries, replays) and Data Receiver (queue
 //                    triggers and the dead-letter sweep), on the namespace
 //   Storage          Table Data Contributor (the app's tables and the host's diagnostic events) and
-//                    Blob Data Owner (AzureWebJobsStorage: host keys, timer locks, the deployment package)
+//                    Blob Data Owner (AzureWebJobsStorage: host keys, timer locks, the deployment package,
+//                    the payroll registers the blob trigger reads) and Queue Data Contributor (the blob
+//                    trigger's poison queue and receipts)
 //   Key Vault        Secrets User (Key Vault references in the app settings)
 //   App Insights     Monitoring Metrics Publisher (telemetry with Entra authentication; local auth is off)
-// The host needs no Storage Queue role: the app has no blob trigger and no Durable Functions.
 
 @description('Principal (object) id of the function app\'s system-assigned identity.')
 param principalId string
@@ -28,6 +29,7 @@ var roles = {
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
@@ -83,6 +85,16 @@ resource blobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource queues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

@@ -83,8 +83,30 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Payroll registers: a file put here is imported (the payroll_register function's Event Grid blob trigger; Flex
+// Consumption takes no polling blob trigger). The system topic publishes the account's blob events; the
+// subscription to the function is created once the code is deployed (infra/README.md, "Payroll registers").
+resource payrollContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'payroll-registers'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource blobEvents 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: '${storageAccountName}-events'
+  location: location
+  tags: tags
+  properties: {
+    source: storage.id
+    topicType: 'Microsoft.Storage.StorageAccounts'
+  }
+}
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output blobEventsTopicName string = blobEvents.name
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'

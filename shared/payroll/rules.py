@@ -103,8 +103,22 @@ class Allocation(_Strict):
         return self
 
 
+class EmployeeRules(_Strict):
+    """Dynamics workers kept in step with Heartland Payroll: what payroll needs that the ERPs' worker APIs do not
+    hold. Pay rates are not among them: they are kept in Heartland Payroll by its people."""
+
+    pay_group_id: int = Field(ge=1, description="Heartland pay group new employees join")
+    pay_type_code: Literal["H", "S"] = Field("H", description="H hourly, S salaried")
+    work_locations: dict[Name, int] = Field(default_factory=dict,
+                                            description="the ERP worker's location -> Heartland WorkLocationId")
+    default_work_location_id: int | None = Field(None, description="for a worker whose location is not mapped")
+    termination_reason_id: int = Field(ge=1, description="Heartland termination reason of a Dynamics termination")
+
+
 class PayrollRules(_Strict):
     """``payroll`` in ``mapping.yaml``; see the module."""
+
+    employees: EmployeeRules | None = None
 
     columns: dict[str, list[Name]] = Field(default_factory=dict,
                                            description="canonical column -> the names an export gives it")

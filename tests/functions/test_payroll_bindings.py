@@ -16,6 +16,10 @@ EXPECTED = {
         {"direction": "IN", "type": "blobTrigger", "name": "blob", "path": "payroll-registers/{name}",
          "connection": "AzureWebJobsStorage", "source": "EventGrid"},
     ],
+    "employees_sync": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%HL365_EMPLOYEES_SCHEDULE%",
+         "runOnStartup": False, "useMonitor": True},
+    ],
 }
 
 
@@ -23,6 +27,17 @@ def test_the_payroll_blob_trigger_matches_function_json() -> None:
     """Flex Consumption takes only the Event Grid blob trigger: ``source`` must say so."""
     found = {f.name: dict(f.function_json) for f in index(function_app.app)}
     assert found["payroll_register"] == {"scriptFile": "function_app.py", "bindings": EXPECTED["payroll_register"]}
+
+
+def test_the_employees_timer_matches_function_json_and_its_default_schedule_is_valid() -> None:
+    from croniter import croniter
+
+    from shared.settings import Settings
+
+    found = {f.name: dict(f.function_json) for f in index(function_app.app)}
+    assert found["employees_sync"] == {"scriptFile": "function_app.py", "bindings": EXPECTED["employees_sync"]}
+    schedule = Settings.model_fields["employees_schedule"].default
+    assert croniter.is_valid(schedule, second_at_beginning=True) and len(schedule.split()) == 6
 
 
 def test_the_local_host_hands_a_dropped_register_to_the_function_once(tmp_path: Path,

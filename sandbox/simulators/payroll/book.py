@@ -249,10 +249,12 @@ class PayrollBook:
                                                                   record["WorkLocationId"]):
             raise Refused(f"WorkLocationId {record['WorkLocationId']} is not a work location of this client")
         pay_type = record["PayTypeCode"]
-        if pay_type in HOURLY_TYPES and not Decimal(record.get("HourlyRate") or 0) > 0:
-            raise Refused(f"HourlyRate is required for PayTypeCode {pay_type}")
-        if pay_type in SALARIED_TYPES and not Decimal(record.get("PerPaySalary") or 0) > 0:
-            raise Refused(f"PerPaySalary is required for PayTypeCode {pay_type}")
+        # A rate may come later (set in payroll by its people); one that is given must be above zero.
+        hourly, salary = record.get("HourlyRate"), record.get("PerPaySalary")
+        if pay_type in HOURLY_TYPES and hourly is not None and not Decimal(hourly) > 0:
+            raise Refused(f"HourlyRate must be above 0 for PayTypeCode {pay_type}")
+        if pay_type in SALARIED_TYPES and salary is not None and not Decimal(salary) > 0:
+            raise Refused(f"PerPaySalary must be above 0 for PayTypeCode {pay_type}")
         hired = date.fromisoformat(record["HireDate"])
         if birth is None and record.get("BirthDateAtRest"):
             birth = date.fromisoformat(self._at_rest.decrypt(record["BirthDateAtRest"]))

@@ -238,8 +238,8 @@ def test_the_java_sdks_iso_hire_date_and_a_dashed_ssn_are_read(wire: Wire) -> No
     ({"PayGroupId": 999}, "PayGroupId 999 is not a pay group"),
     ({"WorkLocationId": 999}, "WorkLocationId 999 is not a work location"),
     ({"PayTypeCode": "X"}, "PayTypeCode must be one of"),
-    ({"HourlyRate": None}, "HourlyRate is required for PayTypeCode H"),
-    ({"PayTypeCode": "S"}, "PerPaySalary is required for PayTypeCode S"),
+    ({"HourlyRate": "0"}, "HourlyRate must be above 0 for PayTypeCode H"),
+    ({"PayTypeCode": "S", "PerPaySalary": "0"}, "PerPaySalary must be above 0 for PayTypeCode S"),
     ({"HourlyRate": "-1"}, "HourlyRate must be at least 0"),
     ({"Gender": "X"}, "Gender must be one of F, M"),
     ({"StateCode": "Illinois"}, "StateCode must be a two-letter"),
@@ -249,7 +249,7 @@ def test_the_java_sdks_iso_hire_date_and_a_dashed_ssn_are_read(wire: Wire) -> No
     ({"EmployeeNumber": "1001"}, "EmployeeNumber 1001 is already in use"),
 ])
 def test_add_employee_validates_like_a_payroll_system(wire: Wire, overrides: dict[str, Any], message: str) -> None:
-    encrypted = {"SSN", "HourlyRate", "ZipCode", "BirthDate"}
+    encrypted = {"SSN", "HourlyRate", "PerPaySalary", "ZipCode", "BirthDate"}
     body = wire.employee(**{k: wire.enc(v) if k in encrypted and v is not None else v for k, v in overrides.items()})
     answer = wire.call("employee/AddEmployee", body)
     assert answer.status_code == 400, answer.text
