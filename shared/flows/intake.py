@@ -37,7 +37,7 @@ from shared.messaging.messages import OutgoingMessage
 from shared.ops import telemetry
 from shared.ops.alerts import Alert
 from shared.ports import Ports
-from shared.security.pan import PanFinding, scan, scan_json
+from shared.security.pan import PanFinding, find_ssns, scan, scan_json
 from shared.security.signatures import verify_gp_signature
 from shared.settings import Settings
 from shared.storage.idempotency import Claim, KeyStatus
@@ -316,6 +316,9 @@ def check(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str],
     findings = card_data(body, payload)
     if findings:
         raise _reject_card_data(ports, source, findings)
+    ssns = find_ssns(payload)
+    if ssns:
+        raise _reject_ssns(ports, source, ssns)
     events: list[Event | Ignored] = []
     for index, item in enumerate(items):
         try:
@@ -460,6 +463,19 @@ def _reject_card_data(ports: Ports, source: Source, findings: list[PanFinding]) 
     ports.alerts.notify(Alert("card_data_rejected", f"{source.label} delivery carried card data in {where}",
                               {"source": source.name, "fields": where}))
     return Unprocessable(f"card data is not accepted (found in {', '.join(f.path for f in findings)})")
+
+
+def _reject_ssns(ports: Ports, source: Source, paths: list[str]) -> Unprocessable:
+    """As card data: audited and alerted with where, the payload kept nowhere (payroll data comes from its own
+    sources, encrypted, never through a webhook)."""
+    where = ", ".join(paths)
+    step = f"intake.{source.name}"
+    event_id = f"{step}:{uuid.uuid4().hex}"
+    ports.audit.record(step=step, event_id=event_id, correlation_id=event_id, outcome="rejected_ssn",
+                       detail={"fields": where})
+    ports.alerts.notify(Alert("ssn_rejected", f"{source.label} delivery carried an SSN in {where}",
+                              {"source": source.name, "fields": where}))
+    return Unprocessable(f"social security numbers are not accepted (found in {where})")
 
 
 def enqueue_once(ports: Ports, source: Source, event: Event) -> tuple[bool, str]:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from opentelemetry import metrics
 
+from shared.security.pan import redact
+
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter, MeterProvider
 
@@ -112,6 +114,18 @@ class CorrelationFilter(logging.Filter):
         return True
 
 
+class RedactingFilter(logging.Filter):
+    """Mask card numbers and SSNs in each record's message before any handler writes or exports it: a message
+    built from an upstream error text or an id must not carry one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
 _RESERVED = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))) | {
     "message", "asctime", "taskName", "correlation_id",
 }
@@ -167,6 +181,8 @@ def _install_correlation_filter() -> None:
     for target in targets:
         if not any(isinstance(f, CorrelationFilter) for f in target.filters):
             target.addFilter(CorrelationFilter())
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())
 
 
 def configure(connection_string: str | None, *, service_name: str = "hl365") -> bool:

@@ -1,4 +1,9 @@
-"""Card-number (PAN) detection and masking: PCI DSS keeps PANs out of storage, logs, queues and audit."""
+"""Card-number (PAN) and SSN detection and masking: PCI DSS keeps PANs, and payroll keeps SSNs, out of storage,
+logs, queues and audit.
+
+An SSN is recognised where it is written as one, ``123-45-6789`` or ``123 45 6789`` (nine bare digits are as
+often a ZIP+4, a routing number or an id), or as nine digits under a key that names it (``ssn``, ``SSN``,
+``socialSecurityNumber``, ``taxId``...)."""
 
 from __future__ import annotations
 
@@ -44,8 +49,39 @@ def find_pans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield match.start(), match.end(), digits
 
 
+_SSN = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1(\d{4})(?![\d-])")
+_SSN_KEY = re.compile(r"ssn|social.?security|tax.?(payer.?)?id|national.?id", re.IGNORECASE)
+_NINE_DIGITS = re.compile(r"\d{3}[- ]?\d{2}[- ]?\d{4}")
+
+
+def mask_ssns(text: str) -> str:
+    """``text`` with every SSN written as one masked to ``***-**-`` and its last four."""
+    return _SSN.sub(lambda m: f"***-**-{m.group(2)}", text) if "-" in text or " " in text else text
+
+
+def find_ssns(payload: Any, path: str = "$") -> list[str]:
+    """Where a parsed JSON payload holds an SSN: a value written as one, or nine digits under a key naming it."""
+    found: list[str] = []
+    stack: list[tuple[str, str, Any]] = [(path, "", payload)]
+    while stack:
+        where, key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{mask_ssns(str(k))}", str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", key, v) for i, v in enumerate(value))
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if _SSN.search(text) or (_SSN_KEY.search(key) and _NINE_DIGITS.fullmatch(text.strip())):
+                found.append(where)
+    return sorted(found)
+
+
 def redact(text: str) -> str:
-    """``text`` with every card number masked; safe to log or store."""
+    """``text`` with every card number and SSN masked; safe to log or store."""
+    return mask_ssns(_mask_pans(text))
+
+
+def _mask_pans(text: str) -> str:
     pieces: list[str] = []
     last = 0
     for start, end, digits in find_pans(text):

@@ -122,6 +122,20 @@ def test_card_data_is_refused_alerted_and_audited_masked_never_in_clear(ports: w
     assert PAN not in detail + alerts.sent[0].message
 
 
+def test_an_ssn_is_refused_alerted_and_audited_by_where_never_in_clear(ports: wiring.Services) -> None:
+    body = orjson.dumps({"member": "M-100", "version": 4, "profile": {"ssn": "987654320"}, "note": "987-65-4321"})
+    with pytest.raises(Unprocessable, match=r"social security numbers are not accepted \(found in "
+                                            r"\$\.note, \$\.profile\.ssn\)") as refused:
+        accept(ports, LOYALTY, body, {"x-gp-signature": gp_signature(body, KEY)})
+    assert queued(ports) == []
+    [(step, outcome, detail)] = audit(ports)
+    assert (step, outcome) == ("intake.loyalty", "rejected_ssn")
+    alerts = ports.alerts
+    assert isinstance(alerts, Alerts) and [a.kind for a in alerts.sent] == ["ssn_rejected"]
+    for ssn in ("987654320", "987-65-4321"):
+        assert ssn not in str(refused.value) + detail + alerts.sent[0].message
+
+
 def test_identifiers_that_read_as_card_numbers_are_not_card_data(ports: wiring.Services) -> None:
     result = deliver(ports, {"member": "00000000-0000-0000-0000-000000000000", "version": 1,
                              "stamp": "/Date(1795783821246)/"})

@@ -258,3 +258,18 @@ def test_counts_and_correlated_logs_reach_application_insights(tmp_path: Path) -
     assert [entry["data"]["baseData"]["message"] for entry in logged] == ["dead-lettered ORD-1"]
     assert logged[0]["data"]["baseData"]["properties"]["correlation_id"] == "corr-1"
     assert logged[0]["tags"]["ai.cloud.role"] == "hl365-test"
+
+
+def test_a_card_number_or_an_ssn_in_a_message_is_masked_before_any_handler_writes_it() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(telemetry.RedactingFilter())
+    logger = logging.getLogger("hl365.employees")
+    logger.addHandler(handler)
+    try:
+        logger.warning("payroll refused %s: SSN %s, card %s", "E1001", "987-65-4320", "4111 1111 1111 1111")
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert "E1001" in written and "***-**-4320" in written and "411111******1111" in written
+    assert "987-65-4320" not in written and "4111 1111 1111 1111" not in written

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.security.pan import find_pans, luhn_valid, mask_pan, redact, scan, scan_json
+from shared.security.pan import find_pans, find_ssns, luhn_valid, mask_pan, redact, scan, scan_json
 
 VISA = "4111111111111111"
 MASTERCARD = "5555555555554444"
@@ -83,3 +83,24 @@ def test_the_raw_text_shortcut_passes_clean_payloads() -> None:
     import json
 
     assert scan_json(raw, json.loads(raw)) == []
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("worker 987-65-4320 hired", "worker ***-**-4320 hired"),
+    ("ssn 987 65 4321", "ssn ***-**-4321"),
+    ("card 4111 1111 1111 1111, ssn 987-65-4322", "card 411111******1111, ssn ***-**-4322"),
+])
+def test_redact_masks_ssns_written_as_one_beside_card_numbers(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize("text", ["phone 206-555-0142", "ZIP 98101-1234", "on 2026-11-20", "EIN 57-1234567",
+                                  "order 123-45-67890", "id 1123-45-6789"])
+def test_redact_leaves_what_only_looks_like_an_ssn(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_find_ssns_names_where_an_ssn_is_written_or_keyed() -> None:
+    payload = {"employee": {"SSN": "987654320", "socialSecurityNumber": 987654321, "zip": "981011234"},
+               "notes": ["hired", "ssn 987-65-4322"], "routing": "021000021"}
+    assert find_ssns(payload) == ["$.employee.SSN", "$.employee.socialSecurityNumber", "$.notes[1]"]
