@@ -601,6 +601,13 @@ def demo(
                       f"found with F1 {customers['f1']}")
         table.add_row("catalog", f"{report['items_synced']} items and {report['prices_synced']} prices synced, "
                       f"{report['stock_mismatches']} stock mismatches brought in step")
+        payroll = report.get("payroll") or {}
+        if payroll.get("runs") is not None:
+            changes = payroll.get("employee_changes", {}).get("changes_run", {})
+            table.add_row("payroll", f"{payroll['employees']} employees, gross {payroll['gross']}, posted gross "
+                          f"{payroll['posted_gross']} in {payroll['runs']} journal (balanced: "
+                          f"{payroll['journal_balanced']}); employees added {changes.get('added')}, updated "
+                          f"{changes.get('updated')}, terminated {changes.get('terminated')}")
         sales = report.get("pos_sales") or {}
         if sales:
             sold = sum(sales["sold"].values())
@@ -726,6 +733,8 @@ def print_failures(report: dict[str, Any]) -> None:
             f"customers F1 {report.get('customers', {}).get('f1')}, second sync "
             f"{report.get('customers', {}).get('second_sync_linked')} links, catalogue second run "
             f"{report.get('catalog_second_run')}, POS sales {report.get('pos_sales')}")) + "[/red]")
+    if not report.get("payroll_ok", True):
+        console.print("[red]payroll: " + escape(str(report.get("payroll"))) + "[/red]")
     unexplained = [d for d in report.get("dead_lettered", []) if not d["reason"]]
     if unexplained:
         console.print(f"[red]{sum(d['count'] for d in unexplained)} dead letters carry no reason[/red]")

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from sandbox.host import LocalHost, TriggerProcesses, Undrained, run_in_background, stop_background
-from sandbox.scenario import master_data
+from sandbox.scenario import master_data, payroll_day
 from sandbox.scenario.day import Truth, seed
 from sandbox.scenario.orders import (
     PaymentTruth,
@@ -42,6 +42,10 @@ from sandbox.scenario.orders import (
 )
 from sandbox.simulators import create
 from sandbox.simulators.base import FaultRule, Served, SimulatorApp, serve
+from sandbox.simulators.payroll import DEFAULT_API_KEY as PAYROLL_API_KEY
+from sandbox.simulators.payroll import DEFAULT_CLIENT_CODE as PAYROLL_CLIENT_CODE
+from sandbox.simulators.payroll import DEFAULT_PASSWORD as PAYROLL_PASSWORD
+from sandbox.simulators.payroll import DEFAULT_USERNAME as PAYROLL_USERNAME
 from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.canonical.money import Money
@@ -110,6 +114,7 @@ class Simulators:
             options.erp: create(options.erp, seed=options.seed),
             "dataverse": create("dataverse", seed=options.seed),
             "portico": create("portico", seed=options.seed),
+            "payroll": create("payroll", seed=options.seed),
         }
         self._servers: dict[str, Served] = {name: self._serve(name, app) for name, app in self.apps.items()}
         self.urls = {name: served.url for name, served in self._servers.items()}
@@ -206,6 +211,9 @@ def _configure(options: Options, sims: Simulators, data_dir: Path) -> None:
         "D365_FO_URL": erp_url, "D365_LEGAL_ENTITY": FO_COMPANY, "D365_BC_URL": erp_url,
         "D365_DATAVERSE_URL": sims.urls["dataverse"],
         "PORTICO_URL": sims.urls["portico"], "PORTICO_SECRET_API_KEY": PORTICO_KEY,
+        "HEARTLAND_PAYROLL_URL": sims.urls["payroll"], "HEARTLAND_PAYROLL_USERNAME": PAYROLL_USERNAME,
+        "HEARTLAND_PAYROLL_PASSWORD": PAYROLL_PASSWORD, "HEARTLAND_PAYROLL_API_KEY": PAYROLL_API_KEY,
+        "HEARTLAND_PAYROLL_CLIENT_CODE": PAYROLL_CLIENT_CODE,
         "HL365_EMBEDDED_BUS_SPEEDUP": str(options.speedup),
     })
     if options.storage_connection:
@@ -228,6 +236,13 @@ def _prepare_erp(erp: str, app: SimulatorApp) -> None:
     accounts |= {rule.clearing_account for rule in mapping.payment_types.values()}
     accounts |= {rule.account for rule in mapping.tax_components.values()}
     accounts |= {rule.revenue_account for rule in mapping.departments.values()}
+    if mapping.payroll is not None:
+        codes = mapping.payroll.codes
+        accounts |= {codes.net_direct_deposit, codes.net_check}
+        for family in (codes.earning, codes.withholding, codes.deduction_pre_tax, codes.deduction_post_tax):
+            accounts |= set(family.values())
+        for employer in (codes.employer_tax, codes.employer_contribution):
+            accounts |= {a for item in employer.values() for a in (item.expense, item.liability)}
     sim: Any = app.simulated
     if erp == "fo":
         existing = {row["MainAccountId"] for row in sim.rows("MainAccounts")}
@@ -333,6 +348,11 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
         master = master_data.run(options.erp, sims.apps, services, customers=max(200, options.transactions // 40),
                                  seed=options.seed, day=options.day)
         phases["master_data"] = round(time.perf_counter() - mark, 2)
+        mark = time.perf_counter()
+        progress.phase("payroll")
+        master |= payroll_day.run(options.erp, sims.apps, host, services, day=options.day, seed=options.seed,
+                                  journals=_erp_journals)
+        phases["payroll"] = round(time.perf_counter() - mark, 2)
     finally:
         chaos.stop()
         if workers is not None:
@@ -436,14 +456,15 @@ def _account_and_dimensions(display: str) -> tuple[str, str]:
     return account, ", ".join(f"{name} {value}" for name, value in zip(FO_SEGMENTS, segments, strict=False) if value)
 
 
-def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
-    """Every settlement journal the ERP holds, as (key, lines, balanced, totals), from its ground truth."""
+def _erp_journals(erp: str, app: SimulatorApp, prefix: str = "HL-") -> list[dict[str, Any]]:
+    """Every journal the ERP holds under a key of ``prefix`` (settlement's ``HL-``, payroll's ``PR-``), as (key,
+    lines, balanced, totals), from its ground truth."""
     sim: Any = app.simulated
     found = []
     if erp == "fo":
         for journal in sim.state()["journals"]:
             key = str(journal.get("IntegrationKey") or "")
-            if key.startswith("HL-"):
+            if key.startswith(prefix):
                 found.append({"key": key, "document": journal["JournalBatchNumber"], "lines": journal["lines"],
                               "balanced": journal["balanced"], "posted": journal.get("IsPosted") == "Yes",
                               "amounts": [(line["AccountDisplayValue"], Decimal(str(line["DebitAmount"]))
@@ -453,7 +474,7 @@ def _erp_journals(erp: str, app: SimulatorApp) -> list[dict[str, Any]]:
         state = sim.state()
         for journal in state["journals"]:
             key = str(journal.get("displayName") or "")
-            if key.startswith("HL-"):
+            if key.startswith(prefix):
                 lines = journal.get("lines", [])
                 total = sum((Decimal(str(line["amount"])) for line in lines), Decimal(0))
                 found.append({"key": key, "document": journal["code"], "lines": lines, "balanced": total == 0,
@@ -560,7 +581,7 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
                     and report["settlement_totals"] == report["posted_totals"] and found == planted
                     and all(r["http_status"] == 200 for r in runs)
                     and all(r["created"] == 0 for r in report["settlement_runs"][1:])
-                    and report["master_data_ok"])
+                    and report["master_data_ok"] and report.get("payroll_ok", False))
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (options.out / "report.html").write_text(render_html(report, journals, mapping.account_names()),
