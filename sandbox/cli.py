@@ -145,8 +145,13 @@ def audit_verify(day: Annotated[str, typer.Option("--date", help="UTC day, YYYY-
 def _print(call: Callable[[], object]) -> None:
     """Run a core call and print what the presenter makes of it; exit 1 when it did not succeed."""
     from shared import presenter
+    from shared.mapping.loader import MappingError
 
-    outcome = presenter.report(call)
+    try:
+        outcome = presenter.report(call)
+    except MappingError as error:  # the mapping file is missing or wrong: say where, as `config check` does
+        console.print("[red]" + escape(str(error)) + " (set HL365_MAPPING_FILE, or run where mapping.yaml is)[/red]")
+        raise typer.Exit(2) from None
     if outcome.columns:
         table = Table(*outcome.columns, title=escape(outcome.title))
         for row in outcome.rows:
