@@ -508,8 +508,9 @@ class LocalHost:
     def process_blobs(self, container: str) -> int:
         """Every file waiting in the container's folder, oldest first; returns how many were handled."""
         folder = self.blob_folder(container)
-        waiting = sorted((p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        settled = time.time() - 2.0  # a file still being copied is left for the next look
+        waiting = sorted((p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")
+                          and p.stat().st_mtime <= settled), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
         for path in waiting:
             outcome = "processed"
             try:
@@ -520,7 +521,10 @@ class LocalHost:
                 (folder / outcome).mkdir(exist_ok=True)
                 (folder / outcome / f"{path.name}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
             (folder / outcome).mkdir(exist_ok=True)
-            path.replace(folder / outcome / path.name)
+            target = folder / outcome / path.name
+            if target.exists():  # an earlier file of that name stays; this one is kept beside it
+                target = target.with_name(f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{path.name}")
+            path.replace(target)
         return len(waiting)
 
     def _blob_loop(self, container: str, poll_interval: float) -> None:

@@ -318,9 +318,10 @@ def _(result: PayrollResult) -> Report:
         return Report(False, f"{len(rows)} differences in {summary['run']}; the run is held and nothing was posted",
                       f"payroll {summary['run']}", ("difference", "subject", "expected", "found", "detail"), rows)
     rows = [list(row) for row in journal_summary(result.journal)] if result.journal else []
+    state = "posted" if result.auto_posted else "created for review"
     what = ("dry run: nothing posted" if result.dry_run else
-            f"posted as {result.document}" if result.created else f"already posted as {result.document}: nothing "
-            "posted again")
+            f"{state} as {result.document}" if result.created else f"already in the ERP as {result.document}: "
+            "nothing posted again")
     return Report(True, f"{summary['run']} check date {summary['check_date']}: {summary['employees']} employees, gross "
                   f"{summary['gross']}, net {summary['net']}; journal of {summary['journal_lines']} lines, balanced; "
                   f"{what}", f"payroll journal {summary['run']}", ("account", "dimensions", "debit", "credit"), rows)

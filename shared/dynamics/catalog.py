@@ -150,6 +150,10 @@ class FoStockJournal:
     def booked(self, key_prefix: str) -> list[BookedMovement]:
         return [_booked(journal) for journal in self._client.movement_journals(f"{key_prefix}*") if journal.lines]
 
+    def unposted(self, key_prefix: str) -> list[str]:
+        return [str(j.header.get("Description") or j.batch_number)
+                for j in self._client.movement_journals(f"{key_prefix}*", unposted_only=True) if j.lines]
+
     def find_journal(self, external_key: str) -> str | None:
         found = [j for j in self._client.movement_journals(external_key) if j.lines]
         return found[0].batch_number if found else None

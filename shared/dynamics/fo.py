@@ -357,12 +357,14 @@ class FinanceOperationsClient:
         return self.iter("WarehousesOnHandV2", flt, ON_HAND_FIELDS)
 
     # -- inventory movement journals ---------------------------------------------------------------------------
-    def movement_journals(self, description: str) -> list[Journal]:
+    def movement_journals(self, description: str, *, unposted_only: bool = False) -> list[Journal]:
         """Inventory movement journals whose ``Description`` matches ``description`` (``*`` a wildcard), each
         with its lines (``InventoryMovementJournalEntries``), oldest number first."""
         journals = []
-        for header in self.iter("InventoryMovementJournalHeaders", f"Description eq {literal(description)}",
-                                orderby="JournalNumber"):
+        flt = f"Description eq {literal(description)}"
+        if unposted_only:
+            flt += f" and IsPosted eq {NAMESPACE}.NoYes'No'"
+        for header in self.iter("InventoryMovementJournalHeaders", flt, orderby="JournalNumber"):
             number = str(header["JournalNumber"])
             lines = sorted(self.iter("InventoryMovementJournalEntries", f"JournalNumber eq {literal(number)}"),
                            key=lambda r: r["LineNumber"])

@@ -256,13 +256,14 @@ def _item_refusal(error: PermanentApiError) -> None:
 
 def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
                unbooked: Callable[[int], dict[str, Decimal]] | None = None,
-               skip: Mapping[str, str] | None = None) -> StockResult:
+               skip: Mapping[str, str] | None = None, hold: Mapping[str, set[str]] | None = None) -> StockResult:
     """ERP on-hand against Retail ``qty_on_hand`` per mapped location; see the module for the rules.
 
     ``unbooked(location_id)`` gives, per item number, the POS sales the ERP has not booked yet; the
     ERP's figure is taken less them. It is asked before and after the POS stock is read: an item whose figure
     changed in between sold meanwhile and is not adjusted this run. ``skip`` names locations (with why) not to
-    compare, such as a store whose sales the ERP refused to book.
+    compare, such as a store whose sales the ERP refused to book; ``hold`` names items per location whose
+    difference is reported but not adjusted (sales listed for a person to book in the ERP).
 
     Raises:
         ApiError: a read or the adjustment failed (a re-run reads again and adjusts only what still differs).
@@ -298,7 +299,8 @@ def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
             difference = ours - theirs
             item_id = items.get(number)
             moving = after.get(number, Decimal(0)) != waiting
-            adjusted = (adjust and item_id is not None and not moving
+            held = hold is not None and number in hold.get(location, set())
+            adjusted = (adjust and item_id is not None and not moving and not held
                         and difference == difference.to_integral_value())
             result.stock_mismatches.append(StockMismatch(number, location, str(warehouse), ours, theirs, difference,
                                                          adjusted, waiting, moving))
@@ -418,8 +420,8 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
     """``hl365 catalog sync --erp fo|bc`` and the ``catalog_sync`` timer: the POS's sales of the last complete
     days booked into the ERP's stock (when the mapping asks), then items, then stock, where the ERP's figure is
     taken less the POS sales it has not booked yet: today's, and where the ERP's API takes none (Business
-    Central), also those of the reported days, which a person books within ``days_back`` days. ``now`` is the
-    moment the run stands at (the demo's days).
+    Central), the items sold on the listed days are compared but not adjusted. ``now`` is the moment the run
+    stands at (the demo's days).
 
     Raises:
         FatalError: ``CatalogNotMapped`` when the mapping has no ``catalog`` section; ``UnknownErp``.
@@ -439,9 +441,13 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
         days = [today - timedelta(days=n) for n in range(pos_sales.days_back, 0, -1)]
         sales = book_pos_sales(journal, catalog, retail, rules, ports.keys, days, timezone)
     items = sync_items(catalog, retail, rules)
-    # Today's sales are not booked yet; where the ERP takes none (Business Central), neither are the reported days'.
-    first = today if journal is not None or pos_sales is None else today - timedelta(days=pos_sales.days_back)
-    start, end = business_day_window(first, timezone)[0], business_day_window(today, timezone)[1]
+    # Today's sales are not booked yet. Where the ERP takes none (Business Central), the listed days' may or may not
+    # be booked by now: their items are compared but never adjusted.
+    start, end = business_day_window(today, timezone)
+    listed: dict[str, set[str]] = {}
+    for booking in sales:
+        if booking.reason and not booking.failed:
+            listed.setdefault(booking.location, set()).update(booking.sold)
 
     numbers = _pos_numbers(retail) if pos_sales is not None else {}
 
@@ -451,7 +457,12 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
         return {numbers[i]: q for i, q in retail.sold(location_id, start, end).items() if i in numbers}
 
     refused = {b.location: f"its POS sales of {b.business_date} are not booked ({b.reason})" for b in sales if b.failed}
-    stock = sync_stock(catalog, retail, rules, unbooked=unbooked, skip=refused)
+    if journal is not None:  # a movement whose post failed, of any day: the ERP's figure lacks its sales
+        for location in rules.inventory.locations:
+            waiting = journal.unposted(f"POS-SALES-{location}-")
+            if waiting and location not in refused:
+                refused[location] = f"POS sales movements not posted in the ERP: {', '.join(waiting[:5])}"
+    stock = sync_stock(catalog, retail, rules, unbooked=unbooked, skip=refused, hold=listed)
     result = CatalogResult(erp, items, stock, sales)
     ports.audit.record(step="catalog.sync", event_id=f"catalog-{erp}-{today:%Y%m%d}", correlation_id=f"catalog-{erp}",
                        outcome="synced", detail={

@@ -92,6 +92,9 @@ def sync_employees(workers: WorkerSource, payroll: PayrollEmployees, rules: Empl
         except FatalError as error:  # this worker's problem (payroll refused it): the rest goes on
             result.problems[worker.number] = f"{error.reason}: {error.description}"[:500]
             outcome, employee_id = "refused", None
+        except ValueError as error:  # a value payroll cannot take (an SSN that is not nine digits): the same
+            result.problems[worker.number] = f"InvalidWorker: worker {worker.number}: {error}"[:500]
+            outcome, employee_id = "refused", None
         except UncertainOutcome:
             outcome, employee_id = "uncertain", None  # the next run looks the employee up by number first
             result.problems[worker.number] = "payroll's answer was lost; the next run looks it up by number"
@@ -119,6 +122,9 @@ def _apply(worker: Worker, current: PayrollEmployee | None, payroll: PayrollEmpl
     already linked it (else a payroll employee of its number was added by a person, or by an add whose answer was
     lost, and is linked now)."""
     terminated = worker.status is WorkerStatus.TERMINATED
+    if current is None and known:
+        raise FatalError("NotInPayroll", f"worker {worker.number} was in Heartland Payroll and no payroll employee has "
+                         "that number now: check the employee number in payroll (hl365 adds nobody twice)")
     if current is not None and current.employee_id is not None:
         if terminated:
             if current.employment_status is EmploymentStatus.TERMINATED:
@@ -127,6 +133,9 @@ def _apply(worker: Worker, current: PayrollEmployee | None, payroll: PayrollEmpl
             payroll.terminate_employee(current.employee_id, on, rules.termination_reason_id)
             result.terminated.append(worker.number)
             return "terminated", current.employee_id
+        if current.employment_status is EmploymentStatus.TERMINATED:
+            raise FatalError("Rehired", f"worker {worker.number} is active again in {worker.source} but terminated in "
+                             "Heartland Payroll: rehire the employee there (hl365 does not reopen a termination)")
         payroll.update_employee(_employee(worker, rules, employee_id=current.employee_id))
         (result.updated if known else result.linked).append(worker.number)
         return "updated" if known else "linked", current.employee_id
@@ -142,7 +151,10 @@ def _apply(worker: Worker, current: PayrollEmployee | None, payroll: PayrollEmpl
 
 
 def _employee(worker: Worker, rules: EmployeeRules, *, employee_id: str | None = None) -> PayrollEmployee:
-    location = rules.work_locations.get(worker.location or "", rules.default_work_location_id)
+    """The worker as payroll takes it. An update (``employee_id`` given) leaves pay group, pay type and work
+    location to payroll (fields left None are not sent): its people may have set them since the hire."""
+    new = employee_id is None
+    location = rules.work_locations.get(worker.location or "", rules.default_work_location_id) if new else None
     digits = "".join(ch for ch in worker.postal_code or "" if ch.isdigit())
     return PayrollEmployee(
         employee_id=employee_id, employee_number=worker.number, first_name=worker.first_name or "",
@@ -152,8 +164,9 @@ def _employee(worker: Worker, rules: EmployeeRules, *, employee_id: str | None =
         hire_date=worker.hire_date, address1=worker.address_line1, address2=worker.address_line2, city=worker.city,
         state_code=(worker.state or None) if len(worker.state or "") == 2 else None,
         zip_code=digits if len(digits) in (5, 9) else None,
-        pay_group_id=rules.pay_group_id, pay_type_code=PayTypeCode(rules.pay_type_code),
-        work_location_id=location, employment_status=None if employee_id else EmploymentStatus.ACTIVE)
+        pay_group_id=rules.pay_group_id if new else None,
+        pay_type_code=PayTypeCode(rules.pay_type_code) if new else None,
+        work_location_id=location, employment_status=EmploymentStatus.ACTIVE if new else None)
 
 
 def run_employee_sync(ports: Ports, erp: str | None = None) -> EmployeesResult | None:

@@ -56,6 +56,8 @@ class PayrollResult:
     document: str | None = None
     created: bool = False
     dry_run: bool = False
+    auto_posted: bool = False
+    """Posted by hl365 (``journal.posting_mode: auto``), else created for a person to review and post."""
 
     @property
     def held(self) -> bool:
@@ -112,12 +114,22 @@ def import_register(ports: Ports, name: str, data: bytes, *, dry_run: bool = Fal
         _hold(ports, result, f"{len(error.problems)} problems in the register file", error.reason)
         return result
     result.register = register
-    header = register.header
     result.discrepancies = prove(register)
     _record(ports, register, result.discrepancies)
     if result.discrepancies:
         _hold(ports, result, f"{len(result.discrepancies)} differences in the register's proof", "PayrollUnproven")
         return result
+    try:
+        return _post(ports, rules, result, register, dry_run=dry_run)
+    except FatalError as error:  # the mapping or the ERP refuses the run: held, parked and alerted like the rest
+        result.problems = [f"{error.reason}: {error.description}"]
+        _hold(ports, result, "it could not be posted", error.reason)
+        return result
+
+
+def _post(ports: Ports, rules: PayrollRules, result: PayrollResult, register: Register, *, dry_run: bool
+          ) -> PayrollResult:
+    header = register.header
     entity = legal_entity_for(rules, header.client_code, ports.mapping.legal_entity)
     if entity.casefold() != ports.mapping.legal_entity.casefold():
         raise FatalError("OtherLegalEntity", f"client {header.client_code} posts to legal entity {entity}, but "
@@ -132,14 +144,14 @@ def import_register(ports: Ports, name: str, data: bytes, *, dry_run: bool = Fal
     result.journal = journal
     if dry_run:
         return result
-    auto = ports.mapping.journal.posting_mode is PostingMode.AUTO
+    auto = result.auto_posted = ports.mapping.journal.posting_mode is PostingMode.AUTO
     result.document, result.created = post_once(journal, auto_post=auto, ledger=ledger, keys=ports.keys,
                                                 uncertain_grace=ports.settings.http_timeout_seconds)
     ports.audit.record(step="payroll.post", event_id=header.external_key, correlation_id=header.external_key,
-                       outcome="posted" if result.created else "already_posted",
-                       detail={"source": name, "employees": len(register.employees), "gross": str(register.gross),
-                               "check_date": header.check_date.isoformat(), "document": result.document,
-                               "lines": len(journal.lines)})
+                       outcome=("posted" if auto else "created") if result.created else "already_there",
+                       detail={"source": result.source, "employees": len(register.employees),
+                               "gross": str(register.gross), "check_date": header.check_date.isoformat(),
+                               "document": result.document, "lines": len(journal.lines)})
     log.info("payroll %s: %s (%d employees, gross %s) as %s", header.external_key,
              "posted" if result.created else "already posted", len(register.employees), register.gross,
              result.document)
@@ -165,7 +177,9 @@ def _hold(ports: Ports, result: PayrollResult, what: str, reason: str) -> None:
     """Park the run by its file's name (never its content: a register carries pay) and alert."""
     header = result.register.header if result.register else None
     run = header.external_key if header else result.source
-    details = result.problems or [d.detail for d in result.discrepancies]
+    # A file's problems name lines and columns; a proof's differences name only their kind and subject (the
+    # amounts are pay: they stay in Discrepancies, read by those who may see them).
+    details = result.problems or [f"{d.kind.value} {d.subject}" for d in result.discrepancies]
     description = f"{run}: {what}; nothing was posted. " + "; ".join(details[:20])
     ports.dead_letters.park(queue=REGISTERS, body=json.dumps({"register": result.source}).encode(),
                             message_id=f"payroll-{run}", reason=reason, description=description)

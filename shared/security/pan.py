@@ -2,8 +2,8 @@
 logs, queues and audit.
 
 An SSN is recognised where it is written as one, ``123-45-6789`` or ``123 45 6789`` (nine bare digits are as
-often a ZIP+4, a routing number or an id), or as nine digits under a key that names it (``ssn``, ``SSN``,
-``socialSecurityNumber``, ``taxId``...)."""
+often a ZIP+4, a routing number or an id), or as nine digits under a key whose words name it (``ssn``,
+``employeeSSN``, ``socialSecurityNumber``)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def find_pans(text: str) -> Iterator[tuple[int, int, str]]:
                 yield match.start(), match.end(), digits
 
 
-_SSN = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1(\d{4})(?![\d-])")
-_SSN_KEY = re.compile(r"ssn|social.?security|tax.?(payer.?)?id|national.?id", re.IGNORECASE)
+_SSN = re.compile(r"(?<![A-Za-z\d-])\d{3}([- ])\d{2}\1(\d{4})(?![\d-])")
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _NINE_DIGITS = re.compile(r"\d{3}[- ]?\d{2}[- ]?\d{4}")
 
 
@@ -71,9 +71,16 @@ def find_ssns(payload: Any, path: str = "$") -> list[str]:
             stack.extend((f"{where}[{i}]", key, v) for i, v in enumerate(value))
         elif isinstance(value, str | int) and not isinstance(value, bool):
             text = str(value)
-            if _SSN.search(text) or (_SSN_KEY.search(key) and _NINE_DIGITS.fullmatch(text.strip())):
+            if _SSN.search(text) or (_names_ssn(key) and _NINE_DIGITS.fullmatch(text.strip())):
                 found.append(where)
     return sorted(found)
+
+
+def _names_ssn(key: str) -> bool:
+    """``ssn``, ``employeeSSN``, ``social_security_number``, ``SocialSecurityNo``: a key whose words name one
+    (``businessNumber`` holds "ssN" but no such word; a tax id may be a business's EIN)."""
+    words = {word.lower() for word in _WORDS.findall(key)}
+    return "ssn" in words or {"social", "security"} <= words
 
 
 def redact(text: str) -> str:

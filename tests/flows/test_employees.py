@@ -143,10 +143,17 @@ def test_a_business_central_hire_without_an_ssn_is_reported_then_linked_once_a_p
     assert "E900" in first.problems and "Heartland Payroll with employee number E900" in first.problems["E900"]
     assert world.in_payroll("E900") is None
     payroll_sim(world.payroll_app).hire(EmployeeNumber="E900", FirstName="Kim", LastName="Lee", SSN="987654328",
-                                        HireDate="2026-11-02", PayTypeCode="H", PayGroupId=201, HourlyRate="15.00")
+                                        HireDate="2026-11-02", PayTypeCode="S", PayGroupId=202,
+                                        PerPaySalary="2000.00")  # a person adds the hire, salaried
     second = world.sync()
     assert second.linked == ["E900"] and second.problems == {}
+    linked = world.in_payroll("E900")
+    assert linked is not None and (linked["PayTypeCode"], linked["PayGroupId"]) == ("S", 202), (
+        "linking overwrote what payroll's people set")
     sim.terminate_employee("E900", date(2026, 12, 1))
     third = world.sync()
     record = world.in_payroll("E900")
     assert third.terminated == ["E900"] and record is not None and record["EmploymentStatus"] == "T"
+    sim.update_employee("E900", status="Active", terminationDate=None)  # rehired in Business Central
+    fourth = world.sync()
+    assert "E900" in fourth.problems and "rehire the employee there" in fourth.problems["E900"]

@@ -3,6 +3,8 @@ host handing it a register dropped into its folder."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +60,8 @@ def test_the_local_host_hands_a_dropped_register_to_the_function_once(tmp_path: 
         folder.mkdir(parents=True)
         data, _ = malformed_register(check_date=date(2026, 11, 20))
         (folder / "run-1.csv").write_bytes(data)
+        assert host.process_blobs("payroll-registers") == 0, "a file just written may still be being copied"
+        os.utime(folder / "run-1.csv", (time.time() - 5, time.time() - 5))
         assert host.process_blobs("payroll-registers") == 1
         assert (folder / "processed" / "run-1.csv").read_bytes() == data and not (folder / "run-1.csv").exists()
         assert host.process_blobs("payroll-registers") == 0, "a register is handed over once"

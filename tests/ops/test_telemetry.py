@@ -273,3 +273,20 @@ def test_a_card_number_or_an_ssn_in_a_message_is_masked_before_any_handler_write
     written = stream.getvalue()
     assert "E1001" in written and "***-**-4320" in written and "411111******1111" in written
     assert "987-65-4320" not in written and "4111 1111 1111 1111" not in written
+
+
+def test_a_traceback_that_quotes_an_ssn_is_masked_too() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(telemetry.RedactingFilter())
+    logger = logging.getLogger("hl365.employees")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError("payroll said: SSN 987-65-4320 is in use")
+        except ValueError:
+            logger.exception("add failed")
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert "Traceback" in written and "***-**-4320" in written and "987-65-4320" not in written

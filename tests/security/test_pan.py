@@ -102,5 +102,6 @@ def test_redact_leaves_what_only_looks_like_an_ssn(text: str) -> None:
 
 def test_find_ssns_names_where_an_ssn_is_written_or_keyed() -> None:
     payload = {"employee": {"SSN": "987654320", "socialSecurityNumber": 987654321, "zip": "981011234"},
-               "notes": ["hired", "ssn 987-65-4322"], "routing": "021000021"}
+               "notes": ["hired", "ssn 987-65-4322"], "routing": "021000021", "businessNumber": "123456789",
+               "AddressNumber": "987654329", "taxId": "571234567", "code": "A987-65-4323"}
     assert find_ssns(payload) == ["$.employee.SSN", "$.employee.socialSecurityNumber", "$.notes[1]"]
