@@ -49,6 +49,8 @@ log = logging.getLogger("hl365.host")
 ROUTE_PREFIX = "/api"
 _SETTING = re.compile(r"%([A-Za-z0-9_]+)%")
 _PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
+BLOB_ATTEMPTS = 5
+"""How often a blob the function failed on is handed over before it goes to ``failed/`` (the host's default)."""
 _CONSTRAINTS = {"int": r"-?\d+", "long": r"-?\d+", "guid": r"[0-9a-fA-F-]{36}", "alpha": r"[A-Za-z]+",
                 "bool": r"(?i:true|false)", "decimal": r"-?\d+(?:\.\d+)?", "double": r"-?\d+(?:\.\d+)?"}
 
@@ -248,6 +250,9 @@ class LocalHost:
         self._held: dict[str, tuple[ReceivedMessage, float]] = {}
         self._held_lock = threading.Lock()
         self._renewer: threading.Thread | None = None
+        self._blob_attempts: dict[str, int] = {}
+        self._blob_retry_at: dict[str, float] = {}
+        """A failed blob waits 2, 4, 8, 16 s before its next attempt (another run may hold its journal)."""
 
     @classmethod
     def from_wiring(cls) -> LocalHost:
@@ -506,26 +511,54 @@ class LocalHost:
         self.stats.blobs_handled += 1
 
     def process_blobs(self, container: str) -> int:
-        """Every file waiting in the container's folder, oldest first; returns how many were handled."""
+        """Every file waiting in the container's folder, oldest first; returns how many this call handled.
+
+        A file is claimed by renaming it into ``.inflight/`` (atomic: of several workers, threads or processes,
+        one wins). A failure is retried after a growing wait, as the Functions host retries a blob trigger, up to
+        ``BLOB_ATTEMPTS`` times; then the file goes to ``failed/`` with its error beside it.
+        """
         folder = self.blob_folder(container)
+        if not folder.is_dir():
+            return 0
         settled = time.time() - 2.0  # a file still being copied is left for the next look
+        now = time.monotonic()
         waiting = sorted((p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")
-                          and p.stat().st_mtime <= settled), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+                          and p.stat().st_mtime <= settled and self._blob_retry_at.get(p.name, 0.0) <= now),
+                         key=lambda p: p.stat().st_mtime)
+        inflight = folder / ".inflight"
+        inflight.mkdir(exist_ok=True)
+        handled = 0
         for path in waiting:
-            outcome = "processed"
+            claimed = inflight / path.name
             try:
-                self.drop_blob(container, path.name, path.read_bytes())
-            except Exception as error:  # the host keeps going; the file and its error wait in failed/
-                log.exception("blob %s/%s failed", container, path.name)
-                outcome = "failed"
-                (folder / outcome).mkdir(exist_ok=True)
-                (folder / outcome / f"{path.name}.error.txt").write_text(f"{type(error).__name__}: {error}\n")
-            (folder / outcome).mkdir(exist_ok=True)
-            target = folder / outcome / path.name
-            if target.exists():  # an earlier file of that name stays; this one is kept beside it
-                target = target.with_name(f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{path.name}")
-            path.replace(target)
-        return len(waiting)
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another worker took it
+            handled += 1
+            try:
+                self.drop_blob(container, path.name, claimed.read_bytes())
+            except Exception as error:  # the host keeps going: the file is retried, then waits in failed/
+                attempts = self._blob_attempts[path.name] = self._blob_attempts.get(path.name, 0) + 1
+                log.warning("blob %s/%s failed (attempt %d of %d): %s", container, path.name, attempts,
+                            BLOB_ATTEMPTS, error)
+                if attempts < BLOB_ATTEMPTS:
+                    self._blob_retry_at[path.name] = time.monotonic() + min(60.0, 2.0 ** attempts)
+                    claimed.rename(path)
+                    continue
+                self._settle_blob(folder, claimed, "failed", f"{type(error).__name__}: {error}\n")
+                continue
+            self._settle_blob(folder, claimed, "processed")
+        return handled
+
+    @staticmethod
+    def _settle_blob(folder: Path, claimed: Path, outcome: str, error: str | None = None) -> None:
+        (folder / outcome).mkdir(exist_ok=True)
+        target = folder / outcome / claimed.name
+        if target.exists():  # an earlier file of that name stays; this one is kept beside it
+            target = target.with_name(f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{claimed.name}")
+        if error is not None:
+            target.with_name(f"{target.name}.error.txt").write_text(error)
+        claimed.replace(target)
 
     def _blob_loop(self, container: str, poll_interval: float) -> None:
         self.blob_folder(container).mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,12 @@ def _run(erp: str, apps: dict[str, SimulatorApp], host: LocalHost, ports: Ports,
     copied = time.time() - 5  # both uploads finished a moment ago
     for path in (folder / name, folder / f"again-{name}"):
         os.utime(path, (copied, copied))
-    handled = host.process_blobs(REGISTERS)
+    deadline = time.monotonic() + 120
+    while any((folder / n).exists() or (folder / ".inflight" / n).exists() for n in (name, f"again-{name}")):
+        host.process_blobs(REGISTERS)  # beside the host's own watchers: whoever claims a file first
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     key = f"PR-{facts['client_code']}-{facts['run_id']}"
     posted = [j for j in journals(erp, apps[erp], "PR-") if j["key"] == key]
     rules = ports.mapping.payroll
@@ -54,14 +59,16 @@ def _run(erp: str, apps: dict[str, SimulatorApp], host: LocalHost, ports: Ports,
     stored = list(ports.tables.table(tables.DISCREPANCIES).query(f"payroll-{facts['client_code']}-{facts['run_id']}"))
     changes = _employee_day(erp, apps, ports, day, seed)
     part = {
-        "runs": len(posted), "registers_dropped": handled, "employees": facts["employees"],
+        "runs": len(posted), "registers_processed": len(list((folder / "processed").glob("*.csv"))),
+        "registers_failed": len(list((folder / "failed").glob("*.csv"))), "employees": facts["employees"],
         "gross": str(facts["gross"]), "posted_gross": str(posted_gross),
         "journal_balanced": bool(posted) and all(j["balanced"] for j in posted),
         "journal_lines": sum(len(j["lines"]) for j in posted),
         "discrepancies": len(stored), "employee_changes": changes,
     }
     second = changes.get("second_run", {})
-    ok = (len(posted) == 1 and posted_gross == facts["gross"] and part["journal_balanced"] and not stored
+    ok = (len(posted) == 1 and part["registers_processed"] == 2 and posted_gross == facts["gross"]
+          and part["journal_balanced"] and not stored
           and changes.get("in_step", False) and second.get("added", 1) == 0 and second.get("updated", 1) == 0
           and second.get("terminated", 1) == 0)
     return {"payroll": part, "payroll_ok": ok}
