@@ -37,7 +37,7 @@ from shared.messaging.messages import OutgoingMessage
 from shared.ops import telemetry
 from shared.ops.alerts import Alert
 from shared.ports import Ports
-from shared.security.pan import PanFinding, find_ssns, scan, scan_json
+from shared.security.pan import PanFinding, find_ssns_json, scan, scan_json
 from shared.security.signatures import verify_gp_signature
 from shared.settings import Settings
 from shared.storage.idempotency import Claim, KeyStatus
@@ -316,7 +316,7 @@ def check(ports: Ports, source: Source, body: bytes, headers: Mapping[str, str],
     findings = card_data(body, payload)
     if findings:
         raise _reject_card_data(ports, source, findings)
-    ssns = find_ssns(payload)
+    ssns = find_ssns_json(body, payload)
     if ssns:
         raise _reject_ssns(ports, source, ssns)
     events: list[Event | Ignored] = []

@@ -59,6 +59,18 @@ def mask_ssns(text: str) -> str:
     return _SSN.sub(lambda m: f"***-**-{m.group(2)}", text) if "-" in text or " " in text else text
 
 
+_SSN_HINT = re.compile(r"ssn|social", re.IGNORECASE)
+
+
+def find_ssns_json(raw: bytes, payload: Any) -> list[str]:
+    """``find_ssns(payload)``, skipped when the raw JSON text shows neither an SSN written as one nor a key that
+    could name one: the intake hot path walks no payload for nothing."""
+    text = raw.decode("utf-8", errors="replace")
+    if "\\u" not in text and not _SSN.search(text) and not _SSN_HINT.search(text):
+        return []
+    return find_ssns(payload)
+
+
 def find_ssns(payload: Any, path: str = "$") -> list[str]:
     """Where a parsed JSON payload holds an SSN: a value written as one, or nine digits under a key naming it."""
     found: list[str] = []
