@@ -46,6 +46,7 @@ class ChaosOptions:
     faults: float = 0.1
     duplicates: float = 0.2
     out: Path = Path("out/chaos")
+    master_data_days: frozenset[int] | None = None  # days that also run customers, catalogue and payroll (None: all)
 
 
 def calendar(days: int, seed: int) -> list[tuple[date, int]]:
@@ -107,7 +108,8 @@ def run(options: ChaosOptions, progress: demo.Progress | None = None,
                     duplicates=options.duplicates, faults=options.faults, out=options.out / f"{day}-{erp}",
                     speedup=10.0, lease_seconds=60, http_timeout=5.0, every_fault=True,
                     worker_processes=2 if options.kill_workers else 0, kill_workers=options.kill_workers,
-                    storage_connection=connection), progress)
+                    storage_connection=connection,
+                    master_data=options.master_data_days is None or n in options.master_data_days), progress)
             checks = verdicts(report)
             row = {"day": day.isoformat(), "erp": erp, "seed": seed, "storage": "azurite" if on_azurite else "sqlite",
                    "ok": all(checks.values()), "failed": [name for name, ok in checks.items() if not ok],

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sandbox.host import LocalHost
@@ -40,17 +41,8 @@ def _run(erp: str, apps: dict[str, SimulatorApp], host: LocalHost, ports: Ports,
     name = f"register-{facts['client_code']}-{facts['run_id']}.csv"
     folder = host.blob_folder(REGISTERS)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
-    (folder / f"again-{name}").write_bytes(data)  # the same export uploaded twice
-    copied = time.time() - 5  # both uploads finished a moment ago
-    for path in (folder / name, folder / f"again-{name}"):
-        os.utime(path, (copied, copied))
-    deadline = time.monotonic() + 120
-    while any((folder / n).exists() or (folder / ".inflight" / n).exists() for n in (name, f"again-{name}")):
-        host.process_blobs(REGISTERS)  # beside the host's own watchers: whoever claims a file first
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    for upload in (name, f"again-{name}"):  # the export uploaded, then uploaded again once it was handled
+        _upload(host, folder, upload, data)
     key = f"PR-{facts['client_code']}-{facts['run_id']}"
     posted = [j for j in journals(erp, apps[erp], "PR-") if j["key"] == key]
     rules = ports.mapping.payroll
@@ -72,6 +64,18 @@ def _run(erp: str, apps: dict[str, SimulatorApp], host: LocalHost, ports: Ports,
           and changes.get("in_step", False) and second.get("added", 1) == 0 and second.get("updated", 1) == 0
           and second.get("terminated", 1) == 0)
     return {"payroll": part, "payroll_ok": ok}
+
+
+def _upload(host: LocalHost, folder: Path, name: str, data: bytes) -> None:
+    """Put a register into the watched folder as a finished upload and wait until a watcher has handled it."""
+    path = folder / name
+    path.write_bytes(data)
+    copied = time.time() - 5  # the upload finished a moment ago
+    os.utime(path, (copied, copied))
+    deadline = time.monotonic() + 120
+    while (path.exists() or (folder / ".inflight" / name).exists()) and time.monotonic() < deadline:
+        host.process_blobs(REGISTERS)  # beside the host's own watchers: whoever claims the file first
+        time.sleep(0.1)
 
 
 def _earnings(journal: dict[str, Any], accounts: set[str]) -> Decimal:

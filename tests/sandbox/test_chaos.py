@@ -34,7 +34,8 @@ def test_a_reversal_left_out_of_the_ledger_is_named_by_key_with_both_nets() -> N
 def test_a_short_chaos_holds_every_invariant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
     summary = run(ChaosOptions(days=4, erps=("fo", "bc"), transactions=500, seed=9, kill_workers=True,
-                               azurite_days=frozenset({3}), faults=0.2, out=tmp_path))
+                               azurite_days=frozenset({3}), faults=0.2, out=tmp_path,
+                               master_data_days=frozenset({3})))
     failed = [{k: row[k] for k in ("day", "erp", "failed", "lost_keys", "double_posted_keys", "in_flight",
                                    "dead_lettered", "audit_problems")} for row in summary["rows"] if not row["ok"]]
     assert not failed, failed
