@@ -14,6 +14,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import threading
 import time
 from collections import Counter
@@ -168,6 +169,7 @@ def run(options: Options, progress: Progress | None = None) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
     for stale in data_dir.glob("*.sqlite*"):
         stale.unlink()
+    shutil.rmtree(data_dir / "blobs", ignore_errors=True)  # the watched folders of an earlier day
     sims = Simulators(options)
     phases: dict[str, float] = {}
     saved_environment = dict(os.environ)
