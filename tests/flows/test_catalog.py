@@ -47,7 +47,7 @@ from shared.mapping.loader import load
 from shared.mapping.schema import CatalogRules, Owner, UnmappedError
 from shared.storage.idempotency import IdempotencyKeys
 from shared.storage.sqlite import SqliteTableStore
-from tests.loopback import EntraToken, Swap
+from tests.loopback import EntraToken, Swap, dynamics_environment
 
 ROOT = Path(__file__).parents[2]
 FAST = RetryPolicy(max_attempts=3, jitter=lambda _: 0.0)
@@ -348,18 +348,9 @@ def test_run_catalog_sync_builds_its_ports_from_the_settings(erp: str, tmp_path:
     with SandboxCA() as tls:
         retail, dynamics = serve(retail_app), serve(erp_app, tls=tls)
         try:
-            settings = {
-                "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "data"),
-                "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "D365_TARGET": "embedded",
-                "RETAIL_API_URL": f"{retail.url}/api", "RETAIL_API_TOKEN": DEFAULT_TOKEN,
-                "D365_FO_URL": dynamics.url, "D365_BC_URL": dynamics.url, "D365_AUTHORITY_URL": dynamics.url,
-                "D365_TENANT_ID": DEFAULT_TENANT, "D365_CREDENTIAL": "secret", "D365_CLIENT_ID": "hl365-local-client",
-                "D365_CLIENT_SECRET": "hl365-local-secret", "D365_CA_BUNDLE": str(tls.ca_bundle),
-                "D365_LEGAL_ENTITY": "USMF"}
-            for name, value in settings.items():
-                monkeypatch.setenv(name, value)
-            monkeypatch.delenv("D365_BC_COMPANY", raising=False)
-            wiring.reset()
+            dynamics_environment(monkeypatch, erp_url=dynamics.url, ca_bundle=tls.ca_bundle,
+                                 data_dir=tmp_path / "data", target="embedded",
+                                 RETAIL_API_URL=f"{retail.url}/api", RETAIL_API_TOKEN=DEFAULT_TOKEN)
             first = run_catalog_sync(wiring.services(), erp).summary()
             second = run_catalog_sync(wiring.services(), erp).summary()
         finally:

@@ -17,7 +17,6 @@ from sandbox.scenario.contoso import EMPLOYEES
 from sandbox.simulators.base import SimulatorApp, serve
 from sandbox.simulators.bc import BusinessCentral
 from sandbox.simulators.bc import create as create_bc
-from sandbox.simulators.fo import DEFAULT_TENANT
 from sandbox.simulators.fo import create as create_fo
 from sandbox.simulators.payroll import DEFAULT_API_KEY, DEFAULT_CLIENT_CODE, DEFAULT_PASSWORD, DEFAULT_USERNAME
 from sandbox.simulators.payroll import create as create_payroll
@@ -25,6 +24,7 @@ from sandbox.simulators.payroll import simulator as payroll_sim
 from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.flows.employees import EmployeesResult, run_employee_sync
+from tests.loopback import dynamics_environment
 
 ROOT = Path(__file__).parents[2]
 NEW_SSN = "987-65-4327"
@@ -57,19 +57,11 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
     payroll_app = create_payroll(seed=8)
     with SandboxCA() as tls:
         dynamics, payroll = serve(erp_app, tls=tls), serve(payroll_app)
-        settings = {
-            "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "data"),
-            "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "D365_TARGET": erp,
-            "D365_FO_URL": dynamics.url, "D365_BC_URL": dynamics.url, "D365_AUTHORITY_URL": dynamics.url,
-            "D365_TENANT_ID": DEFAULT_TENANT, "D365_CREDENTIAL": "secret", "D365_CLIENT_ID": "hl365-local-client",
-            "D365_CLIENT_SECRET": "hl365-local-secret", "D365_CA_BUNDLE": str(tls.ca_bundle),
-            "D365_LEGAL_ENTITY": "USMF", "HEARTLAND_PAYROLL_URL": payroll.url,
-            "HEARTLAND_PAYROLL_USERNAME": DEFAULT_USERNAME, "HEARTLAND_PAYROLL_PASSWORD": DEFAULT_PASSWORD,
-            "HEARTLAND_PAYROLL_API_KEY": DEFAULT_API_KEY, "HEARTLAND_PAYROLL_CLIENT_CODE": DEFAULT_CLIENT_CODE}
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("D365_BC_COMPANY", raising=False)
-        wiring.reset()
+        dynamics_environment(monkeypatch, erp_url=dynamics.url, ca_bundle=tls.ca_bundle,
+                             data_dir=tmp_path / "data", target=erp, HEARTLAND_PAYROLL_URL=payroll.url,
+                             HEARTLAND_PAYROLL_USERNAME=DEFAULT_USERNAME, HEARTLAND_PAYROLL_PASSWORD=DEFAULT_PASSWORD,
+                             HEARTLAND_PAYROLL_API_KEY=DEFAULT_API_KEY,
+                             HEARTLAND_PAYROLL_CLIENT_CODE=DEFAULT_CLIENT_CODE)
         try:
             yield World(erp, erp_app, payroll_app, tmp_path / "data")
         finally:

@@ -16,12 +16,13 @@ from sandbox.scenario.payroll import PAYROLL_ACCOUNTS, generate_register, malfor
 from sandbox.simulators.base import SimulatorApp, serve
 from sandbox.simulators.bc import BusinessCentral
 from sandbox.simulators.bc import create as create_bc
-from sandbox.simulators.fo import DEFAULT_TENANT, FinanceOperations
+from sandbox.simulators.fo import FinanceOperations
 from sandbox.simulators.fo import create as create_fo
 from sandbox.simulators.tls import SandboxCA
 from shared import wiring
 from shared.flows.payroll import PayrollResult, import_register
 from shared.storage import tables
+from tests.loopback import dynamics_environment
 
 ROOT = Path(__file__).parents[2]
 CHECK_DATE = date(2026, 11, 20)
@@ -67,17 +68,8 @@ def erp(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
                 sim.add_account(account, f"hl365 {account}")
     with SandboxCA() as tls:
         server = serve(app, tls=tls)
-        settings = {
-            "HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "data"),
-            "HL365_MAPPING_FILE": str(ROOT / "mapping.yaml"), "D365_TARGET": kind,
-            "D365_FO_URL": server.url, "D365_BC_URL": server.url, "D365_AUTHORITY_URL": server.url,
-            "D365_TENANT_ID": DEFAULT_TENANT, "D365_CREDENTIAL": "secret", "D365_CLIENT_ID": "hl365-local-client",
-            "D365_CLIENT_SECRET": "hl365-local-secret", "D365_CA_BUNDLE": str(tls.ca_bundle),
-            "D365_LEGAL_ENTITY": "USMF"}
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("D365_BC_COMPANY", raising=False)
-        wiring.reset()
+        dynamics_environment(monkeypatch, erp_url=server.url, ca_bundle=tls.ca_bundle, data_dir=tmp_path / "data",
+                             target=kind)
         try:
             yield Erp(kind, app)
         finally:
