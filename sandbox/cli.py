@@ -468,6 +468,17 @@ def catalog_sync(erp: ErpOption = "fo") -> None:
     _print(lambda: run_catalog_sync(wiring.services(), erp))
 
 
+@app.command("pci-scan")
+def pci_scan(files: Annotated[list[Path], typer.Argument(help="files or payload dumps to search for card numbers")]
+             ) -> None:
+    """Card numbers in files, however written: each finding as file, location and the masked number (first six and
+    last four at most, never the digits). Exits 1 when any file holds one, 0 when all are clean, 2 when a file
+    cannot be read."""
+    from shared.security.pci_scan import main
+
+    raise typer.Exit(main([str(path) for path in files]))
+
+
 @payroll_app.command("import")
 def payroll_import(
     register: Annotated[Path, typer.Argument(help="the register export, CSV or JSON (layout in the README)")],

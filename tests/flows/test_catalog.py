@@ -390,19 +390,23 @@ def test_an_item_number_two_pos_items_claim_is_left_alone_and_reported(world: Wo
 
 
 def test_an_item_retail_refuses_is_reported_with_its_reason_and_the_rest_still_sync(world: World) -> None:
-    """A 13-digit EAN that passes the card-number check is refused by the Retail simulator (as a card number):
-    that item is a conflict with Retail's words; every other item is created and the stock still synced."""
+    """An item whose description carries a card number is refused by the Retail simulator: that item is a conflict
+    with Retail's words; every other item is created, a 13-digit EAN barcode with it (a barcode is not a card
+    number), and the stock still synced."""
     sim = world.erp_app.simulated
     if isinstance(sim, FinanceOperations):
         sim.add_product("EAN1", "Imported tea", price=Decimal("4.50"), barcode="5901234123457")
+        sim.add_product("CARD1", "Gift 4111 1111 1111 1111", price=Decimal("25.00"))
     else:
         assert isinstance(sim, BusinessCentral)
         sim.add_item("EAN1", "Imported tea", unit_price=Decimal("4.50"), gtin="5901234123457")
+        sim.add_item("CARD1", "Gift 4111 1111 1111 1111", unit_price=Decimal("25.00"))
     items, stock = world.sync()
-    [refused] = [c for c in items.conflicts if c.item_number == "EAN1"]
+    [refused] = [c for c in items.conflicts if c.item_number == "CARD1"]
     assert refused.field == "item" and "Heartland Retail refused to create it" in refused.reason
-    assert "card number" in refused.reason
-    assert items.created == len(world.truth()) - 1 and world.retail.item_by_public_id("EAN1") is None
+    assert "card number" in refused.reason and "4111 1111 1111 1111" not in refused.reason
+    assert items.created == len(world.truth()) - 1 and world.retail.item_by_public_id("CARD1") is None
+    assert world.pos_item("EAN1")["custom"].get("barcode") == "5901234123457"
     assert stock.adjustment_sets  # the run went on to the stock
 
 
