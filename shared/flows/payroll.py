@@ -97,12 +97,12 @@ def rules_of(ports: Ports) -> PayrollRules:
 
 def import_register(ports: Ports, name: str, data: bytes, *, dry_run: bool = False) -> PayrollResult:
     """``hl365 payroll import FILE`` and the watched container: one register, read, proven, mapped and (unless
-    ``dry_run``) posted once. A register that cannot be read or does not prove is held: its problems are in the
-    result, stored, alerted and parked (by name, never its content), and nothing is posted.
+    ``dry_run``) posted once. A register that cannot be read, does not prove, or that the mapping or the ERP
+    refuses (an unmapped code, another legal entity, a closed period) is held: its problems are in the result and,
+    unless ``dry_run``, stored, alerted and parked (by name, never its content); nothing is posted.
 
     Raises:
-        FatalError: ``PayrollNotMapped``; ``OtherLegalEntity`` when the mapping sends this client's runs to a
-            legal entity other than the ledger's; an unmapped code, department or location (``UnmappedError``).
+        FatalError: ``PayrollNotMapped``.
         RetriableError: the ERP was unavailable or its answer was lost; a re-run finds what landed.
     """
     rules = rules_of(ports)
@@ -115,7 +115,8 @@ def import_register(ports: Ports, name: str, data: bytes, *, dry_run: bool = Fal
         return result
     result.register = register
     result.discrepancies = prove(register)
-    _record(ports, register, result.discrepancies)
+    if not dry_run:
+        _record(ports, register, result.discrepancies)
     if result.discrepancies:
         _hold(ports, result, f"{len(result.discrepancies)} differences in the register's proof", "PayrollUnproven")
         return result
@@ -174,7 +175,10 @@ def _record(ports: Ports, register: Register, found: list[PayrollDiscrepancy]) -
 
 
 def _hold(ports: Ports, result: PayrollResult, what: str, reason: str) -> None:
-    """Park the run by its file's name (never its content: a register carries pay) and alert."""
+    """Park the run by its file's name (never its content: a register carries pay) and alert; a dry run only
+    reports."""
+    if result.dry_run:
+        return
     header = result.register.header if result.register else None
     run = header.external_key if header else result.source
     # A file's problems name lines and columns; a proof's differences name only their kind and subject (the

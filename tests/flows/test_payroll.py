@@ -131,3 +131,12 @@ def test_a_register_that_does_not_prove_is_held_with_its_differences(erp: Erp) -
         f"payroll-HLD001-{result.register.header.run_id}" if result.register else ""))
     assert {row["Type"] for row in stored} == kinds
     assert any(row["Difference"] in ("3.00", "-3.00") for row in stored)
+
+
+def test_a_dry_run_of_a_bad_register_reports_its_problems_and_parks_nothing(erp: Erp) -> None:
+    data, expected = malformed_register(seed=7, check_date=CHECK_DATE)
+    result = run(data, "bad.csv", dry_run=True)
+    assert result.held and len(result.problems) >= len(expected) and erp.journals() == []
+    assert list(wiring.services().dead_letters.list(days=1)) == [], "a preview was parked as a failure"
+    real = run(data, "bad.csv")
+    assert real.held and [row["Reason"] for row in wiring.services().dead_letters.list(days=1)] == ["RegisterInvalid"]
