@@ -389,19 +389,7 @@ class FinanceOperationsClient:
                                  {**line, "dataAreaId": self.legal_entity, "JournalNumber": number,
                                   "LineNumber": Decimal(n)}, content_id=str(n))
                     for n, line in enumerate(lines, start=1)]
-        content_type, payload = build_batch([requests], root=self._root)
-        response = self._write("POST", "$batch", content=payload, headers={"Content-Type": content_type})
-        try:
-            parts = parse_batch_response(response.headers.get("content-type", ""), response.content)
-        except BatchFormatError as exc:
-            raise UncertainOutcome("BatchAnswerUnreadable", f"$batch answered 200 with an unreadable body: {exc}",
-                                   source=SOURCE, status=response.status_code) from exc
-        failed = next((p for p in parts if not p.ok), None)
-        if failed is not None:
-            raise _part_error(failed, f"InventoryMovementJournalEntries changeset ({len(lines)} lines)")
-        if len(parts) != len(requests):
-            raise UncertainOutcome("BatchAnswerIncomplete", f"$batch answered {len(parts)} parts for "
-                                   f"{len(requests)} requests", source=SOURCE, status=response.status_code)
+        self._changeset(requests, f"InventoryMovementJournalEntries changeset ({len(lines)} lines)")
 
     def post_movement_journal(self, number: str) -> None:
         """Post an inventory movement journal (the same bound ``Post`` action as ``post_journal``); its quantities
@@ -476,6 +464,29 @@ class FinanceOperationsClient:
                                        request_id=error.request_id, body=error.body) from error
             raise
 
+    def _changeset(self, requests: list[BatchRequest], what: str) -> list[BatchResponse]:
+        """Send ``requests`` as ONE changeset (all or nothing) and return its parts, each answered.
+
+        Raises:
+            PermanentApiError: a part failed (the changeset applied nothing); the message names ``what``.
+            UncertainOutcome: the answer was lost, unreadable or incomplete; the changeset may have applied.
+        """
+        content_type, payload = build_batch([requests], root=self._root)
+        response = self._write("POST", "$batch", content=payload, headers={"Content-Type": content_type})
+        try:
+            parts = parse_batch_response(response.headers.get("content-type", ""), response.content)
+        except BatchFormatError as exc:
+            raise UncertainOutcome("BatchAnswerUnreadable", f"$batch answered 200 with an unreadable body: {exc}",
+                                   source=SOURCE, status=response.status_code,
+                                   body=redact(response.text[:32_000])) from exc
+        failed = next((p for p in parts if not p.ok), None)
+        if failed is not None:
+            raise _part_error(failed, what)
+        if len(parts) != len(requests):
+            raise UncertainOutcome("BatchAnswerIncomplete", f"$batch answered {len(parts)} parts for "
+                                   f"{len(requests)} requests", source=SOURCE, status=response.status_code)
+        return parts
+
     def _create(self, kind: JournalKind, header: dict[str, Any], lines: Sequence[Mapping[str, Any]], *,
                 extra: Sequence[BatchRequest] = ()) -> Journal:
         header_set, _ = _SETS[kind]
@@ -491,20 +502,7 @@ class FinanceOperationsClient:
                     body[account] = escape_account(str(body[account]))
             requests.append(BatchRequest("POST", "$1/JournalLines", body, content_id=str(number + 1)))
         requests.extend(extra)
-        content_type, payload = build_batch([requests], root=self._root)
-        response = self._write("POST", "$batch", content=payload, headers={"Content-Type": content_type})
-        try:
-            parts = parse_batch_response(response.headers.get("content-type", ""), response.content)
-        except BatchFormatError as exc:
-            raise UncertainOutcome("BatchAnswerUnreadable", f"$batch answered 200 with an unreadable body: {exc}",
-                                   source=SOURCE, status=response.status_code,
-                                   body=redact(response.text[:32_000])) from exc
-        failed = next((p for p in parts if not p.ok), None)
-        if failed is not None:
-            raise _part_error(failed, f"{header_set} changeset ({len(lines)} lines)")
-        if len(parts) != len(requests):
-            raise UncertainOutcome("BatchAnswerIncomplete", f"$batch answered {len(parts)} parts for "
-                                   f"{len(requests)} requests", source=SOURCE, status=response.status_code)
+        parts = self._changeset(requests, f"{header_set} changeset ({len(lines)} lines)")
         created_header = _entity(parts[0])
         created_lines = [_entity(p) for p in parts[1:len(lines) + 1]]
         return Journal(kind, str(created_header.get("dataAreaId", self.legal_entity)),

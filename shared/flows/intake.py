@@ -454,28 +454,27 @@ def _without_identifiers(value: Any) -> Any:
 
 
 def _reject_card_data(ports: Ports, source: Source, findings: list[PanFinding]) -> Unprocessable:
-    """Audited and alerted with where the number was, masked; the payload itself is kept nowhere."""
     where = ", ".join(f"{f.path} ({f.masked})" for f in findings)
-    step = f"intake.{source.name}"
-    event_id = f"{step}:{uuid.uuid4().hex}"
-    ports.audit.record(step=step, event_id=event_id, correlation_id=event_id, outcome="rejected_card_data",
-                       detail={"fields": where})
-    ports.alerts.notify(Alert("card_data_rejected", f"{source.label} delivery carried card data in {where}",
-                              {"source": source.name, "fields": where}))
-    return Unprocessable(f"card data is not accepted (found in {', '.join(f.path for f in findings)})")
+    return _reject(ports, source, "card_data", "card data", where,
+                   f"card data is not accepted (found in {', '.join(f.path for f in findings)})")
 
 
 def _reject_ssns(ports: Ports, source: Source, paths: list[str]) -> Unprocessable:
-    """As card data: audited and alerted with where, the payload kept nowhere (payroll data comes from its own
-    sources, encrypted, never through a webhook)."""
+    """Payroll data comes from its own sources, encrypted, never through a webhook."""
     where = ", ".join(paths)
+    return _reject(ports, source, "ssn", "an SSN", where,
+                   f"social security numbers are not accepted (found in {where})")
+
+
+def _reject(ports: Ports, source: Source, kind: str, what: str, where: str, reason: str) -> Unprocessable:
+    """Audited and alerted with where the data was (masked); the payload itself is kept nowhere."""
     step = f"intake.{source.name}"
     event_id = f"{step}:{uuid.uuid4().hex}"
-    ports.audit.record(step=step, event_id=event_id, correlation_id=event_id, outcome="rejected_ssn",
+    ports.audit.record(step=step, event_id=event_id, correlation_id=event_id, outcome=f"rejected_{kind}",
                        detail={"fields": where})
-    ports.alerts.notify(Alert("ssn_rejected", f"{source.label} delivery carried an SSN in {where}",
+    ports.alerts.notify(Alert(f"{kind}_rejected", f"{source.label} delivery carried {what} in {where}",
                               {"source": source.name, "fields": where}))
-    return Unprocessable(f"social security numbers are not accepted (found in {where})")
+    return Unprocessable(reason)
 
 
 def enqueue_once(ports: Ports, source: Source, event: Event) -> tuple[bool, str]:
