@@ -256,21 +256,23 @@ def _item_refusal(error: PermanentApiError) -> None:
 
 def sync_stock(erp: ProductCatalog, retail: PosCatalog, rules: CatalogRules, *,
                unbooked: Callable[[int], dict[str, Decimal]] | None = None,
-               skip: Mapping[str, str] | None = None, hold: Mapping[str, set[str]] | None = None) -> StockResult:
+               skip: Mapping[str, str] | None = None, hold: Mapping[str, set[str]] | None = None,
+               numbers: Mapping[int, str] | None = None) -> StockResult:
     """ERP on-hand against Retail ``qty_on_hand`` per mapped location; see the module for the rules.
 
     ``unbooked(location_id)`` gives, per item number, the POS sales the ERP has not booked yet; the
     ERP's figure is taken less them. It is asked before and after the POS stock is read: an item whose figure
     changed in between sold meanwhile and is not adjusted this run. ``skip`` names locations (with why) not to
     compare, such as a store whose sales the ERP refused to book; ``hold`` names items per location whose
-    difference is reported but not adjusted (sales listed for a person to book in the ERP).
+    difference is reported but not adjusted (sales listed for a person to book in the ERP). ``numbers`` (POS item
+    id → item number, as ``_pos_numbers`` reads them) spares a second read of the POS's items.
 
     Raises:
         ApiError: a read or the adjustment failed (a re-run reads again and adjusts only what still differs).
     """
     result = StockResult()
     stocked = {p.item_number for p in erp.products() if p.stocked}
-    numbers = _pos_numbers(retail)
+    numbers = _pos_numbers(retail) if numbers is None else numbers
     items = {number: item_id for item_id, number in numbers.items()}
     adjust = rules.inventory.master is Owner.ERP
     for location, rule in rules.inventory.locations.items():
@@ -449,7 +451,7 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
         if booking.reason and not booking.failed:
             listed.setdefault(booking.location, set()).update(booking.sold)
 
-    numbers = _pos_numbers(retail) if pos_sales is not None else {}
+    numbers = _pos_numbers(retail)  # after the items sync: the items it created are in
 
     def unbooked(location_id: int) -> dict[str, Decimal]:
         if pos_sales is None:
@@ -462,7 +464,7 @@ def run_catalog_sync(ports: Ports, erp: str, *, now: datetime | None = None) -> 
             waiting = journal.unposted(f"POS-SALES-{location}-")
             if waiting and location not in refused:
                 refused[location] = f"POS sales movements not posted in the ERP: {', '.join(waiting[:5])}"
-    stock = sync_stock(catalog, retail, rules, unbooked=unbooked, skip=refused, hold=listed)
+    stock = sync_stock(catalog, retail, rules, unbooked=unbooked, skip=refused, hold=listed, numbers=numbers)
     result = CatalogResult(erp, items, stock, sales)
     ports.audit.record(step="catalog.sync", event_id=f"catalog-{erp}-{today:%Y%m%d}", correlation_id=f"catalog-{erp}",
                        outcome="synced", detail={
