@@ -98,6 +98,12 @@ param catalogSchedule string = '0 45 * * * *'
 @description('NCRONTAB schedule of the employee sync into Heartland Payroll (HL365_EMPLOYEES_SCHEDULE).')
 param employeesSchedule string = '0 5 * * * *'
 
+@description('NCRONTAB schedule of the anomaly watch over the payment stream (HL365_ANOMALY_SCHEDULE).')
+param anomalySchedule string = '0 */5 * * * *'
+
+@description('Workflow rules file deployed with the app, e.g. rules.yaml; empty for none (HL365_RULES_FILE).')
+param rulesFile string = ''
+
 @description('Other currencies that need the ERP\'s exchange rate, comma-separated (HL365_FOREIGN_CURRENCIES).')
 param foreignCurrencies string = ''
 
@@ -217,6 +223,8 @@ var appSettings = {
   HL365_CUSTOMERS_SCHEDULE: customersSchedule
   HL365_CATALOG_SCHEDULE: catalogSchedule
   HL365_EMPLOYEES_SCHEDULE: employeesSchedule
+  HL365_ANOMALY_SCHEDULE: anomalySchedule
+  HL365_RULES_FILE: rulesFile
   HEARTLAND_PAYROLL_URL: heartlandPayrollUrl
   HEARTLAND_PAYROLL_USERNAME: heartlandPayrollUsername
   HEARTLAND_PAYROLL_CLIENT_CODE: heartlandPayrollClientCode

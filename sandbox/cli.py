@@ -33,6 +33,8 @@ catalog_app = typer.Typer(help="Items, prices and stock between the ERP and Hear
 app.add_typer(catalog_app, name="catalog")
 payroll_app = typer.Typer(help="Payroll registers into the general ledger.", no_args_is_help=True)
 app.add_typer(payroll_app, name="payroll")
+rules_app = typer.Typer(help="Workflow rules on the payment stream.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
 app.add_typer(subscriptions_app, name="subscriptions")
 console = Console()
@@ -264,10 +266,28 @@ def subscriptions_ensure() -> None:
 
 
 @config_app.command("check")
-def config_check(path: Annotated[Path, typer.Argument(help="the mapping YAML file")] = Path("mapping.yaml")) -> None:
-    """Validate a mapping file; prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if any."""
-    from shared.mapping.loader import check
+def config_check(path: Annotated[Path, typer.Argument(help="the mapping or workflow rules YAML file")]
+                 = Path("mapping.yaml")) -> None:
+    """Validate a mapping or rules file (a file with `rules:` is a rules file); prints every problem as
+    FILE:LINE: FIELD: MESSAGE and exits 1 if any."""
+    import yaml
 
+    from shared.mapping.loader import check
+    from shared.workflow import rules
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        document = None
+    if isinstance(document, dict) and "rules" in document:
+        found, problems = rules.check(path)
+        for problem in problems:
+            console.print(str(problem), soft_wrap=True, markup=False)
+        if found is None:
+            console.print(f"{path}: {len(problems)} problem(s)")
+            raise typer.Exit(1)
+        console.print(f"{path}: valid ({len(found.rules)} rules, {len(found.locations)} locations)")
+        return
     mapping, problems = check(path)
     for problem in problems:
         console.print(str(problem), soft_wrap=True, markup=False)
@@ -276,6 +296,49 @@ def config_check(path: Annotated[Path, typer.Argument(help="the mapping YAML fil
         raise typer.Exit(1)
     console.print(f"{path}: valid ({len(mapping.payment_types)} payment types, {len(mapping.tax_components)} tax "
                   f"components, {len(mapping.departments)} departments)")
+
+
+@rules_app.command("dry-run")
+def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the day of the payments, YYYY-MM-DD "
+                                                   "(default: yesterday, UTC)")] = "",
+                  path: Annotated[Path | None, typer.Option("--rules", help="the rules file (default: "
+                                                            "HL365_RULES_FILE)")] = None) -> None:
+    """What each rule would have done with a day's payments: nothing is held, skipped, alerted or audited."""
+    from rich.progress import Progress
+
+    from shared import wiring
+    from shared.flows.payments import payments_of_day
+    from shared.flows.workflow import dry_run
+    from shared.workflow import rules
+
+    services = wiring.services()
+    source = path or services.settings.rules_file
+    if source is None:
+        console.print("[red]name the rules file: --rules FILE, or set HL365_RULES_FILE[/red]")
+        raise typer.Exit(2)
+    found, problems = rules.check(source)
+    if found is None:
+        for problem in problems:
+            console.print(str(problem), soft_wrap=True, markup=False)
+        raise typer.Exit(2)
+    when = _day(day) or (datetime.now(UTC) - timedelta(days=1)).date()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"payments of {when}", total=None)
+        result = dry_run(services, found, when, lambda d: payments_of_day(services, d),
+                         lambda n: progress.advance(task, n))
+    table = Table("rule", "matched", "held for review", "skipped", title=f"rules on the payments of {when}")
+    for rule in found.rules:
+        counts = result.per_rule.get(rule.name, Counter())
+        table.add_row(escape(rule.name), str(counts["matched"]), str(counts["held for review"]),
+                      str(counts["skipped"]))
+    console.print(table)
+    decisions = Table("transaction", "amount", "reference", "would", "why", title="payments a rule matched")
+    for outcome in result.outcomes:
+        decisions.add_row(outcome.transaction_id, outcome.amount, escape(outcome.reference),
+                          outcome.decision.outcome.replace("_", " "), escape(outcome.decision.summary()))
+    if result.outcomes:
+        console.print(decisions)
+    console.print(f"{result.payments} payments, {len(result.outcomes)} matched by a rule (a dry run: nothing was done)")
 
 
 @app.command()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the services every flow shares, built over the ports below
     from shared.settings import Settings
     from shared.storage.audit import AuditTrail
     from shared.storage.idempotency import IdempotencyKeys
+    from shared.workflow.rules import Rules
 
 # Storage and bus -----------------------------------------------------------------------------------------------
 
@@ -446,6 +447,15 @@ class Ports(Protocol):
     @property
     def mapping(self) -> MappingConfig:
         """The mapping as the file says now: a fixed mapping serves the next message (a replay)."""
+        ...
+
+    @property
+    def rules(self) -> Rules:
+        """The workflow rules as ``HL365_RULES_FILE`` says now (none when it is not set).
+
+        Raises:
+            RulesError: the file has problems; events wait until it is fixed.
+        """
         ...
 
     @property

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
         256 * 1024, ge=1024, le=100 * 1024 * 1024, validation_alias=AliasChoices("HL365_MAX_WEBHOOK_BYTES")
     )
     mapping_file: Path = Field(Path("mapping.yaml"), validation_alias=AliasChoices("HL365_MAPPING_FILE"))
+    rules_file: Path | None = Field(None, validation_alias=AliasChoices("HL365_RULES_FILE"))
+    anomaly_schedule: str = Field("0 */5 * * * *", validation_alias=AliasChoices("HL365_ANOMALY_SCHEDULE"))
     merchant_id: str | None = _alias("HL365_MERCHANT_ID")
     merchant_timezone: str = Field("UTC", validation_alias=AliasChoices("HL365_MERCHANT_TIMEZONE"))
     eod_schedule: str = Field("0 0 4 * * *", validation_alias=AliasChoices("HL365_EOD_SCHEDULE"))

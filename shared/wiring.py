@@ -42,6 +42,8 @@ from shared.ports import (
 from shared.settings import Settings, get_settings
 from shared.storage import audit, idempotency, tables
 from shared.storage.table_ledger import TableJournals, TableLedger
+from shared.workflow.rules import Rules
+from shared.workflow.rules import load as load_rules
 
 BC_WEBHOOK_PATH = "/api/webhooks/bc"
 """Where Business Central notifications reach hl365 (the ``bc_webhook`` route)."""
@@ -62,6 +64,7 @@ class Services:
 
     settings: Settings
     _mapping: tuple[int | None, MappingConfig] | None = field(default=None, init=False, repr=False)
+    _rules: tuple[int | None, Rules] | None = field(default=None, init=False, repr=False)
     _mapping_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
@@ -145,6 +148,18 @@ class Services:
             if self._mapping is None or stamp != self._mapping[0]:
                 self._mapping = (stamp, load_mapping(path))
             return self._mapping[1]
+
+    @property
+    def rules(self) -> Rules:
+        """Read again whenever the file changes, as the mapping is."""
+        path = self.settings.rules_file
+        if path is None:
+            return Rules()
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        with self._mapping_lock:
+            if self._rules is None or stamp != self._rules[0]:
+                self._rules = (stamp, load_rules(path))
+            return self._rules[1]
 
     @cached_property
     def gp(self) -> GpApiClient:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -48,6 +49,9 @@ class Payment(BaseModel):
     card_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
     auth_code: str | None = None
     occurred_at: AwareDatetime
+    route: Literal["customer_ledger", "settlement_journal"] | None = Field(
+        default=None, description="where a workflow rule sent it; None lets the mapping's order_reference decide")
+    note: str | None = Field(default=None, max_length=60, description="journal line text a workflow rule set")
 
     @property
     def moves_money(self) -> bool:

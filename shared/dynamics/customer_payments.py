@@ -30,6 +30,8 @@ BC_DOCUMENT_LENGTH = 20
 
 
 def _text(payment: Payment) -> str:
+    if payment.note:
+        return payment.note[:60]
     card = " ".join(p for p in (payment.card_brand, f"*{payment.card_last4}" if payment.card_last4 else None) if p)
     return f"Heartland {card} {payment.transaction_id}".replace("  ", " ")[:60]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.canonical.envelope import Envelope
@@ -17,7 +17,8 @@ from shared.canonical.payments import Payment, PaymentStatus
 from shared.errors import FatalError, IntegrationError, RetriableError, UncertainOutcome
 from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
-from shared.flows.pipeline import Delivery, envelope_of
+from shared.flows.pipeline import Delivery, envelope_of, park
+from shared.flows.workflow import decide_payment
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
@@ -36,6 +37,8 @@ SOURCE_GP = "heartland.gp"
 POLL_CHECKPOINT = ("gp-poll", "transactions")
 POLL_OVERLAP = timedelta(minutes=10)
 POLL_FIRST_WINDOW = timedelta(days=1)
+HELD_FOR_REVIEW = "HeldForReview"
+"""The dead-letter reason of a payment a workflow rule held; replaying it is the reviewer's release."""
 
 
 def _gp_event(item: Mapping[str, Any]) -> Event:
@@ -77,7 +80,7 @@ def poll_gp(ports: Ports, *, now: datetime | None = None) -> int:
         if listed.time_created < since:
             continue
         newest = max(newest, listed.time_created)
-        transaction = parse_transaction(_notification_of(listed))
+        transaction = parse_transaction(notification_of(listed))
         seen = ports.keys.get(transaction.partition, transaction.idempotency_key)
         if seen is not None and seen.status is KeyStatus.DONE:
             continue
@@ -89,7 +92,19 @@ def poll_gp(ports: Ports, *, now: datetime | None = None) -> int:
     return enqueued
 
 
-def _notification_of(listed: Transaction) -> dict[str, object]:
+def payments_of_day(ports: Ports, day: date) -> list[tuple[Envelope, Payment]]:
+    """The gateway's payments created on ``day``, each as the transform would receive it (a dry run's input)."""
+    found = []
+    for listed in ports.gateway.iter_transactions(from_time_created=day, to_time_created=day):
+        transaction = parse_transaction(notification_of(listed))
+        event = _event(transaction)
+        envelope = Envelope(type=event.type, source=SOURCE_GP, subject=event.subject,
+                            idempotency_key=event.key, data=event.data)
+        found.append((envelope, to_payment(transaction)))
+    return found
+
+
+def notification_of(listed: Transaction) -> dict[str, object]:
     """A listed transaction in the shape GP notifies it (amount in minor units beside its currency)."""
     card = listed.payment_method.card if listed.payment_method else None
     return {
@@ -117,20 +132,35 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
     one send and one audit append; returns the messages that are not payments, each with why."""
     failures: dict[str, IntegrationError] = {}
     postings, records = [], []
+    rules = ports.rules
     for delivery in deliveries:
         read = _read(delivery, lambda data: to_payment(parse_transaction(data)))
         if isinstance(read, FatalError):
             failures[delivery.message_id] = read
             continue
         envelope, payment = read
+        detail = {"external_key": payment.external_key}
+        outcome = "normalised"
+        decision = None
+        if rules.rules:
+            payment, decision = decide_payment(ports, rules, envelope, payment)
+            if decision.matched:
+                detail["rules"] = decision.summary()
         posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
-        postings.append(to_message(posting))
+        if decision is not None and decision.hold is not None:
+            # Parked as the posting it would have been: a person's replay sends it straight to the post queue.
+            park(ports, POST_QUEUE, delivery.message_id, to_message(posting).body, HELD_FOR_REVIEW, decision.hold)
+            outcome = "held_for_review"
+        elif decision is not None and decision.skip is not None:
+            outcome = "skipped_by_rule"
+        else:
+            postings.append(to_message(posting))
         records.append({"step": "transform.payment", "event_id": envelope.idempotency_key,
-                        "correlation_id": envelope.correlation_id, "outcome": "normalised",
-                        "detail": {"external_key": payment.external_key}})
+                        "correlation_id": envelope.correlation_id, "outcome": outcome, "detail": detail})
     if postings:
         # No session: the posting rules make the order of arrival irrelevant, so the post queue batches freely.
         ports.bus.send(POST_QUEUE, postings)
+    if records:
         ports.audit.record_many(records)
     return failures
 
@@ -179,7 +209,8 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
             _audit(audits, envelope, "nothing_to_post", status=payment.status.value,
                    transaction=payment.transaction_id)
             continue
-        if not rules.names_order(payment.reference):
+        if payment.route == "settlement_journal" or (payment.route is None
+                                                    and not rules.names_order(payment.reference)):
             _audit(audits, envelope, "settled_by_journal", transaction=payment.transaction_id,
                    reference=payment.reference or "")
             continue

@@ -51,6 +51,7 @@ class TableLedger:
                 "Amount": str(payment.received.amount),
                 "Currency": payment.amount.currency,
                 "Reference": payment.reference or "",
+                "Text": payment.note or "",
                 "PostedAt": datetime.now(UTC),
             },
         )

@@ -27,6 +27,8 @@ CUSTOMER_APART = "CustomerApart"
 """Profiles a person said are different customers."""
 CUSTOMER_REVIEW = "CustomerReview"
 """Pairs of records a person should decide."""
+ANOMALY_FLAGS = "AnomalyFlags"
+"""Payments the anomaly watch flagged, one row per transaction and pattern, so each is alerted once."""
 
 ALL = (IDEMPOTENCY_KEYS, AUDIT_LOG, CROSS_REFERENCE, CHECKPOINTS, DEAD_LETTERS, DISCREPANCIES, POSTINGS,
-       CUSTOMER_RECORDS, CUSTOMER_PROFILES, CUSTOMER_MERGES, CUSTOMER_APART, CUSTOMER_REVIEW)
+       CUSTOMER_RECORDS, CUSTOMER_PROFILES, CUSTOMER_MERGES, CUSTOMER_APART, CUSTOMER_REVIEW, ANOMALY_FLAGS)

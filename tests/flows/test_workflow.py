@@ -1,0 +1,137 @@
+"""Workflow rules on the payment stream, over the embedded bus and tables: a held payment waits in the dead
+letters until a person releases it, a skipped one never posts, a routed one lands where the rule says, and
+every decision is in the audit trail."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sandbox.scenario.transactions import transaction
+from shared import wiring
+from shared.canonical.envelope import Envelope
+from shared.flows.payments import HELD_FOR_REVIEW, POST_QUEUE, post_payments, transform_payments
+from shared.flows.pipeline import Delivery
+from shared.flows.replay import replay
+from shared.flows.workflow import dry_run
+from shared.heartland.notifications import parse_transaction, to_payment
+from shared.messaging.envelope import to_message
+from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
+from shared.storage import tables
+from tests.flows.conftest import KEY, Alerts, take
+
+DAY = date(2026, 11, 26)
+RULES = """\
+rules:
+  - name: hold flagged
+    when: '"duplicate_charge" in flags'
+    then:
+      - hold_for_review: a possible duplicate charge
+      - alert: duplicate charge held
+  - name: skip the test till
+    when: payment.merchant_id == "MER_TEST"
+    then: [skip]
+  - name: web orders
+    when: payment.reference.startsWith("WEB-")
+    then:
+      - route: customer_ledger
+      - enrich: {note: '"Web order " + payment.reference'}
+"""
+
+
+@pytest.fixture
+def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Services]:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
+    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HL365_RULES_FILE", str(rules))
+    monkeypatch.setenv("GP_APP_KEY", KEY)
+    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    wiring.reset()
+    found = wiring.services()
+    found.__dict__["alerts"] = Alerts()
+    yield found
+    wiring.reset()
+
+
+def delivery(number: int, **changes: object) -> Delivery:
+    payload = transaction(random.Random(number), DAY, number, "MER_1")
+    payload.update(changes)
+    envelope = Envelope(type="payment.captured", source="heartland.gp", subject=str(payload["id"]),
+                        idempotency_key=f"gp:{payload['id']}:CAPTURED", data=payload)
+    return Delivery(f"m{number}", to_message(envelope).body)
+
+
+def posted(services: wiring.Services) -> dict[str, dict[str, object]]:
+    return {str(p.data["DocumentNo"]): dict(p.data) for p in services.ledger.postings()}  # type: ignore[attr-defined]
+
+
+def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(services: wiring.Services) -> None:
+    flagged = delivery(1, reference="000001")
+    flagged_id = str(orjson.loads(flagged.body)["data"]["id"])
+    AnomalyFlags(services.tables.table(tables.ANOMALY_FLAGS)).add(
+        [StoredFlag(flagged_id, "duplicate_charge", 0.9, "second charge of 12.00 in 2 min", DAY)])
+    deliveries = [flagged, delivery(2, merchant_id="MER_TEST", reference="000002"),
+                  delivery(3, reference="WEB-100234"), delivery(4, reference="000004"),
+                  delivery(5)]  # a till sale: the settlement journal books it
+
+    assert transform_payments(services, deliveries) == {}
+
+    sent = take(services.bus, POST_QUEUE)
+    data = {Envelope.from_body(m.body).data["reference"]: Envelope.from_body(m.body).data for m in sent}
+    assert set(data) == {"WEB-100234", "000004", "HR-TICKET-000005"}
+    assert (data["WEB-100234"]["route"], data["WEB-100234"]["note"]) == ("customer_ledger", "Web order WEB-100234")
+    [held] = list(services.dead_letters.list(today=datetime.now(UTC).date()))
+    assert (held["Reason"], held["Queue"]) == (HELD_FOR_REVIEW, POST_QUEUE)
+    assert held["Description"] == "rule hold flagged: a possible duplicate charge"
+    alerts = [a.message for a in services.alerts.sent]  # type: ignore[attr-defined]
+    assert "hold flagged: duplicate charge held" in alerts
+
+    assert post_payments(services, [Delivery(m.message_id, m.body) for m in sent]) == {}
+    ledger = posted(services)
+    web = ledger[f"PAY-{data['WEB-100234']['transaction_id']}"]
+    assert web["Text"] == "Web order WEB-100234"
+    assert len(ledger) == 2  # the web order (routed although its reference names no order) and 000004
+
+    outcomes = {r["Outcome"]: r for r in services.audit.records(datetime.now(UTC).date())
+                if r["Step"] == "transform.payment"}
+    assert set(outcomes) == {"held_for_review", "skipped_by_rule", "normalised"}
+    assert "skip the test till: skipped: rule skip the test till" in str(outcomes["skipped_by_rule"]["Detail"])
+
+    # The reviewer releases the held payment: it posts once, without the rules holding it again.
+    [released] = replay(services, row=f"{held.partition_key}/{held.row_key}").replayed
+    assert released.ok
+    again = take(services.bus, POST_QUEUE)
+    assert post_payments(services, [Delivery(m.message_id, m.body) for m in again]) == {}
+    assert f"PAY-{flagged_id}" in posted(services) and len(posted(services)) == 3
+
+
+def test_a_broken_rules_file_stops_the_stream_until_it_is_fixed(services: wiring.Services) -> None:
+    assert services.settings.rules_file is not None
+    services.settings.rules_file.write_text("rules:\n  - name: x\n    when: payment.amount >\n    then: [skip]\n")
+    from shared.workflow.rules import RulesError
+
+    with pytest.raises(RulesError) as raised:
+        transform_payments(services, [delivery(1, reference="000001")])
+    assert "rules.yaml:3: rules.0.when: not a valid CEL expression" in str(raised.value)
+    assert take(services.bus, POST_QUEUE) == []
+
+
+def test_a_dry_run_reports_what_each_rule_would_do_and_does_nothing(services: wiring.Services) -> None:
+    events = []
+    for number, changes in enumerate([{"merchant_id": "MER_TEST"}, {"reference": "WEB-1"}, {}, {}], start=1):
+        envelope = Envelope.from_body(delivery(number, **changes).body)
+        events.append((envelope, to_payment(parse_transaction(envelope.data))))
+    result = dry_run(services, services.rules, DAY, lambda day: events)
+    assert result.payments == 4
+    assert {rule: dict(counts) for rule, counts in result.per_rule.items()} == {
+        "skip the test till": {"matched": 1, "skipped": 1}, "web orders": {"matched": 1}}
+    assert list(services.dead_letters.list(today=datetime.now(UTC).date())) == []
+    assert services.alerts.sent == []  # type: ignore[attr-defined]
