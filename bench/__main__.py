@@ -4,9 +4,10 @@ Figures on a shared machine are noisy, so each is read against a baseline taken 
 machine: webhook intake against a bare app on the same server stack, payments end to end against intake
 alone, the settlement close against decoding the very same pages into the journal's fields, the embedded bus
 against bare SQLite doing the same writes,
-customer matching against a tenth of its records. The modules run alone too (``python -m bench.intake`` ...).
+customer matching against a tenth of its records, the anomaly detector against msgspec decoding the same file.
+The modules run alone too (``python -m bench.intake`` ...).
 
-Usage: ``python -m bench [--transactions N] [--payments N] [--requests N] [--customers N]``.
+Usage: ``python -m bench [--transactions N] [--payments N] [--requests N] [--customers N] [--anomaly-rows N]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import bus, dedupe, intake, payments, settlement
+from bench import anomalies, bus, dedupe, intake, payments, settlement
 
 
 def _stage(text: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def _row(figure: str, value: str, baseline: str, ratio: str, aim: str, met: bool
 
 
 def table(intake_: dict[str, Any], payments_: dict[str, Any], close: dict[str, dict[str, Any]],
-          bus_: dict[str, Any], dedupe_: dict[str, dict[str, Any]]) -> str:
+          bus_: dict[str, Any], dedupe_: dict[str, dict[str, Any]], anomalies_: dict[str, Any]) -> str:
     bare, served, busy = intake_["bare"], intake_["hl365"], intake_["hl365_with_workers"]
     close_ratio = settlement.ratio(close)
     build, floor = close["build"], close["floor"]
@@ -57,6 +58,12 @@ def table(intake_: dict[str, Any], payments_: dict[str, Any], close: dict[str, d
              f"{dedupe.growth(dedupe_):.2f} per record", "<= 30 s", dedupe_["large"]["seconds"] <= dedupe.AIM_SECONDS),
         _row("  peak memory, MB; pairwise F1", f"{dedupe_['large']['peak_mb']:.0f}; {dedupe_['large']['f1']:.4f}",
              "", "", "F1 >= 0.97", dedupe_["large"]["f1"] >= 0.97),
+        _row(f"payment anomalies, s ({anomalies_['rows']:,} rows: read, detect, write)",
+             f"{anomalies_['seconds']:.1f}", f"{anomalies_['floor_seconds']:.1f} msgspec decode alone",
+             f"{anomalies_['ratio']:.2f}", f"<= {anomalies.AIM_SECONDS:g} s",
+             anomalies_["seconds"] <= anomalies.AIM_SECONDS),
+        _row("  peak memory, MB; F1 on the planted month", f"{anomalies_['peak_mb']:.0f}; {anomalies_['f1']:.4f}",
+             "", "", "F1 >= 0.9", anomalies_["f1"] >= 0.9),
         _row("embedded bus, msg/s (send, receive, complete)", f"{bus_['bus_per_s']:,}",
              f"{bus_['bare_per_s']:,} bare SQLite, same writes", f"{bus_['bus_per_s'] / bus_['bare_per_s']:.2f}",
              "", None),
@@ -76,6 +83,7 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=3_000, help="payments end to end")
     parser.add_argument("--requests", type=int, default=8_000, help="webhook requests per intake run")
     parser.add_argument("--customers", type=int, default=100_000, help="customer records of the large dedupe")
+    parser.add_argument("--anomaly-rows", type=int, default=1_000_000, help="payments of the anomaly detector's run")
     args = parser.parse_args()
     print("hl365 bench: each figure beside its baseline from this run", file=sys.stderr)
     intake_ = _stage("webhook intake (bare app, hl365, hl365 with workers)", lambda: intake.measure(args.requests))
@@ -84,7 +92,9 @@ def main() -> None:
     bus_ = _stage("the embedded bus", bus.measure)
     dedupe_ = _stage(f"hl365 dedupe ({dedupe.SMALL:,} and {args.customers:,} customer records)",
                      lambda: dedupe.measure(args.customers))
-    print(table(intake_, payments_, close, bus_, dedupe_))
+    anomalies_ = _stage(f"hl365 anomalies ({args.anomaly_rows:,} payments)",
+                        lambda: anomalies.measure(args.anomaly_rows))
+    print(table(intake_, payments_, close, bus_, dedupe_, anomalies_))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared import wiring
-from shared.flows import payments, pipeline
+from shared.flows import anomalies, payments, pipeline
 
 bp = func.Blueprint()
 
@@ -30,3 +30,9 @@ def payments_post(msgs: list[func.ServiceBusMessage]) -> None:
 def payments_poll(timer: func.TimerRequest) -> None:  # noqa: ARG001
     """The fallback for GP notifications that never arrived."""
     payments.poll_gp(wiring.services())
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%HL365_ANOMALY_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def anomaly_watch(timer: func.TimerRequest) -> None:  # noqa: ARG001
+    """The anomaly detector over the last day of payments; new flags are stored and alerted once."""
+    anomalies.watch(wiring.services())

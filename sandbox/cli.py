@@ -222,6 +222,40 @@ def dlq_replay(row: Annotated[str, typer.Option("--id", help="one dead letter, a
     _print(lambda: replay(wiring.services(), row=row, reason=reason))
 
 
+@dlq_app.command("suggest")
+def dlq_suggest(row: Annotated[str, typer.Argument(help="one dead letter, as `dlq list` shows it")],
+                out: Annotated[Path | None, typer.Option(help="write the proposal here, for `hl365 mapping apply`")]
+                = None) -> None:
+    """Propose the mapping entry a dead letter lacks (an unmapped payment type, tax component, department, location
+    or payroll code), from the most alike entry the mapping has. Nothing is written to the mapping: apply the
+    proposal with `hl365 mapping apply`, then replay."""
+    import json
+
+    from shared import wiring
+    from shared.errors import InvalidRequest, NotFound
+    from shared.flows.deadletter_fixes import suggest_fix
+    from shared.mapping.suggest import suggestions_of
+
+    try:
+        fix = suggest_fix(wiring.services(), row)
+    except (NotFound, InvalidRequest) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    table = Table("section", "name", "proposed entry", "like", "confidence", "why", title=f"{fix.reason}: {row}")
+    for suggestion in fix.suggestions:
+        entry = json.dumps(suggestion.entry) if suggestion.entry is not None else "(none: " + ", ".join(
+            suggestion.needs or ("its entry",)) + " needed)"
+        table.add_row(suggestion.section, escape(suggestion.key), escape(entry), escape(suggestion.like or ""),
+                      f"{suggestion.confidence:.2f}", escape(suggestion.reason))
+    console.print(table)
+    target = out or Path(f"fix-{row.replace('/', '-')}.json")
+    target.write_text(json.dumps(suggestions_of(fix.suggestions), indent=2) + "\n", encoding="utf-8")
+    steps = f"review {target}, then: hl365 mapping apply {target} && {fix.replay}"
+    if not fix.confident:
+        steps = f"no confident proposal: write the entries in the mapping by hand, then {fix.replay}"
+    console.print(steps, soft_wrap=True, markup=False)
+
+
 @tokens_app.command("set")
 def tokens_set(
     customer: Annotated[str, typer.Option(help="the customer account (F&O) or number (Business Central)")],
@@ -540,6 +574,23 @@ def pci_scan(files: Annotated[list[Path], typer.Argument(help="files or payload 
     from shared.security.pci_scan import main
 
     raise typer.Exit(main([str(path) for path in files]))
+
+
+@app.command()
+def anomalies(source: Annotated[Path, typer.Argument(help="JSON Lines of payments: id, time (ISO 8601 with the "
+                                                     "store's offset), location, cashier, type, amount, currency, "
+                                                     "brand, masked_card, card_fingerprint, entry_mode, result, "
+                                                     "reference")],
+              out: Annotated[Path, typer.Option(help="one {id, pattern, score, reason} line per flagged row")],
+              locations: Annotated[Path | None, typer.Option(help='JSON {"CODE": {"metro": "CHI", "opens": "08:00", '
+                                                             '"closes": "21:00"}, "ECOM": {"online": true}}')]
+              = None) -> None:
+    """Anomaly and fraud flags on a file of payments: card testing, duplicate charges, refunds with no sale or to a
+    new card, large refunds after hours, void spikes, amount outliers, impossible travel; each with its evidence.
+    Exits 1 when a row is flagged, 0 when none is, 2 when the input cannot be used."""
+    from shared.anomalies.cli import run
+
+    raise typer.Exit(run(source, out, locations))
 
 
 @payroll_app.command("import")

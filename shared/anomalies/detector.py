@@ -124,6 +124,8 @@ class LocationsError(ValueError):
 def _clock(value: Any, where: str) -> time | None:
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+        return time(value // 60, value % 60)  # YAML 1.1 reads an unquoted 21:00 as the base-60 number 1260
     try:
         hours, minutes = str(value).split(":")
         return time(int(hours), int(minutes))
@@ -143,12 +145,21 @@ def load_locations(path: Path) -> dict[str, Location]:
         raise LocationsError(f"{path}: cannot be read ({exc.strerror})") from None
     except msgspec.DecodeError as exc:
         raise LocationsError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise LocationsError(f"{path}: expected an object of locations by code")
+    return locations_from(raw, str(path))
+
+
+def locations_from(raw: object, source: str) -> dict[str, Location]:
+    """Locations from parsed JSON or YAML of the ``load_locations`` shape; ``source`` names it in messages.
+
+    Raises:
+        LocationsError: a value is wrong.
+    """
+    if not isinstance(raw, Mapping):
+        raise LocationsError(f"{source}: expected an object of locations by code")
     out: dict[str, Location] = {}
     for code, entry in raw.items():
-        where = f"{path}: {code}"
-        if not isinstance(entry, dict):
+        where = f"{source}: {code}"
+        if not isinstance(entry, Mapping):
             raise LocationsError(f"{where}: expected an object like {{\"metro\": \"CHI\", \"opens\": \"08:00\", "
                                  "\"closes\": \"21:00\"}")
         unknown = set(entry) - {"metro", "opens", "closes", "online", "lat", "lon", "name"}
@@ -219,12 +230,13 @@ def _money(amount: Decimal, currency: str) -> str:
 class _Outliers:
     """One location's recent approved sale amounts (logs) and their median and scale."""
 
-    __slots__ = ("added", "median", "ring", "scale", "stale")
+    __slots__ = ("added", "due", "median", "ring", "scale")
 
     def __init__(self) -> None:
         self.ring: list[float] = []
         self.added = 0
-        self.stale = 0
+        self.due = 0
+        """Sales to add before the median and scale are taken again."""
         self.median = 0.0
         self.scale = 0.0
 
@@ -280,6 +292,7 @@ class Detector:
         self._new: list[Flag] = []
         self._card_bursts: dict[str, deque[tuple[float, Row]]] = {}
         self._location_small: dict[str, deque[tuple[float, Row]]] = {}
+        self._bursts: dict[str, tuple[float, set[Decimal], float, str]] = {}
         self._charges: dict[tuple[str, str, Decimal, str], list[tuple[float, Row]]] = {}
         self._refs: dict[str, _Sales] = {}
         self._cards: dict[tuple[str, str], _Sales] = {}
@@ -292,6 +305,7 @@ class Detector:
         self._places: dict[tuple[str, str], tuple[float, float] | None] = {}
         self._hours: dict[str, tuple[int, int] | None] = {}
         self._next_sweep = -math.inf
+        self._next_travel_sweep = -math.inf
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
 
@@ -336,16 +350,20 @@ class Detector:
         self._card_bursts = {k: v for k, v in self._card_bursts.items() if v and v[-1][0] >= now - s.testing_window_s}
         self._voids = {k: v for k, v in self._voids.items() if v and v[-1][0] >= now - s.void_window_s}
         self._work = {k: v for k, v in self._work.items() if v and v[-1] >= now - s.void_window_s}
-        horizon = 20_000 / s.travel_kmh * 3600  # no two places in reach are farther apart than this
-        self._last_place = {k: v for k, v in self._last_place.items() if v[0] >= now - horizon}
+        if now >= self._next_travel_sweep:
+            horizon = 20_000 / s.travel_kmh * 3600  # no two places on Earth are farther apart than 20,000 km
+            self._last_place = {k: v for k, v in self._last_place.items() if v[0] >= now - horizon}
+            self._next_travel_sweep = now + horizon
         self._next_sweep = now + 3600
 
     # -- the patterns --------------------------------------------------------------------------------------
 
     def feed(self, row: Row) -> list[Flag]:
         """Reads one row (rows in time order) and answers the flags it raised, earlier rows' included."""
+        return self._feed(row, row.time.timestamp())
+
+    def _feed(self, row: Row, ts: float) -> list[Flag]:
         self._new = []
-        ts = row.time.timestamp()
         if ts >= self._next_sweep:
             self._sweep(ts)
         kind = row.type
@@ -399,6 +417,9 @@ class Detector:
         while small[0][0] < since:
             small.popleft()
         if approved:
+            active = self._bursts.get(row.location)
+            if active is not None and ts <= active[0] and row.amount in active[1]:
+                self._flag(row, ts, "card_testing", active[2], active[3])
             return
         refused = [r for _, r in small if r.result == "DECLINED"]
         cards = {r.card_fingerprint or r.id for r in refused}
@@ -412,6 +433,8 @@ class Detector:
         score = _ramp(len(cards), s.testing_cards, 4 * s.testing_cards)
         for when, r in burst_rows:
             self._flag(r, when, "card_testing", score, reason)
+        self._bursts[row.location] = (ts + s.testing_window_s, probes, score,
+                                      reason + "; this approved probe followed within the window")
 
     def _duplicate(self, row: Row, ts: float, fp: str) -> None:
         if not fp:
@@ -507,7 +530,7 @@ class Detector:
         inside = start <= minute < end if start < end else (minute >= start or minute < end)
         if inside:
             return
-        away = min((start - minute) % 1440, (minute - end) % 1440)
+        away = min((opens - minute) % 1440, (minute - closes) % 1440)
         clock = f"{row.time.hour:02d}:{row.time.minute:02d}"
         span = f"{opens // 60:02d}:{opens % 60:02d} to {closes // 60:02d}:{closes % 60:02d}"
         self._flag(row, ts, "off_hours_refund",
@@ -562,11 +585,11 @@ class Detector:
             stats = self._amounts[row.location] = _Outliers()
         x = math.log(float(row.amount))
         if stats.added >= s.outlier_history:
-            if stats.stale:
+            if stats.due <= 0:
                 values = np.asarray(stats.ring)
                 stats.median = float(np.median(values))
                 stats.scale = max(1.4826 * float(np.median(np.abs(values - stats.median))), 0.05)
-                stats.stale = -s.outlier_refresh
+                stats.due = s.outlier_refresh
             z = (x - stats.median) / stats.scale
             if z >= s.outlier_z:
                 median = Decimal(math.exp(stats.median)).quantize(Decimal("0.01"))
@@ -581,9 +604,7 @@ class Detector:
             else:
                 stats.ring[stats.added % s.outlier_window] = x
             stats.added += 1
-            stats.stale += 1
-            if stats.added == s.outlier_history:
-                stats.stale = 1
+            stats.due -= 1
 
     def _travel(self, row: Row, ts: float, fp: str) -> None:
         place = self._place(row)
@@ -619,11 +640,11 @@ def detect(rows: Iterable[Row], locations: Mapping[str, Location], *,
 
     Deterministic: rows are read by time, then id, so the same rows in any order give the same flags.
     """
-    ordered = sorted(rows, key=lambda r: (r.time.timestamp(), r.id))
-    refunds = [r for r in ordered if r.type == "REFUND"]
+    ordered = sorted((r.time.timestamp(), r.id, i, r) for i, r in enumerate(rows))
+    refunds = [r for *_, r in ordered if r.type == "REFUND"]
     detector = Detector(locations, settings, refund_refs={r.reference for r in refunds if r.reference},
                         refund_cards={(r.card_fingerprint, r.location) for r in refunds if r.card_fingerprint})
-    feed = detector.feed
-    for row in ordered:
-        feed(row)
+    feed = detector._feed
+    for ts, _, _, row in ordered:
+        feed(row, ts)
     return detector.flags()

@@ -24,6 +24,7 @@ from shared import presenter
 from shared.flows.reconcile import EXPLANATIONS, DiscrepancyType
 from shared.flows.replay import replay as replay_parked
 from shared.flows.settlement import SETTLEMENT_QUEUE
+from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
 from shared.ops.deadletters import REPLAYED, DeadLetters, row_id
 from shared.ports import Table
 from shared.security.pan import redact
@@ -183,6 +184,7 @@ class Console:
     query: str = ""
     found: list[AuditRecord] = field(default_factory=list)
     found_dead_letters: list[Parked] = field(default_factory=list)
+    flags: list[StoredFlag] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -193,12 +195,13 @@ class Sources:
     dead_letters: DeadLetters
     discrepancies: Table
     keys: Table
+    flags: AnomalyFlags | None = None
 
     @classmethod
     def of(cls, ports: Ports) -> Sources:
         tables = ports.tables
         return cls(ports.audit, ports.dead_letters, tables.table(names.DISCREPANCIES),
-                   tables.table(names.IDEMPOTENCY_KEYS))
+                   tables.table(names.IDEMPOTENCY_KEYS), AnomalyFlags(tables.table(names.ANOMALY_FLAGS)))
 
 
 def gather(sources: Sources, *, day: date, query: str = "", view: str = "") -> Console:
@@ -225,6 +228,9 @@ def gather(sources: Sources, *, day: date, query: str = "", view: str = "") -> C
             for e in sources.discrepancies.query(partition))
     parked_today = [Parked.of(e) for e in sources.dead_letters.list(days=1, status=None, today=day)]
     console.alerts = raised_alerts(console, records, parked_today)
+    if sources.flags is not None:
+        console.flags = sorted(sources.flags.recent(days=LOOKBACK_DAYS, today=day),
+                               key=lambda f: (f.day, -f.score), reverse=True)
     if query:
         console.found, console.found_dead_letters = search(sources, query, day)
     return console
@@ -498,11 +504,11 @@ svg text{font:12px system-ui,sans-serif;fill:#1d2430}
 
 def render(console: Console, *, key: str) -> str:
     """The page; ``key`` goes into every form and link so a click carries it."""
-    sections = [_flows(console), _dead_letters(console, key), _discrepancies(console), _closes(console),
-                _search(console, key), _alerts(console)]
+    sections = [_flows(console), _dead_letters(console, key), _discrepancies(console), _anomalies(console),
+                _closes(console), _search(console, key), _alerts(console)]
     nav = " ".join(f"<a href=\"#{anchor}\">{label}</a>" for anchor, label in (
         ("flows", "Flows"), ("deadletters", "Dead letters"), ("discrepancies", "Discrepancies"),
-        ("closes", "Last close"), ("search", "Audit search"), ("alerts", "Alerts")))
+        ("anomalies", "Anomalies"), ("closes", "Last close"), ("search", "Audit search"), ("alerts", "Alerts")))
     head = (f"<header><h1>hl365 operations</h1><span>{escape(console.day.isoformat())} (UTC)</span>"
             f"<nav>{nav}</nav>{_day_form(console, key)}</header>")
     return _document(f"hl365 operations {console.day.isoformat()}", head + "<main>" + "".join(sections) + "</main>",
@@ -684,6 +690,22 @@ def _discrepancies(console: Console) -> str:
                      f"{words}{_table(['merchant', 'business date', 'reference', 'amount', 'detail'], rows, [3])}"
                      "</div>")
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _anomalies(console: Console) -> str:
+    found = console.flags
+    parts = [f"<section id=anomalies><h2>Anomalies ({len(found)}, last {LOOKBACK_DAYS} days)</h2>"]
+    if not found:
+        parts.append("<p class=ok>The anomaly watch flagged no payment.</p></section>")
+        return "".join(parts)
+    by_pattern = Counter(f.pattern for f in found)
+    parts.append(_bars("flags by pattern", [(p.replace("_", " "), float(n)) for p, n in by_pattern.most_common()]))
+    rows = [[escape(f.day.isoformat()), escape(f.transaction_id), escape(f.pattern.replace("_", " ")),
+             f"{f.score:.2f}", escape(f.reason)] for f in found[:MAX_ROWS]]
+    parts.append(_table(["day", "transaction", "pattern", "score", "evidence"], rows, [3]))
+    parts.append("<p class=note>A rule in the rules file that reads <code>flags</code> holds such a payment's "
+                 "posting for review; the held ones are among the dead letters (reason HeldForReview).</p></section>")
     return "".join(parts)
 
 

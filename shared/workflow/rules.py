@@ -29,6 +29,7 @@ from celpy import celtypes
 
 from shared.canonical.money import minor_units
 from shared.canonical.payments import Payment
+from shared.mapping.loader import Problem
 
 KINDS = ("payment",)
 """The events rules are evaluated on."""
@@ -47,17 +48,6 @@ ENRICHABLE = {"note": 60, "reference": 60}
 text, ``reference`` the order the payment is applied to."""
 
 ACTIONS = ("route", "hold_for_review", "enrich", "alert", "skip")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
 class RulesError(Exception):

@@ -129,7 +129,9 @@ def test_a_dry_run_reports_what_each_rule_would_do_and_does_nothing(services: wi
     for number, changes in enumerate([{"merchant_id": "MER_TEST"}, {"reference": "WEB-1"}, {}, {}], start=1):
         envelope = Envelope.from_body(delivery(number, **changes).body)
         events.append((envelope, to_payment(parse_transaction(envelope.data))))
-    result = dry_run(services, services.rules, DAY, lambda day: events)
+    asked: list[date] = []
+    result = dry_run(services, services.rules, DAY, lambda day: asked.append(day) or events)
+    assert asked == [DAY]
     assert result.payments == 4
     assert {rule: dict(counts) for rule, counts in result.per_rule.items()} == {
         "skip the test till": {"matched": 1, "skipped": 1}, "web orders": {"matched": 1}}

@@ -32,6 +32,10 @@ EXPECTED = {
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 */10 * * * *",
          "runOnStartup": False, "useMonitor": True},
     ],
+    "anomaly_watch": [
+        {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%HL365_ANOMALY_SCHEDULE%",
+         "runOnStartup": False, "useMonitor": True},
+    ],
     "eod_settlement": [
         {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%HL365_EOD_SCHEDULE%",
          "runOnStartup": False, "useMonitor": True},
