@@ -33,6 +33,9 @@ catalog_app = typer.Typer(help="Items, prices and stock between the ERP and Hear
 app.add_typer(catalog_app, name="catalog")
 payroll_app = typer.Typer(help="Payroll registers into the general ledger.", no_args_is_help=True)
 app.add_typer(payroll_app, name="payroll")
+mapping_app = typer.Typer(help="Mapping entries from suggestions, previewed and applied by a person.",
+                          no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
 rules_app = typer.Typer(help="Workflow rules on the payment stream.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 subscriptions_app = typer.Typer(help="Business Central webhook subscriptions.", no_args_is_help=True)
@@ -574,6 +577,48 @@ def pci_scan(files: Annotated[list[Path], typer.Argument(help="files or payload 
     from shared.security.pci_scan import main
 
     raise typer.Exit(main([str(path) for path in files]))
+
+
+@app.command("suggest-mapping")
+def suggest_mapping(
+    source: Annotated[Path, typer.Argument(help='INPUT.json: {"source_sample": {...a real record...}, "target_entity": '
+                                                '"NAME", "target_fields": [{"name", "type", "description"}]}')],
+    out: Annotated[Path | None, typer.Option(help="write the suggestions JSON here (default: print it)")] = None,
+    entity: Annotated[str, typer.Option(help="read the target entity's fields from the ERP's $metadata instead")] = "",
+    erp: Annotated[str, typer.Option(help="with --entity: fo or bc (default: the ERP D365_TARGET names)")] = "",
+) -> None:
+    """Suggest how a source record's fields map to a target entity's: a ranked list of
+    {source_field, target_field, confidence} with the evidence, and no suggestion at 0.5 or above for a field
+    with no counterpart. Nothing is written to the mapping: accept with `hl365 mapping apply`."""
+    from shared import wiring
+    from shared.mapping.suggest import main_suggest
+
+    def metadata(_entity: str) -> str:
+        services = wiring.services()
+        target = erp or services.settings.d365_target or ""
+        if target not in ("fo", "bc"):
+            console.print("[red]--entity reads $metadata from an ERP: give --erp fo|bc or set D365_TARGET[/red]")
+            raise typer.Exit(2)
+        client = services.fo if target == "fo" else services.bc
+        return client.metadata_document()
+
+    raise typer.Exit(main_suggest(source, out, entity or None, metadata if entity else None))
+
+
+@mapping_app.command("apply")
+def mapping_apply(
+    suggestions: Annotated[Path, typer.Argument(help="suggestions JSON from `hl365 suggest-mapping` or "
+                                                     "`hl365 dlq suggest`")],
+    mapping: Annotated[Path, typer.Option(help="the mapping file to add them to")] = Path("mapping.yaml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change; write nothing")] = False,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="apply no suggestion below this")] = 0.5,
+) -> None:
+    """Turn accepted suggestions (all at or above --min-confidence, except those marked "accepted": false) into
+    mapping entries: never over an entry a person wrote, comments and order kept, and nothing written unless
+    the result passes `hl365 config check`."""
+    from shared.mapping.apply import main_apply
+
+    raise typer.Exit(main_apply(suggestions, mapping, dry_run, min_confidence))
 
 
 @app.command()

@@ -125,6 +125,10 @@ class BusinessCentralClient:
                              headers={"Accept": "application/json"}, describe_error=error_text,
                              transport=transport or trusting(verify), sleep=sleep)
 
+    def metadata_document(self) -> str:
+        """The API's CSDL ``$metadata`` (XML: the JSON the client asks for by default is not offered)."""
+        return self.api.request("GET", "$metadata", headers={"Accept": "application/xml"}).text
+
     @classmethod
     def connect(cls, service_url: str, *, tenant: str, credentials: Callable[[bool], Mapping[str, str]],
                 environment: str = "production",

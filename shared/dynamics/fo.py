@@ -181,6 +181,10 @@ class FinanceOperationsClient:
     def requests_sent(self) -> int:
         return self._api.requests_sent
 
+    def metadata_document(self) -> str:
+        """The service's CSDL ``$metadata`` (XML: the JSON the client asks for by default is not offered)."""
+        return self._api.request("GET", "$metadata", headers={"Accept": "application/xml"}).text
+
     def close(self) -> None:
         self._api.close()
 

@@ -10,13 +10,23 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.canonical.money import minor_units
 from shared.canonical.products import FIELDS, StockPlace, Warehouse
 from shared.canonical.products import Field as ProductField
 from shared.customers.rules import CustomerRules
 from shared.errors import FatalError
+from shared.mapping.fields import is_source_path
 from shared.payroll.rules import PayrollRules
 
 Account = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -210,6 +220,49 @@ class CatalogRules(_Strict):
         return StockPlace(location, warehouse)
 
 
+FieldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+class SuggestedField(_Strict):
+    """A field mapping applied from a suggestion: its source path and the suggester's confidence. A person's own
+    entry is a plain string; ``hl365 mapping apply`` never replaces one."""
+
+    source: str = Field(alias="from")
+    suggested: float = Field(gt=0, le=1, description="the suggester's confidence when it was applied")
+
+    @field_validator("source")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _source_path(value)
+
+
+def _source_path(value: str) -> str:
+    if not is_source_path(value):
+        raise ValueError(f"{value!r} is not a source path: dotted from the record's root, arrays as [] "
+                         "(lines[].sku, tags[])")
+    return value
+
+
+def _field_rule(value: object) -> str | SuggestedField:
+    """A person's plain path, or ``{from, suggested}``; checked here so a problem is named at its own line."""
+    if isinstance(value, SuggestedField):
+        return value
+    if isinstance(value, str):
+        return _source_path(value)
+    if isinstance(value, dict):
+        try:
+            return SuggestedField.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = "required and missing" if first["type"] == "missing" else first["msg"]
+            raise ValueError(f"{where}: {message.removeprefix('Value error, ')}") from None
+    raise ValueError("give a source path, or {from: PATH, suggested: CONFIDENCE}")
+
+
+FieldRule = Annotated[str | SuggestedField, PlainValidator(_field_rule)]
+
+
 class MappingConfig(_Strict):
     """The whole file (``version: 1``)."""
 
@@ -227,6 +280,8 @@ class MappingConfig(_Strict):
     catalog: CatalogRules | None = None
     customers: CustomerRules = Field(default_factory=CustomerRules)
     payroll: PayrollRules | None = None
+    fields: dict[FieldName, dict[FieldName, FieldRule]] = Field(
+        default_factory=dict, description="target entity -> target field -> source path")
     amount_tolerance: str = Field("0.00", pattern=r"^\d+(\.\d+)?$", description="reconciliation tolerance")
 
     @field_validator("base_currency")

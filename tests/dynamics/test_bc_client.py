@@ -253,3 +253,10 @@ def test_connect_finds_the_company_by_name_under_the_standard_api_root(env: Env)
     with pytest.raises(PermanentApiError, match="no company 'USMF'"):
         BusinessCentralClient.connect(env.base, tenant=env.sim.options.tenant, credentials=env.credentials,
                                       company="USMF", verify=env.ca_bundle)
+
+
+def test_the_metadata_document_gives_the_entity_fields_the_mapping_suggester_reads(env: Env) -> None:
+    from shared.mapping.suggest import fields_from_metadata
+
+    fields = {f.name: f for f in fields_from_metadata(env.client.metadata_document(), "customers")}
+    assert fields["id"].read_only and "postalCode" in fields

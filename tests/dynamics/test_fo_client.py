@@ -259,3 +259,10 @@ def test_classify_separates_infolog_failures_from_transient_ones() -> None:
     assert classify(httpx.Response(504, request=request)) is Action.FAIL
     assert classify(httpx.Response(504, request=httpx.Request("GET", "https://fo.example/data/X"))) is None
     assert escape_account("US-027") == "US\\-027" == escape_account("US\\-027")
+
+
+def test_the_metadata_document_gives_the_entity_fields_the_mapping_suggester_reads(env: Env) -> None:
+    from shared.mapping.suggest import fields_from_metadata
+
+    fields = {f.name: f for f in fields_from_metadata(env.fo.metadata_document(), "CustomersV3")}
+    assert fields["CustomerAccount"].key and not fields["AddressZipCode"].read_only
