@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from sandbox.host import LocalHost, TriggerProcesses, Undrained, run_in_background, stop_background
-from sandbox.scenario import master_data, payroll_day
+from sandbox.scenario import intelligence_day, master_data, payroll_day
 from sandbox.scenario.day import Truth, seed
 from sandbox.scenario.orders import (
     PaymentTruth,
@@ -346,6 +346,10 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
             in_flight = undrained.messages
         phases["drain"] = round(time.perf_counter() - mark, 2)
         host.run_timer("dead_letter_sweep")  # what the bus dead-lettered itself joins DeadLetters, with its reason
+        mark = time.perf_counter()
+        progress.phase("anomaly watch and rules")
+        intelligence = intelligence_day.run(services, options.day)
+        phases["intelligence"] = round(time.perf_counter() - mark, 2)
         master: dict[str, Any] = {}
         if options.master_data:
             mark = time.perf_counter()
@@ -366,7 +370,7 @@ def _run_day(options: Options, sims: Simulators, truth: Truth, orders: OrderPaym
         host.stop()
         stop_background(server, thread)
     report = _report(options, sims, truth, orders, services, runs, webhooks, duplicates, started, in_flight,
-                     master)
+                     master | intelligence)
     report["phases_seconds"] = phases
     report["workers_killed"] = workers.killed if workers is not None else 0
     report["simulator_restarts"] = sims.restarts
@@ -587,6 +591,7 @@ def _report(options: Options, sims: Simulators, truth: Truth, orders: OrderPayme
                     and report["settlement_totals"] == report["posted_totals"] and found == planted
                     and all(r["http_status"] == 200 for r in runs)
                     and all(r["created"] == 0 for r in report["settlement_runs"][1:])
+                    and report["anomalies"]["new_on_a_second_run"] == 0
                     and (not options.master_data or (report["master_data_ok"] and report["payroll_ok"])))
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

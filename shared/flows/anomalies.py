@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.anomalies.detector import Flag, detect, locations_from
+from shared.anomalies.detector import Flag, Thresholds, detect, locations_from
 from shared.anomalies.rows import Row
 from shared.canonical.payments import PaymentStatus
 from shared.heartland.gp_models import Transaction
@@ -24,6 +24,8 @@ from shared.ports import Ports
 from shared.storage import tables
 
 WINDOW = timedelta(hours=24)
+STREAM = Thresholds(judge_unknown_refunds=False)
+"""A day's window holds few refunds' sales: a refund is judged only against a sale the window holds."""
 
 
 @dataclass
@@ -40,13 +42,15 @@ def row_of(listed: Transaction, zone: ZoneInfo) -> Row:
     card = method.card if method else None
     masked = (card.masked_number_first6last4 or card.masked_number_last4 or "") if card else ""
     kind = "VOID" if listed.status is PaymentStatus.REVERSED else listed.type
+    # A refund names its sale by the sale's id (GP's parent), so each sale is known by its id too.
+    reference = (listed.parent_resource_id or listed.reference or "") if kind == "REFUND" else listed.id
     declined = listed.status in (PaymentStatus.DECLINED, PaymentStatus.REJECTED)
     fingerprint = f"{card.brand or ''}:{masked.lstrip('X*')}" if card and masked else ""
     return Row(id=listed.id, time=listed.time_created.astimezone(zone), location=listed.merchant_id or "",
                type=kind, amount=abs(listed.amount.amount), result="DECLINED" if declined else "APPROVED",
                currency=listed.amount.currency, brand=(card.brand or "") if card else "",
                masked_card=masked[-4:] if masked else "", card_fingerprint=fingerprint,
-               entry_mode=(method.entry_mode or "") if method else "", reference=listed.reference or "")
+               entry_mode=(method.entry_mode or "") if method else "", reference=reference)
 
 
 def watch(ports: Ports, *, now: datetime | None = None) -> Watch:
@@ -55,9 +59,9 @@ def watch(ports: Ports, *, now: datetime | None = None) -> Watch:
     since = now - WINDOW
     zone = ZoneInfo(ports.settings.merchant_timezone)
     rows = [row_of(listed, zone) for listed in ports.gateway.iter_transactions(
-        from_time_created=since.date(), to_time_created=now.date()) if listed.time_created >= since
+        from_time_created=since.date(), to_time_created=now.date()) if since <= listed.time_created < now
         and listed.merchant_id]
-    flags = detect(rows, locations_from(ports.rules.locations, "the rules file's locations"))
+    flags = detect(rows, locations_from(ports.rules.locations, "the rules file's locations"), settings=STREAM)
     when = {row.id: row.time.astimezone(UTC).date() for row in rows}
     store = AnomalyFlags(ports.tables.table(tables.ANOMALY_FLAGS))
     new = store.add(_stored(flags, when))

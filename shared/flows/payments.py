@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.canonical.envelope import Envelope
 from shared.canonical.payments import Payment, PaymentStatus
@@ -93,9 +94,14 @@ def poll_gp(ports: Ports, *, now: datetime | None = None) -> int:
 
 
 def payments_of_day(ports: Ports, day: date) -> list[tuple[Envelope, Payment]]:
-    """The gateway's payments created on ``day``, each as the transform would receive it (a dry run's input)."""
+    """The gateway's payments of the merchant's business ``day`` (in ``HL365_MERCHANT_TIMEZONE``), each as the
+    transform would receive it (a dry run's input)."""
+    zone = ZoneInfo(ports.settings.merchant_timezone)
     found = []
-    for listed in ports.gateway.iter_transactions(from_time_created=day, to_time_created=day):
+    for listed in ports.gateway.iter_transactions(from_time_created=day - timedelta(days=1),
+                                                  to_time_created=day + timedelta(days=1)):
+        if listed.time_created.astimezone(zone).date() != day:
+            continue
         transaction = parse_transaction(notification_of(listed))
         event = _event(transaction)
         envelope = Envelope(type=event.type, source=SOURCE_GP, subject=event.subject,

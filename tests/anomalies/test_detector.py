@@ -160,3 +160,17 @@ def test_stores_trade_on_their_own_clocks_across_daylight_saving() -> None:
     rows, _ = generate(date(2026, 3, 1), 5, rows_per_day=300, days=10)
     assert {r["time"][-6:] for r in rows if r["location"] == "CHI01"} == {"-06:00", "-05:00"}
     assert {r["time"][-6:] for r in rows if r["location"] == "LAX01"} == {"-08:00", "-07:00"}
+
+
+def test_on_a_short_window_a_refund_of_a_sale_outside_it_is_not_evidence(row: Make) -> None:
+    """The live watch reads one day: last month's purchase returned today is judged by nothing it holds; a refund
+    of a sale it does hold, to another card, still is."""
+    stream = Thresholds(judge_unknown_refunds=False)
+    old_sale_returned = row(10, type="REFUND", amount="80.00", card_fingerprint="fp_z", reference="S-OLD")
+    sale = row(20, amount="40.00", card_fingerprint="fp_b", reference="S-1")
+    refund_elsewhere = row(30, type="REFUND", amount="40.00", card_fingerprint="fp_c", reference="S-1")
+    found = detect([old_sale_returned, sale, refund_elsewhere], LOCATIONS, settings=stream)
+    assert [(f.id, f.pattern) for f in found] == [(refund_elsewhere.id, "refund_to_new_card")]
+    judged = detect([old_sale_returned, sale, refund_elsewhere], LOCATIONS)
+    assert {(f.id, f.pattern) for f in judged} >= {(old_sale_returned.id, "refund_without_sale"),
+                                                   (old_sale_returned.id, "refund_to_new_card")}
