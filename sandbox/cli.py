@@ -252,8 +252,14 @@ def dlq_suggest(row: Annotated[str, typer.Argument(help="one dead letter, as `dl
                       f"{suggestion.confidence:.2f}", escape(suggestion.reason))
     console.print(table)
     target = out or Path(f"fix-{row.replace('/', '-')}.json")
-    target.write_text(json.dumps(suggestions_of(fix.suggestions), indent=2) + "\n", encoding="utf-8")
-    steps = f"review {target}, then: hl365 mapping apply {target} && {fix.replay}"
+    proposals = [{**item, "accepted": False} for item in suggestions_of(fix.suggestions)]
+    try:
+        target.write_text(json.dumps(proposals, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        console.print(f"[red]cannot write {escape(str(target))}: {escape(error.strerror or str(error))}[/red]")
+        raise typer.Exit(2) from None
+    steps = (f'check each proposed entry in {target} and set "accepted": true on those you agree with, then: '
+             f"hl365 mapping apply {target} && {fix.replay}")
     if not fix.confident:
         steps = f"no confident proposal: write the entries in the mapping by hand, then {fix.replay}"
     console.print(steps, soft_wrap=True, markup=False)
@@ -314,7 +320,7 @@ def config_check(path: Annotated[Path, typer.Argument(help="the mapping or workf
 
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         document = None
     if isinstance(document, dict) and "rules" in document:
         found, problems = rules.check(path)
@@ -336,11 +342,14 @@ def config_check(path: Annotated[Path, typer.Argument(help="the mapping or workf
 
 
 @rules_app.command("dry-run")
-def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the day of the payments, YYYY-MM-DD "
-                                                   "(default: yesterday, UTC)")] = "",
+def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the business day of the payments, YYYY-MM-DD "
+                                                   "(default: yesterday in HL365_MERCHANT_TIMEZONE)")] = "",
                   path: Annotated[Path | None, typer.Option("--rules", help="the rules file (default: "
                                                             "HL365_RULES_FILE)")] = None) -> None:
-    """What each rule would have done with a day's payments: nothing is held, skipped, alerted or audited."""
+    """What each rule would have done with a business day's payments: nothing is held, skipped, alerted or
+    audited."""
+    from zoneinfo import ZoneInfo
+
     from rich.progress import Progress
 
     from shared import wiring
@@ -358,7 +367,7 @@ def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the day of th
         for problem in problems:
             console.print(str(problem), soft_wrap=True, markup=False)
         raise typer.Exit(2)
-    when = _day(day) or (datetime.now(UTC) - timedelta(days=1)).date()
+    when = _day(day) or (datetime.now(ZoneInfo(services.settings.merchant_timezone)) - timedelta(days=1)).date()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"payments of {when}", total=None)
         result = dry_run(services, found, when, lambda d: payments_of_day(services, d),
@@ -375,7 +384,9 @@ def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the day of th
                           outcome.decision.outcome.replace("_", " "), escape(outcome.decision.summary()))
     if result.outcomes:
         console.print(decisions)
-    console.print(f"{result.payments} payments, {len(result.outcomes)} matched by a rule (a dry run: nothing was done)")
+    console.print(f"{result.payments} payments, {len(result.outcomes)} matched by a rule; {result.settled_by_journal} "
+                  "till sales are booked by the settlement journal, which no rule changes (a dry run: nothing was "
+                  "done)")
 
 
 @app.command()
@@ -613,9 +624,10 @@ def mapping_apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change; write nothing")] = False,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="apply no suggestion below this")] = 0.5,
 ) -> None:
-    """Turn accepted suggestions (all at or above --min-confidence, except those marked "accepted": false) into
-    mapping entries: never over an entry a person wrote, comments and order kept, and nothing written unless
-    the result passes `hl365 config check`."""
+    """Turn accepted suggestions into mapping entries: field suggestions at or above --min-confidence unless marked
+    "accepted": false, entry proposals (from `dlq suggest`) only when marked "accepted": true. No entry already in
+    the mapping is replaced, comments and order are kept, and nothing is written unless the result passes
+    `hl365 config check`."""
     from shared.mapping.apply import main_apply
 
     raise typer.Exit(main_apply(suggestions, mapping, dry_run, min_confidence))

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -63,9 +64,8 @@ class Services:
     """The adapters a flow needs, chosen by ``HL365_STORAGE``, ``HL365_BUS`` and ``D365_TARGET``."""
 
     settings: Settings
-    _mapping: tuple[int | None, MappingConfig] | None = field(default=None, init=False, repr=False)
-    _rules: tuple[int | None, Rules] | None = field(default=None, init=False, repr=False)
-    _mapping_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _files: dict[str, tuple[int | None, Any]] = field(default_factory=dict, init=False, repr=False)
+    _files_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def stores_local(self) -> bool:
@@ -135,19 +135,24 @@ class Services:
         if target == "bc":
             from shared.dynamics.customer_payments import BcCustomerPayments
 
-            return BcCustomerPayments(self.bc, lambda: self.mapping)
+            return BcCustomerPayments(self.bc, lambda: self.mapping, routes=lambda: self.rules.journals)
         return TableLedger(self.tables.table(tables.POSTINGS))
 
     @property
     def mapping(self) -> MappingConfig:
         """Read again whenever the file changes, so a fixed mapping serves the next message (a replay)
         without restarting the workers."""
-        path = self.settings.mapping_file
+        mapping: MappingConfig = self._current("mapping", self.settings.mapping_file, load_mapping)
+        return mapping
+
+    def _current(self, name: str, path: Path, load: Callable[[Path], Any]) -> Any:
+        """``load(path)``, again only when the file has changed since it was last loaded."""
         stamp = path.stat().st_mtime_ns if path.exists() else None
-        with self._mapping_lock:
-            if self._mapping is None or stamp != self._mapping[0]:
-                self._mapping = (stamp, load_mapping(path))
-            return self._mapping[1]
+        with self._files_lock:
+            cached = self._files.get(name)
+            if cached is None or stamp != cached[0]:
+                cached = self._files[name] = (stamp, load(path))
+            return cached[1]
 
     @property
     def rules(self) -> Rules:
@@ -155,11 +160,8 @@ class Services:
         path = self.settings.rules_file
         if path is None:
             return Rules()
-        stamp = path.stat().st_mtime_ns if path.exists() else None
-        with self._mapping_lock:
-            if self._rules is None or stamp != self._rules[0]:
-                self._rules = (stamp, load_rules(path))
-            return self._rules[1]
+        rules: Rules = self._current("rules", path, load_rules)
+        return rules
 
     @cached_property
     def gp(self) -> GpApiClient:

@@ -425,6 +425,7 @@ def evaluate(pairs: Sequence[Pair]) -> tuple[list[Figures], Figures]:
 
 def main() -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -434,13 +435,13 @@ def main() -> int:
         for column in ("pair", "top-1", "abstention"):
             table.add_column(column, justify="left" if column == "pair" else "right")
         for figures in [*each, overall]:
-            table.add_row(figures.name, f"{figures.top1:.2f} ({figures.top1_right}/{figures.mapped})",
+            table.add_row(escape(figures.name), f"{figures.top1:.2f} ({figures.top1_right}/{figures.mapped})",
                           f"{figures.abstention:.2f} ({figures.abstained}/{figures.unmapped})",
                           style="bold" if figures is overall else None)
         console.print(table)
         for figures in each:
             for miss in figures.misses:
-                console.print(f"  [dim]{figures.name}[/dim]: {miss}")
+                console.print(f"  [dim]{escape(figures.name)}[/dim]: {escape(miss)}")
     return 0
 
 

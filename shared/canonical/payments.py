@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -49,8 +48,9 @@ class Payment(BaseModel):
     card_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
     auth_code: str | None = None
     occurred_at: AwareDatetime
-    route: Literal["customer_ledger", "settlement_journal"] | None = Field(
-        default=None, description="where a workflow rule sent it; None lets the mapping's order_reference decide")
+    journal: str | None = Field(default=None, max_length=10,
+                                description="the customer payment journal a workflow rule routed it to; None: the "
+                                            "mapping's")
     note: str | None = Field(default=None, max_length=60, description="journal line text a workflow rule set")
 
     @property

@@ -62,8 +62,16 @@ class FoCustomerPayments:
         return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
+        """One journal per journal name the payments carry (a workflow rule's route, else the mapping's)."""
+        mapping = self._mapping  # one mapping for the whole micro-batch
         results: dict[str, str | FatalError] = {}
-        mapping = self._mapping  # one mapping for the whole journal
+        for name, group in _by_journal(payments, mapping.customer_payments.journal_name).items():
+            results.update(self._post(mapping, name, group))
+        return results
+
+    def _post(self, mapping: MappingConfig, journal_name: str,
+              payments: Sequence[Payment]) -> dict[str, str | FatalError]:
+        results: dict[str, str | FatalError] = {}
         orders = self._orders(p.reference for p in payments if p.reference)
         lines: list[dict[str, Any]] = []
         posted: list[Payment] = []
@@ -86,7 +94,7 @@ class FoCustomerPayments:
         if not lines:
             return results
         rules = mapping.customer_payments
-        header = {"JournalName": rules.journal_name,
+        header = {"JournalName": journal_name,
                   "Description": f"Heartland card payments {posted[0].occurred_at:%Y-%m-%d}"[:60]}
         journal = self._client.create_customer_payment_journal(header, lines, order_updates=statuses)
         for payment, line in zip(posted, journal.lines, strict=True):
@@ -128,6 +136,13 @@ class FoCustomerPayments:
         }
 
 
+def _by_journal(payments: Sequence[Payment], default: str) -> dict[str, list[Payment]]:
+    groups: dict[str, list[Payment]] = {}
+    for payment in payments:
+        groups.setdefault((payment.journal or default).upper(), []).append(payment)
+    return groups
+
+
 def bc_document_number(external_key: str) -> str:
     """A deterministic document number of at most 20 characters: BC keeps it on the posted G/L entries,
     where ``externalDocumentNumber`` (the key itself) cannot be searched."""
@@ -146,35 +161,44 @@ class BcCustomerPayments:
 
     MAX_LINES = 100
 
-    def __init__(self, client: BusinessCentralClient, mapping: Callable[[], MappingConfig]) -> None:
+    def __init__(self, client: BusinessCentralClient, mapping: Callable[[], MappingConfig],
+                 routes: Callable[[], Collection[str]] = tuple) -> None:
+        """``routes``: the journals workflow rules may route a payment to, searched by ``find`` too."""
         self._client = client
         self._current_mapping = mapping
-        self._journal_id: str | None = None
+        self._routes = routes
+        self._journal_ids: dict[str, str] = {}
 
     @property
     def _mapping(self) -> MappingConfig:
         return self._current_mapping()
 
-    def journal_id(self) -> str:
-        if self._journal_id is None:
-            code = self._mapping.customer_payments.journal_name.upper()
+    def journal_id(self, code: str | None = None) -> str:
+        """The id of journal ``code`` (default: the mapping's), created the first time it is needed."""
+        code = (code or self._mapping.customer_payments.journal_name).upper()
+        if code not in self._journal_ids:
             found = next(self._client.iter("customerPaymentJournals", f"code eq {bc_literal(code)}"), None)
             if found is None:
                 found = self._client.create("customerPaymentJournals", {"code": code,
                                                                         "displayName": "Heartland card payments"})
-            self._journal_id = str(found["id"])
-        return self._journal_id
+            self._journal_ids[code] = str(found["id"])
+        return self._journal_ids[code]
 
     def find(self, external_keys: Collection[str]) -> dict[str, str]:
-        """A line still in the journal is found by its key; once posted, only its document number survives, on
-        the G/L entries."""
+        """A line still in a journal is found by its key, in the mapping's journal and those workflow rules route
+        to; once posted, only its document number survives, on the G/L entries."""
         found: dict[str, str] = {}
+        if not external_keys:
+            return found
         by_upper = {key.upper(): key for key in external_keys}
-        for chunk in chunks(external_keys):
-            for line in self._client.find_customer_payments(self.journal_id(), *chunk):
-                key = by_upper.get(str(line["externalDocumentNumber"]).upper())
-                if key is not None:
-                    found.setdefault(key, str(line["documentNumber"]))
+        codes = dict.fromkeys([self._mapping.customer_payments.journal_name.upper(),
+                               *(code.upper() for code in self._routes())])
+        for journal in (self.journal_id(code) for code in codes):
+            for chunk in chunks([k for k in external_keys if k not in found]):
+                for line in self._client.find_customer_payments(journal, *chunk):
+                    key = by_upper.get(str(line["externalDocumentNumber"]).upper())
+                    if key is not None:
+                        found.setdefault(key, str(line["documentNumber"]))
         documents = {bc_document_number(key): key for key in external_keys if key not in found}
         for chunk in chunks(documents):
             for entry in self._client.find_gl_entries(*chunk):
@@ -184,12 +208,16 @@ class BcCustomerPayments:
         return found
 
     def post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
+        """One atomic batch per journal the payments carry (a workflow rule's route, else the mapping's) and
+        at most ``MAX_LINES`` lines."""
         results: dict[str, str | FatalError] = {}
-        for start in range(0, len(payments), self.MAX_LINES):
-            results.update(self._post(payments[start:start + self.MAX_LINES]))
+        default = self._mapping.customer_payments.journal_name
+        for code, group in _by_journal(payments, default).items():
+            for start in range(0, len(group), self.MAX_LINES):
+                results.update(self._post(code, group[start:start + self.MAX_LINES]))
         return results
 
-    def _post(self, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
+    def _post(self, code: str, payments: Sequence[Payment]) -> dict[str, str | FatalError]:
         results: dict[str, str | FatalError] = {}
         numbers = {p.reference for p in payments if p.reference}
         invoices: dict[str, dict[str, Any]] = {}
@@ -202,7 +230,7 @@ class BcCustomerPayments:
         open_orders = numbers - {n for n in numbers if n.casefold() in invoices}
         orders = {str(o["number"]).casefold(): o for o in self._client.iter(
             "salesOrders", any_of("number", open_orders, bc_literal))} if open_orders else {}
-        journal = self.journal_id()
+        journal = self.journal_id(code)
         base_currency = self._mapping.base_currency
         operations: list[dict[str, Any]] = []
         posted: list[Payment] = []

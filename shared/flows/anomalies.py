@@ -17,13 +17,17 @@ from zoneinfo import ZoneInfo
 from shared.anomalies.detector import Flag, Thresholds, detect, locations_from
 from shared.anomalies.rows import Row
 from shared.canonical.payments import PaymentStatus
+from shared.flows.workflow import WATCH_CHECKPOINT
 from shared.heartland.gp_models import Transaction
 from shared.ops.alerts import Alert
 from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
 from shared.ports import Ports
 from shared.storage import tables
+from shared.storage.entities import Entity
 
 WINDOW = timedelta(hours=24)
+LISTING_LAG = timedelta(minutes=2)
+"""How long after its creation a transaction is surely in the gateway's list."""
 STREAM = Thresholds(judge_unknown_refunds=False)
 """A day's window holds few refunds' sales: a refund is judged only against a sale the window holds."""
 
@@ -69,6 +73,8 @@ def watch(ports: Ports, *, now: datetime | None = None) -> Watch:
         ports.alerts.notify(Alert("anomaly", f"{flag.pattern.replace('_', ' ')} on {flag.transaction_id}: "
                                   f"{flag.reason}", {"transaction": flag.transaction_id, "pattern": flag.pattern,
                                                      "score": f"{flag.score:.2f}"}))
+    # A transaction the gateway lists a little late is still read by the next run; a rule waits until then.
+    ports.tables.table(tables.CHECKPOINTS).upsert(Entity(*WATCH_CHECKPOINT, {"Watermark": now - LISTING_LAG}))
     ports.audit.record(step="anomaly.watch", event_id=f"anomaly:{now.isoformat()}",
                        correlation_id=f"anomaly:{now:%Y%m%d}", outcome="watched",
                        detail={"transactions": str(len(rows)), "flags": str(len(flags)), "new": str(len(new))})

@@ -1,6 +1,7 @@
 """A proposed fix for a dead letter caused by a name the mapping does not cover: the mapping entry to add, from
 the entry of the most alike name the mapping already has. A person reviews it, applies it with
-``hl365 mapping apply``, and replays the dead letter; no code changes.
+``hl365 mapping apply`` once they have marked it ``"accepted": true`` (it names accounts), and replays the dead
+letter; no code changes.
 """
 
 from __future__ import annotations
@@ -77,7 +78,13 @@ def suggest_fix(ports: Ports, row: str, mapping_file: Path | None = None) -> Fix
         raise InvalidRequest(f"dead letter {row} ({reason}) was not caused by a name missing from the mapping; "
                              "no mapping entry can fix it")
     path = mapping_file or ports.settings.mapping_file
-    document: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        document: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InvalidRequest(f"the mapping {path} cannot be read ({error}); `hl365 config check {path}` says "
+                             "what is wrong") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest(f"the mapping {path} is not a YAML mapping of sections")
     suggestions = [suggest_entry(document, section, name) for section, name in names]
     queue = str(found["Queue"])
     replay = (f"hl365 dlq replay --id {row}" if queue != "payroll-registers"

@@ -19,7 +19,7 @@ from shared.errors import FatalError, IntegrationError, RetriableError, Uncertai
 from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
 from shared.flows.pipeline import Delivery, envelope_of, park
-from shared.flows.workflow import decide_payment
+from shared.flows.workflow import Verdict, judge, subject_to_rules
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
@@ -28,6 +28,7 @@ from shared.ports import Ports
 from shared.storage import tables
 from shared.storage.entities import Entity
 from shared.storage.idempotency import Claim, IdempotencyKeys, KeyStatus, LeaseLost
+from shared.workflow.rules import RulesError
 
 log = logging.getLogger("hl365.payments")
 
@@ -122,6 +123,11 @@ def notification_of(listed: Transaction) -> dict[str, object]:
     }
 
 
+def _unset(payment: Payment) -> set[str]:
+    """The rules' fields when no rule set them: left out, so a posting reads the same as one from before rules."""
+    return {name for name in ("journal", "note") if getattr(payment, name) is None}
+
+
 def _read(delivery: Delivery, payment: Callable[[dict[str, Any]], Payment]) -> tuple[Envelope, Payment] | FatalError:
     """A message's envelope and the payment in it; a message that holds none is parked with why."""
     try:
@@ -138,7 +144,12 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
     one send and one audit append; returns the messages that are not payments, each with why."""
     failures: dict[str, IntegrationError] = {}
     postings, records = [], []
-    rules = ports.rules
+    try:
+        rules = ports.rules
+    except RulesError as error:  # every payment waits, rescheduled, until a person fixes the file
+        waiting = RetriableError("RulesInvalid", f"the workflow rules file has {len(error.problems)} problem(s), "
+                                 f"first {error.problems[0]}; payments wait until it is fixed")
+        return {delivery.message_id: waiting for delivery in deliveries}
     for delivery in deliveries:
         read = _read(delivery, lambda data: to_payment(parse_transaction(data)))
         if isinstance(read, FatalError):
@@ -146,21 +157,24 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
             continue
         envelope, payment = read
         detail = {"external_key": payment.external_key}
-        outcome = "normalised"
-        decision = None
-        if rules.rules:
-            payment, decision = decide_payment(ports, rules, envelope, payment)
-            if decision.matched:
-                detail["rules"] = decision.summary()
-        posting = envelope.model_copy(update={"type": "payment.normalised", "data": payment.model_dump(mode="json")})
-        if decision is not None and decision.hold is not None:
+        verdict, why = Verdict.POST, ""
+        if rules.rules and subject_to_rules(ports, payment):
+            judged = judge(ports, rules, envelope, payment)
+            if judged.verdict is Verdict.WAIT:
+                failures[delivery.message_id] = RetriableError("AwaitingAnomalyWatch", judged.why)
+                continue
+            payment, verdict, why = judged.payment, judged.verdict, judged.why
+            if judged.decision.matched or judged.why:
+                detail["rules"] = judged.decision.summary() or judged.why
+        posting = envelope.model_copy(update={"type": "payment.normalised",
+                                              "data": payment.model_dump(mode="json", exclude=_unset(payment))})
+        if verdict is Verdict.HOLD:
             # Parked as the posting it would have been: a person's replay sends it straight to the post queue.
-            park(ports, POST_QUEUE, delivery.message_id, to_message(posting).body, HELD_FOR_REVIEW, decision.hold)
-            outcome = "held_for_review"
-        elif decision is not None and decision.skip is not None:
-            outcome = "skipped_by_rule"
-        else:
+            park(ports, POST_QUEUE, delivery.message_id, to_message(posting).body, HELD_FOR_REVIEW, why)
+        elif verdict is Verdict.POST:
             postings.append(to_message(posting))
+        outcome = {Verdict.POST: "normalised", Verdict.HOLD: "held_for_review", Verdict.SKIP: "skipped_by_rule",
+                   Verdict.FOLLOW: "follows_earlier_rule_decision"}[verdict]
         records.append({"step": "transform.payment", "event_id": envelope.idempotency_key,
                         "correlation_id": envelope.correlation_id, "outcome": outcome, "detail": detail})
     if postings:
@@ -215,8 +229,7 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
             _audit(audits, envelope, "nothing_to_post", status=payment.status.value,
                    transaction=payment.transaction_id)
             continue
-        if payment.route == "settlement_journal" or (payment.route is None
-                                                    and not rules.names_order(payment.reference)):
+        if not rules.names_order(payment.reference):
             _audit(audits, envelope, "settled_by_journal", transaction=payment.transaction_id,
                    reference=payment.reference or "")
             continue
@@ -233,8 +246,11 @@ def _post_batch(ports: Ports, keys: IdempotencyKeys, audits: list[dict[str, Any]
         _claim(ports, keys, audits, failures, pending, claimed, delivery, envelope, payment)
     try:
         left = _found_after_uncertain_attempt(ports, keys, audits, pending)
-        if left:
-            failures.update(_post(ports, keys, audits, left))
+        journals: dict[str | None, list[_Pending]] = {}
+        for item in left:  # one journal per call, so a journal refused as a whole is retried alone
+            journals.setdefault(item.payment.journal.upper() if item.payment.journal else None, []).append(item)
+        for group in journals.values():
+            failures.update(_post(ports, keys, audits, group))
     except RetriableError as error:  # the ERP could not be asked: whatever is not done is tried again later
         for item in pending:
             if item.done:

@@ -1,20 +1,57 @@
-"""Workflow rules on the payment stream: what the rules decide for a payment before it is posted, and a dry
-run over a day's payments that shows what each rule would have done without doing any of it."""
+"""Workflow rules on the payment stream: what the rules decide for a payment before it is posted to the customer
+ledger, and a dry run over a day's payments that shows what each rule would have done without doing any of it.
+
+A decision is about the payment, not the notification: a payment's capture, batching and funding arrive as
+separate events under one external key, so a hold or skip is remembered by that key (``CrossReference``,
+partition ``rule-decisions``) and its later events follow it instead of posting behind the reviewer's back. A
+rule that reads ``flags`` judges a payment only once the anomaly watch has read past it: until then the
+payment waits (it is rescheduled), since its flags may not have been raised yet.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from shared.canonical.envelope import Envelope
-from shared.canonical.payments import Payment
+from shared.canonical.payments import Payment, PaymentStatus
 from shared.ops.alerts import Alert
 from shared.ops.anomaly_flags import AnomalyFlags
 from shared.ports import Ports
 from shared.storage import tables
+from shared.storage.entities import Entity
+from shared.storage.errors import EntityExists
+from shared.storage.keys import safe_key
 from shared.workflow.rules import Decision, Rules, apply, decide, payment_activation
+
+DECISIONS = "rule-decisions"
+WATCH_CHECKPOINT = ("anomaly-watch", "watermark")
+"""Where the anomaly watch writes the moment it has read the gateway up to."""
+
+
+class Verdict(StrEnum):
+    POST = "post"
+    HOLD = "hold_for_review"
+    SKIP = "skip"
+    FOLLOW = "follows_earlier_decision"
+    WAIT = "wait_for_anomaly_watch"
+
+
+@dataclass(frozen=True)
+class Judged:
+    verdict: Verdict
+    payment: Payment
+    decision: Decision
+    why: str = ""
+
+
+def subject_to_rules(ports: Ports, payment: Payment) -> bool:
+    """Rules decide what the stream posts: money moving on a payment applied to a sales order. A till sale is
+    booked by the settlement journal whatever a rule says, so rules are not asked about it."""
+    return payment.moves_money and ports.mapping.customer_payments.names_order(payment.reference)
 
 
 def flags_of(ports: Ports, payment: Payment) -> list[str]:
@@ -22,15 +59,58 @@ def flags_of(ports: Ports, payment: Payment) -> list[str]:
         payment.transaction_id, payment.occurred_at.astimezone(UTC).date())
 
 
-def decide_payment(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> tuple[Payment, Decision]:
-    """The rules' decision on one payment, its alerts sent, and the payment as the rules left it."""
-    flags = flags_of(ports, payment) if rules.uses_flags else []
-    decision = decide(rules, payment_activation(payment, flags, envelope.type, envelope.source))
+def watched_until(ports: Ports) -> datetime | None:
+    row = ports.tables.table(tables.CHECKPOINTS).get(*WATCH_CHECKPOINT)
+    return None if row is None else row["Watermark"]
+
+
+def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> Judged:
+    """The rules' verdict on one payment (see the module for what follows an earlier decision and what waits);
+    alerts are sent, a hold or skip is remembered by the payment's key."""
+    earlier = _earlier(ports, payment)
+    if earlier is not None:
+        return Judged(Verdict.FOLLOW, payment, Decision(), earlier)
+    flags: list[str] = []
+    if rules.uses_flags:
+        until = watched_until(ports)
+        if until is None or payment.occurred_at > until:
+            seen = "has not run yet" if until is None else f"has read up to {until.isoformat()}"
+            return Judged(Verdict.WAIT, payment, Decision(), f"a rule reads flags and the anomaly watch {seen}")
+        flags = flags_of(ports, payment)
+    decision = _decide(rules, envelope, payment, flags)
     for rule, text in decision.alerts:
         ports.alerts.notify(Alert("rule", f"{rule}: {text}", {
             "rule": rule, "transaction": payment.transaction_id, "reference": payment.reference or "",
             "amount": f"{payment.amount.amount} {payment.amount.currency}"}))
-    return apply(payment, decision), decision
+    verdict = Verdict.HOLD if decision.hold is not None else Verdict.SKIP if decision.skip is not None else Verdict.POST
+    if verdict is not Verdict.POST:
+        _remember(ports, payment, verdict, decision.hold or decision.skip or "")
+    return Judged(verdict, apply(payment, decision), decision, decision.hold or decision.skip or "")
+
+
+def _decide(rules: Rules, envelope: Envelope, payment: Payment, flags: list[str]) -> Decision:
+    decision = decide(rules, payment_activation(payment, flags, envelope.type, envelope.source))
+    if payment.status is PaymentStatus.REVERSED and (decision.hold or decision.skip):
+        # A reversal undoes what was posted: holding or skipping it would leave the ledger overstated.
+        decision.notes.append(f"not {'held' if decision.hold else 'skipped'}: a reversal always posts")
+        decision.hold = decision.skip = None
+    return decision
+
+
+def _earlier(ports: Ports, payment: Payment) -> str | None:
+    row = ports.tables.table(tables.CROSS_REFERENCE).get(DECISIONS, safe_key(payment.external_key))
+    if row is None:
+        return None
+    return f"{row['Verdict']} by an earlier event of this payment ({row['Why']})"
+
+
+def _remember(ports: Ports, payment: Payment, verdict: Verdict, why: str) -> None:
+    try:
+        ports.tables.table(tables.CROSS_REFERENCE).insert(Entity(DECISIONS, safe_key(payment.external_key), {
+            "Verdict": verdict.value, "Why": why[:1000], "Event": payment.status.value,
+            "DecidedAt": datetime.now(UTC)}))
+    except EntityExists:  # a redelivery of the same event: decided already
+        pass
 
 
 @dataclass(frozen=True)
@@ -47,6 +127,7 @@ class DryRun:
 
     day: date
     payments: int = 0
+    settled_by_journal: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -68,16 +149,18 @@ class DryRun:
 
 def dry_run(ports: Ports, rules: Rules, day: date, payments: Callable[[date], list[tuple[Envelope, Payment]]],
             progress: Callable[[int], None] | None = None) -> DryRun:
-    """Evaluate ``rules`` on every payment of ``day`` (as ``payments`` lists them) with the flags stored for each,
-    and report the decisions."""
+    """Evaluate ``rules`` on every payment of ``day`` the stream would post (as ``payments`` lists them) with the
+    flags stored for each, and report the decisions; till sales, booked by the settlement journal, are counted."""
     result = DryRun(day)
     for envelope, payment in payments(day):
-        flags = flags_of(ports, payment) if rules.uses_flags else []
-        decision = decide(rules, payment_activation(payment, flags, envelope.type, envelope.source))
         result.payments += 1
+        if progress is not None:
+            progress(1)
+        if not subject_to_rules(ports, payment):
+            result.settled_by_journal += payment.moves_money
+            continue
+        decision = _decide(rules, envelope, payment, flags_of(ports, payment) if rules.uses_flags else [])
         if decision.matched:
             result.outcomes.append(Outcome(payment.transaction_id, f"{payment.amount.amount} "
                                            f"{payment.amount.currency}", payment.reference or "", decision))
-        if progress is not None:
-            progress(1)
     return result

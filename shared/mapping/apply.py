@@ -1,10 +1,14 @@
 """``hl365 mapping apply``: accepted suggestions written into ``mapping.yaml``, the person's comments, order and
 entries kept.
 
-Field suggestions land under ``fields: {ENTITY: {TARGET_FIELD: {from: SOURCE_PATH, suggested: CONFIDENCE}}}``;
-value entries (a payment type, an earning code) under their section. An entry a person wrote is never replaced;
-one applied earlier from a suggestion may be, by a better one. The result is checked as ``hl365 config check``
-would check it before anything is written: a file that would not validate is left as it was.
+Field suggestions land under ``fields: {ENTITY: {TARGET_FIELD: {from: SOURCE_PATH, suggested: CONFIDENCE}}}``,
+every one at or above the minimum confidence unless a person marked it ``"accepted": false``. Value entries (a
+payment type, an earning code) land under their section, but only those a person marked ``"accepted": true``: an
+entry names accounts, so a confidence alone never writes one. No entry already in the mapping is ever replaced,
+neither a person's nor one applied earlier from a suggestion (a person may have corrected its ``from:``): it is
+reported as kept, and deleting it lets the new suggestion in. The result is checked as ``hl365 config check``
+would check it before anything is written: a file that would not validate is left as it was. A symlinked
+mapping is written through to its target, which keeps its mode.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import copy
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +28,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from shared.mapping.fields import is_source_path
+from shared.mapping.fields import is_source_path, source_of
 from shared.mapping.loader import check
+from shared.mapping.suggest import plain
 
 SECTION_WORDS = {"payment_types": "payment type", "tax_components": "tax component", "departments": "department",
                  "locations": "location", "status_alignment": "gateway status",
@@ -38,7 +44,7 @@ SECTION_WORDS = {"payment_types": "payment type", "tax_components": "tax compone
 
 
 class ApplyInputError(ValueError):
-    """The suggestions or the mapping file cannot be read."""
+    """The suggestions or the mapping file cannot be read, or the mapping file cannot be written."""
 
 
 @dataclass
@@ -46,8 +52,9 @@ class ApplyReport:
     """What ``apply`` did, in sentences a finance user reads."""
 
     added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    not_accepted: list[str] = field(default_factory=list)
+    """Entry suggestions left because no person marked them ``"accepted": true``."""
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     written: bool = False
@@ -55,7 +62,7 @@ class ApplyReport:
 
     @property
     def changes(self) -> int:
-        return len(self.added) + len(self.replaced)
+        return len(self.added)
 
     @property
     def valid(self) -> bool:
@@ -86,10 +93,12 @@ def _confidence(item: Mapping[str, Any]) -> float | None:
 
 def apply(mapping_path: Path, suggestions: Sequence[Mapping[str, Any]], *, min_confidence: float = 0.5,
           dry_run: bool = False) -> ApplyReport:
-    """Apply the accepted suggestions at or above ``min_confidence`` to ``mapping_path``.
+    """Apply to ``mapping_path`` the field suggestions at or above ``min_confidence`` (except those marked
+    ``"accepted": false``) and the entry suggestions a person marked ``"accepted": true``; never over an entry
+    already there.
 
     Raises:
-        ApplyInputError: the mapping file cannot be read or is not YAML.
+        ApplyInputError: the mapping file cannot be read, is not YAML, or cannot be written.
     """
     path = Path(mapping_path)
     yaml = _yaml()
@@ -116,24 +125,32 @@ def apply(mapping_path: Path, suggestions: Sequence[Mapping[str, Any]], *, min_c
                                   "and confidence, or section, key, entry and confidence)")
         elif item.get("accepted") is False:
             report.skipped.append(f"{label}: rejected by a person (accepted: false)")
+        elif _is_entry_suggestion(item) and not _is_field_suggestion(item):
+            if item.get("accepted") is True:
+                _apply_entry(document, item, confidence, report)
+            elif item.get("entry") is None:
+                report.skipped.append(f"{label}: the suggester proposed no entry; a person must write it")
+            else:
+                report.not_accepted.append(f"{label}: not marked \"accepted\": true; an entry names accounts, so a "
+                                           "person accepts it by name")
         elif confidence < min_confidence:
             report.skipped.append(f"{label}: confidence {confidence:.2f} is below the {min_confidence:.2f} minimum")
-        elif _is_field_suggestion(item):
-            if not is_source_path(str(item["source_field"])):
-                report.skipped.append(f"{label}: {item['source_field']!r} is not a source path")
-            else:
-                fields_wanted.append((confidence, item))
+        elif not is_source_path(str(item["source_field"])):
+            report.skipped.append(f"{label}: {item['source_field']!r} is not a source path")
         else:
-            _apply_entry(document, item, confidence, report)
+            fields_wanted.append((confidence, item))
     _apply_fields(document, fields_wanted, report)
     if not report.changes:
         return report
     buffer = io.StringIO()
     yaml.dump(document, buffer)
-    report.problems = _problems_of(path, buffer.getvalue())
-    if report.problems or dry_run:
-        return report
-    _replace(path, buffer.getvalue())
+    try:
+        report.problems = _problems_of(path, buffer.getvalue())
+        if report.problems or dry_run:
+            return report
+        _replace(path, buffer.getvalue())
+    except OSError as exc:
+        raise ApplyInputError(f"cannot write {path}: {exc.strerror or exc}; it is unchanged") from None
     report.written = True
     return report
 
@@ -148,7 +165,8 @@ def _label(item: Mapping[str, Any]) -> str:
 
 def _apply_fields(document: CommentedMap, wanted: list[tuple[float, Mapping[str, Any]]],
                   report: ApplyReport) -> None:
-    """Best first: per entity and target field one suggestion, and each source field used once per entity."""
+    """Best first: per entity and target field one suggestion, each source field used once per entity, and no
+    target field that already has an entry touched."""
     wanted.sort(key=lambda x: -x[0])
     section = document.get("fields")
     now: set[tuple[str, str]] = set()
@@ -157,35 +175,22 @@ def _apply_fields(document: CommentedMap, wanted: list[tuple[float, Mapping[str,
     if isinstance(section, Mapping):
         for entity, rules in section.items():
             if isinstance(rules, Mapping):
-                used[str(entity)] = {_source(rule): str(name) for name, rule in rules.items() if _source(rule)}
+                used[str(entity)] = {source_of(rule): str(name) for name, rule in rules.items() if source_of(rule)}
     for confidence, item in wanted:
         entity, target, source = str(item["target_entity"]), str(item["target_field"]), str(item["source_field"])
         label = f"{entity}.{target} ← {source}"
         rules = section.get(entity) if isinstance(section, Mapping) else None
         existing = rules.get(target) if isinstance(rules, Mapping) else None
+        if (entity, target) in now:
+            report.skipped.append(f"{label} ({confidence:.2f}): {source_of(existing)} fills it, a surer suggestion")
+            continue
         taken = used.get(entity, {}).get(source)
         if taken is not None and taken != target:
             report.skipped.append(f"{label} ({confidence:.2f}): {source} already fills {entity}.{taken}")
             continue
-        if isinstance(existing, str):
-            if existing == source:
-                report.kept.append(f"{entity}.{target} ← {existing}: written by a person, and the suggestion agrees")
-            else:
-                report.kept.append(f"{entity}.{target} ← {existing}: written by a person; the suggestion {source} "
-                                   f"({confidence:.2f}) was not applied")
+        if existing is not None:
+            report.kept.append(_kept(entity, target, existing, source, confidence))
             continue
-        if (entity, target) in now:
-            report.skipped.append(f"{label} ({confidence:.2f}): {_source(existing)} fills it, a surer suggestion")
-            continue
-        if isinstance(existing, Mapping):
-            before, earlier = _source(existing), existing.get("suggested")
-            if before == source and isinstance(earlier, int | float) and earlier >= confidence:
-                report.kept.append(f"{entity}.{target} ← {source}: already applied at {earlier:.2f}")
-                continue
-            if before != source and isinstance(earlier, int | float) and earlier >= confidence:
-                report.kept.append(f"{entity}.{target} ← {before}: an earlier suggestion ({earlier:.2f}) at least as "
-                                   f"sure as {source} ({confidence:.2f})")
-                continue
         if section is None:
             section = CommentedMap()
             document["fields"] = section
@@ -201,30 +206,29 @@ def _apply_fields(document: CommentedMap, wanted: list[tuple[float, Mapping[str,
             section[entity] = rules
         entry = CommentedMap([("from", source), ("suggested", round(confidence, 2))])
         entry.fa.set_flow_style()
-        if isinstance(existing, Mapping):
-            report.replaced.append(f"{label} ({confidence:.2f}) replaces the earlier suggestion "
-                                   f"{_source(existing)} ({existing.get('suggested')})")
-            used.get(entity, {}).pop(_source(existing), None)
-        else:
-            report.added.append(f"{label} ({confidence:.2f})")
+        report.added.append(f"{label} ({confidence:.2f})")
         rules[target] = entry
         now.add((entity, target))
         used.setdefault(entity, {})[source] = target
 
 
-def _source(rule: Any) -> str:
-    if isinstance(rule, str):
-        return rule
-    if isinstance(rule, Mapping) and isinstance(rule.get("from"), str):
-        return str(rule["from"])
-    return ""
+def _kept(entity: str, target: str, existing: Any, source: str, confidence: float) -> str:
+    """Why an entry already in ``fields:`` stays: whoever wrote it, a person's word or an earlier suggestion a
+    person may have corrected, the mapping holds it until a person deletes it."""
+    before = source_of(existing) or _words(existing)
+    origin = ("written by a person" if isinstance(existing, str)
+              else "applied from an earlier suggestion, or corrected by a person since")
+    if before == source:
+        return f"{entity}.{target} ← {before}: {origin}, and the suggestion agrees"
+    return (f"{entity}.{target} ← {before}: {origin}; the suggestion {source} ({confidence:.2f}) was not applied: "
+            "delete it to take the new suggestion")
 
 
 def _apply_entry(document: CommentedMap, item: Mapping[str, Any], confidence: float, report: ApplyReport) -> None:
     section_name, key, entry = str(item["section"]), str(item["key"]), item["entry"]
     label = _label(item)
     if entry is None:
-        report.skipped.append(f"{label}: the suggester proposed no entry; a person must write it")
+        report.skipped.append(f"{label}: accepted, but it has no entry; write the entry in it, or in the mapping")
         return
     here: Any = document
     for part in section_name.split("."):
@@ -237,7 +241,7 @@ def _apply_entry(document: CommentedMap, item: Mapping[str, Any], confidence: fl
         return
     like = item.get("like")
     model = here.get(like) if isinstance(like, str) else None
-    node = copy.deepcopy(model) if model is not None and _plain(model) == entry else _node(entry, here)
+    node = copy.deepcopy(model) if model is not None and plain(model) == entry else _node(entry, here)
     here[key] = node
     like_words = f" like {like}" if isinstance(like, str) else ""
     report.added.append(f"{label}{like_words}: {_words(node)} ({confidence:.2f})")
@@ -254,16 +258,6 @@ def _node(entry: Any, siblings: CommentedMap) -> Any:
     return node
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 def _words(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{str(k).replace('_', ' ')} {_words(v)}" for k, v in value.items())
@@ -271,24 +265,30 @@ def _words(value: Any) -> str:
 
 
 def _problems_of(path: Path, text: str) -> list[str]:
-    """The problems ``hl365 config check`` would name in ``text``, with ``path``'s name and the lines of ``text``."""
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        _, problems = check(Path(scratch))
-        return [str(p).replace(scratch, str(path)) for p in problems]
-    finally:
-        Path(scratch).unlink(missing_ok=True)
+    """The problems ``hl365 config check`` would name in ``text``, with ``path``'s name and the lines of ``text``.
+    Checked in a scratch directory of its own, so a dry run needs no right to write beside ``path``."""
+    with tempfile.TemporaryDirectory(prefix="hl365-apply-") as folder:
+        scratch = Path(folder) / path.name
+        scratch.write_text(text, encoding="utf-8")
+        _, problems = check(scratch)
+        return [str(p).replace(str(scratch), str(path)) for p in problems]
 
 
 def _replace(path: Path, text: str) -> None:
-    """Written beside the file and renamed over it, so a crash leaves the old file or the new, never half."""
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    """Written beside the file and renamed over it, so a crash leaves the old file or the new, never half. A
+    symlink is followed (the link stays, its target gets the text), and the file keeps its mode.
+
+    Raises:
+        OSError: the file or its folder cannot be written; the file is unchanged.
+    """
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode)
+    handle, scratch = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
-        os.replace(scratch, path)
+        os.chmod(scratch, mode)
+        os.replace(scratch, target)
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
@@ -317,8 +317,9 @@ def read_suggestions(path: Path) -> list[dict[str, Any]]:
 
 def main_apply(suggestions_path: Path, mapping_path: Path, dry_run: bool, min_confidence: float) -> int:
     """``hl365 mapping apply SUGGESTIONS.json``: 0 applied or nothing to do, 1 the result would not validate
-    (nothing written), 2 an input cannot be read."""
+    (nothing written), 2 an input cannot be read or the mapping cannot be written."""
     from rich.console import Console
+    from rich.markup import escape
 
     console, errors = Console(highlight=False), Console(stderr=True, highlight=False)
     if not 0 < min_confidence <= 1:
@@ -328,24 +329,28 @@ def main_apply(suggestions_path: Path, mapping_path: Path, dry_run: bool, min_co
         suggestions = read_suggestions(suggestions_path)
         report = apply(mapping_path, suggestions, min_confidence=min_confidence, dry_run=dry_run)
     except ApplyInputError as exc:
-        errors.print(str(exc))
+        errors.print(escape(str(exc)))
         return 2
-    for title, lines, style in (("Added", report.added, "green"), ("Replaced", report.replaced, "green"),
-                                ("Kept", report.kept, "cyan"), ("Skipped", report.skipped, "yellow")):
+    for title, lines, style in (("Added", report.added, "green"), ("Kept", report.kept, "cyan"),
+                                ("Not accepted", report.not_accepted, "yellow"),
+                                ("Skipped", report.skipped, "yellow")):
         if lines:
             console.print(f"[bold {style}]{title}[/bold {style}] ({len(lines)})")
             for line in lines:
                 console.print(f"  {line}", markup=False)
+            if lines is report.not_accepted:
+                console.print(f'  to apply one, review it and add "accepted": true to it in {suggestions_path}',
+                              markup=False)
+    where = escape(str(mapping_path))
     if report.problems:
-        errors.print(f"[bold red]Not written[/bold red]: {mapping_path} would not pass config check:")
+        errors.print(f"[bold red]Not written[/bold red]: {where} would not pass config check:")
         for problem in report.problems:
             errors.print(f"  {problem}", markup=False)
         return 1
     if not report.changes:
-        console.print(f"Nothing to apply; {mapping_path} is unchanged.")
+        console.print(f"Nothing to apply; {where} is unchanged.")
     elif dry_run:
-        console.print(f"Dry run: {report.changes} change(s) would be written to {mapping_path}; it passes config "
-                      "check.")
+        console.print(f"Dry run: {report.changes} change(s) would be written to {where}; it passes config check.")
     else:
-        console.print(f"{report.changes} change(s) written to {mapping_path}; it passes config check.")
+        console.print(f"{report.changes} change(s) written to {where}; it passes config check.")
     return 0

@@ -18,12 +18,19 @@ def is_source_path(path: str) -> bool:
     return bool(SOURCE_PATH.match(path)) and all(part.strip() for part in path.replace("[]", "").split("."))
 
 
-def _source_of(rule: Any) -> str:
+def is_path_key(key: str) -> bool:
+    """Whether a record's key can be a segment of a source path: a key holding ``.``, ``[`` or ``]`` (or only
+    blanks) cannot, since the grammar would read ``ship.zip`` as ``ship`` → ``zip``."""
+    return bool(key.strip()) and not any(c in key for c in ".[]")
+
+
+def source_of(rule: Any) -> str:
+    """The source path of a ``fields`` rule: a person's plain path, ``{from, suggested}`` (as YAML or as the
+    validated model); ``""`` for anything else."""
     if isinstance(rule, str):
         return rule
-    if isinstance(rule, Mapping):
-        return str(rule["from"])
-    return str(rule.source)
+    found = rule.get("from") if isinstance(rule, Mapping) else getattr(rule, "source", None)
+    return found if isinstance(found, str) else ""
 
 
 def read_path(record: Any, path: str) -> tuple[bool, Any]:
@@ -56,7 +63,7 @@ def map_record(record: Mapping[str, Any], rules: Mapping[str, Any]) -> dict[str,
     a target whose source is absent is left out, not sent empty."""
     target: dict[str, Any] = {}
     for name, rule in rules.items():
-        present, value = read_path(record, _source_of(rule))
+        present, value = read_path(record, source_of(rule))
         if present:
             target[name] = value
     return target

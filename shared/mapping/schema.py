@@ -225,7 +225,7 @@ FieldName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 
 class SuggestedField(_Strict):
     """A field mapping applied from a suggestion: its source path and the suggester's confidence. A person's own
-    entry is a plain string; ``hl365 mapping apply`` never replaces one."""
+    entry is a plain string; ``hl365 mapping apply`` replaces neither."""
 
     source: str = Field(alias="from")
     suggested: float = Field(gt=0, le=1, description="the suggester's confidence when it was applied")

@@ -6,7 +6,8 @@ synonyms and abbreviations of retail, payments, ERP and payroll (``zip`` = posta
 = employee number); the types; what the sample's values look like (dates, ISO currency codes, e-mails, amounts in
 minor units); and the target's description. A field with no counterpart gets no entry at 0.5 or above: a source's
 own system ids and audit times, and any target the ERP fills itself (system ids, read-only totals, numbers it
-assigns) are never proposed, because a wrong mapping costs more than a missing one.
+assigns) are never proposed, because a wrong mapping costs more than a missing one. Nor is a field whose key a
+source path cannot write (``ship.zip``, ``bill[to]``): its path would name another field.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from typing import Any
 
 from babel.numbers import list_currencies
 from rapidfuzz.distance import JaroWinkler
+
+from shared.errors import IntegrationError
+from shared.mapping.fields import is_path_key
 
 ENTRIES_PER_FIELD = 3
 THRESHOLD = 0.5
@@ -524,25 +528,46 @@ def _type_fit(kind: str | None, target: str) -> float:
 def source_fields(sample: Mapping[str, Any]) -> list[tuple[str, list[Any]]]:
     """Every leaf of ``sample`` with the values seen there, paths dotted from the root, arrays written ``[]``
     (``lines[].sku``, ``tags[]``), keys verbatim (``Emp #``). An empty object or array is a leaf without values."""
-    found: dict[str, list[Any]] = {}
+    return [(path, values) for path, (values, _) in _leaves(sample).items()]
 
-    def walk(value: Any, path: str) -> None:
+
+def unwritable_fields(sample: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of ``sample`` (as :func:`source_fields` writes them) no source path can name, each with why: a
+    key on the way holds ``.``, ``[`` or ``]`` or is blank, so its path would read as another field (the key
+    ``ship.zip`` as ``ship`` → ``zip``). The suggester abstains on them."""
+    return {path: f"its key {key!r} cannot be written as a path (a path reads '.' as a step into an object and "
+                  "'[]' as an array), so no mapping could read it"
+            for path, (_, key) in _leaves(sample).items() if key is not None}
+
+
+def _leaves(sample: Mapping[str, Any]) -> dict[str, tuple[list[Any], str | None]]:
+    """Path → the values seen there and the first key on the way a path cannot write (None: every key can)."""
+    found: dict[str, list[Any]] = {}
+    unwritable: dict[str, str] = {}
+
+    def leaf(path: str, bad: str | None) -> list[Any]:
+        if bad is not None:
+            unwritable.setdefault(path, bad)
+        return found.setdefault(path, [])
+
+    def walk(value: Any, path: str, bad: str | None) -> None:
         if isinstance(value, Mapping):
             if not value and path:
-                found.setdefault(path, [])
+                leaf(path, bad)
             for key, inner in value.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
+                name = str(key)
+                walk(inner, f"{path}.{name}" if path else name, bad if bad is not None or is_path_key(name) else name)
         elif isinstance(value, list):
             here = f"{path}[]"
             if not value:
-                found.setdefault(here, [])
+                leaf(here, bad)
             for inner in value:
-                walk(inner, here)
+                walk(inner, here, bad)
         else:
-            found.setdefault(path, []).append(value)
+            leaf(path, bad).append(value)
 
-    walk(sample, "")
-    return list(found.items())
+    walk(sample, "", None)
+    return {path: (values, unwritable.get(path)) for path, values in found.items()}
 
 
 def _segments(path: str) -> list[str]:
@@ -757,7 +782,8 @@ def _score(source: _Source, target: _Target, setting: _Setting) -> tuple[float, 
 
 def suggest(sample: Mapping[str, Any], target_entity: str, target_fields: Sequence[TargetField], *,
             alternatives: int = ENTRIES_PER_FIELD, floor: float = FLOOR) -> list[Suggestion]:
-    """Up to ``alternatives`` ranked suggestions per source field (none for a field with no counterpart).
+    """Up to ``alternatives`` ranked suggestions per source field (none for a field with no counterpart, nor for
+    one whose key a source path cannot write: :func:`unwritable_fields`).
 
     A target is given to the source that fits it best; another source whose best was that target keeps it only as
     a weaker alternative, so the suggestions read as one consistent mapping.
@@ -767,9 +793,13 @@ def suggest(sample: Mapping[str, Any], target_entity: str, target_fields: Sequen
     sources = [_describe_source(path, values, root_id) for path, values in source_fields(sample)]
     targets = [_describe_target(spec, entity_words) for spec in target_fields]
     setting = _setting(target_entity, sources, targets)
+    unwritable = unwritable_fields(sample)
     scores: dict[str, list[tuple[float, str, str]]] = {}
     for source in sources:
         found = []
+        if source.path in unwritable:
+            scores[source.path] = []
+            continue
         for target in targets:
             confidence, reason = _score(source, target, setting)
             if confidence > 0:
@@ -902,21 +932,24 @@ def read_input(document: Any) -> tuple[dict[str, Any], str, list[TargetField] | 
 
 def main_suggest(input_path: Path, out_path: Path | None, entity: str | None,
                  metadata: Callable[[str], str] | None) -> int:
-    """``hl365 suggest-mapping INPUT.json [--out FILE] [--entity NAME]``: 0 written, 2 unusable input.
+    """``hl365 suggest-mapping INPUT.json [--out FILE] [--entity NAME]``: 0 written, 2 unusable input, an ERP
+    whose ``$metadata`` cannot be read, or an ``--out`` that cannot be written.
 
-    ``metadata(entity)`` returns the ERP's ``$metadata`` text; it is asked only with ``--entity``.
+    ``metadata(entity)`` returns the ERP's ``$metadata`` text; it is asked only with ``--entity``, and may raise
+    :class:`shared.errors.IntegrationError` (the ERP not configured, refusing or unreachable).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console, errors = Console(), Console(stderr=True)
     try:
         document = json.loads(Path(input_path).read_text(encoding="utf-8"))
     except OSError as exc:
-        errors.print(f"cannot read {input_path}: {exc.strerror}")
+        errors.print(escape(f"cannot read {input_path}: {exc.strerror}"))
         return 2
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        errors.print(f"{input_path} is not JSON: {exc}")
+        errors.print(escape(f"{input_path} is not JSON: {exc}"))
         return 2
     try:
         sample, target_entity, fields = read_input(document)
@@ -928,31 +961,45 @@ def main_suggest(input_path: Path, out_path: Path | None, entity: str | None,
         if fields is None:
             raise SuggestInputError("target_fields is missing: list the target's fields or give --entity NAME")
     except SuggestInputError as exc:
-        errors.print(f"{input_path}: {exc}")
+        errors.print(escape(f"{input_path}: {exc}"))
+        return 2
+    except IntegrationError as exc:
+        errors.print(escape(f"cannot read the $metadata of {entity}: {exc}"))
         return 2
     suggestions = suggest(sample, target_entity, fields)
+    payload = json.dumps([s.as_dict() for s in suggestions], indent=2, ensure_ascii=False)
+    if out_path is not None:
+        try:
+            Path(out_path).write_text(payload + "\n", encoding="utf-8")
+        except OSError as exc:
+            errors.print(escape(f"cannot write {out_path}: {exc.strerror or exc}"))
+            return 2
     by_source: dict[str, list[Suggestion]] = {}
     for item in suggestions:
         by_source.setdefault(item.source_field, []).append(item)
-    table = Table(title=f"Suggested mapping into {target_entity}", show_lines=False)
+    unwritable = unwritable_fields(sample)
+    table = Table(title=escape(f"Suggested mapping into {target_entity}"), show_lines=False)
     for column in ("source field", "target field", "confidence", "evidence"):
         table.add_column(column)
     for path, _ in source_fields(sample):
         entries = by_source.get(path, [])
         strong = [e for e in entries if e.confidence >= THRESHOLD]
+        if path in unwritable:
+            table.add_row(escape(path), "[dim]no path[/dim]", "", escape(unwritable[path]))
+            continue
         if not strong:
             weak = f" (closest: {entries[0].target_field} {entries[0].confidence:.2f})" if entries else ""
-            table.add_row(path, "[dim]no counterpart[/dim]", "", f"nothing at {THRESHOLD} or above{weak}")
+            table.add_row(escape(path), "[dim]no counterpart[/dim]", "",
+                          escape(f"nothing at {THRESHOLD} or above{weak}"))
             continue
         for rank, entry in enumerate(strong):
-            table.add_row(path if rank == 0 else "", entry.target_field, f"{entry.confidence:.2f}", entry.reason)
+            table.add_row(escape(path) if rank == 0 else "", escape(entry.target_field), f"{entry.confidence:.2f}",
+                          escape(entry.reason))
     console.print(table)
-    payload = json.dumps([s.as_dict() for s in suggestions], indent=2, ensure_ascii=False)
     if out_path is None:
         console.print_json(payload)
     else:
-        Path(out_path).write_text(payload + "\n", encoding="utf-8")
-        console.print(f"{len(suggestions)} suggestions written to {out_path}")
+        console.print(escape(f"{len(suggestions)} suggestions written to {out_path}"))
     return 0
 
 
@@ -984,7 +1031,7 @@ VALUE_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(group) for group in
     {"tips", "tip", "gratuity", "cash tips", "charged tips", "tips charged", "tips cash"},
     {"mastercard", "mc", "master card", "maestro"},
     {"amex", "american express", "amx"},
-    {"discover", "disc", "diners", "diners club", "jcb"},
+    {"discover", "disc"},
     {"gift card", "gift", "giftcard", "gc", "stored value"},
     {"cash", "currency"},
     {"fit", "federal income tax", "fed wh", "federal withholding", "fwt", "fed"},
@@ -995,38 +1042,59 @@ VALUE_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(group) for group in
     {"captured", "settled", "completed"}, {"reversed", "voided", "void", "cancelled", "canceled"},
     {"foh", "front of house", "server", "servers"}, {"boh", "kitchen", "back of house", "cook"},
 ))
-"""Names of the same family as the trade writes them: an overtime code is an overtime code."""
+"""Names of the same family as the trade writes them: an overtime code is an overtime code. A brand of its own
+(JCB, Diners Club) is no family of another, though one network may carry both: its method in the ERP differs."""
+
+SPELLING_ONLY = THRESHOLD - 0.05
+"""The most a likeness of spelling alone earns (``Bakery`` and ``BAR``, ``STORE4`` and ``STORE1``): short codes
+look alike by chance, and an entry names accounts."""
 
 
 def _value_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", name.casefold().replace("&", " and ")) if w]
 
 
+def _numbered(name: str, base: str) -> bool:
+    """``OT2`` is a numbered ``OT``: the base spelt out, then only digits (``STORE10`` is no numbered ``STORE1``)."""
+    return len(name) > len(base) >= 2 and base[-1].isalpha() and name.startswith(base) and name[len(base):].isdigit()
+
+
 def _name_likeness(unmapped: str, known: str) -> tuple[float, str]:
-    """How alike two value names are, and why; a family of the trade counts as much as a shared first word."""
+    """How alike two value names are, and why. Only a relation of meaning reaches 0.5: the same family of the
+    trade (``HOL`` and ``HOLIDAY``, ``OT2`` and ``OT``), a kind of the known (``AMEX_CORPORATE``, ``VISA_DEBIT``),
+    a numbered one; a likeness of spelling (a shared prefix, Jaro-Winkler) stays below."""
     a, b = _value_words(unmapped), _value_words(known)
     if not a or not b:
         return 0.0, ""
     joined_a, joined_b = " ".join(a), " ".join(b)
     if joined_a == joined_b:
         return 1.0, "the same name"
+    squeezed_a, squeezed_b = "".join(a), "".join(b)
     for group in VALUE_SYNONYMS:
-        if joined_b in group and (joined_a in group or any(w in group for w in a)
-                                  or any(joined_a.startswith(g) for g in group if len(g) >= 2)):
+        if joined_b not in group:
+            continue
+        if joined_a in group:
+            return 0.85, f"{known} is of the same family ({unmapped} ≈ {known})"
+        if any(w in group for w in a) or any(_numbered(squeezed_a, g.replace(" ", "")) for g in group):
             return 0.8, f"{known} is of the same family ({unmapped} ≈ {known})"
-    if set(b) <= set(a) or (a[0] == b[0] and len(b[0]) >= 3):
+    if set(b) <= set(a):
         extra = [w for w in a if w not in b]
         return 0.82 - 0.04 * max(0, len(extra) - 1), f"{unmapped} is a kind of {known}"
-    squeezed_a, squeezed_b = "".join(a), "".join(b)
-    if len(squeezed_b) >= 2 and (squeezed_a.startswith(squeezed_b) or squeezed_b.startswith(squeezed_a)):
-        return 0.7, f"{unmapped} starts like {known}"
-    if len(squeezed_b) >= 2 and any(w == squeezed_b or (w.startswith(squeezed_b) and len(squeezed_b) >= 3)
-                                    for w in a):
+    if a[0] == b[0] and len(b[0]) >= 3:
+        extra = [w for w in a if w not in b]
+        return 0.82 - 0.04 * max(0, len(extra) - 1), f"{unmapped} is a kind of {a[0].upper()}, as {known} is"
+    if _numbered(squeezed_a, squeezed_b):
+        return 0.75, f"{unmapped} is a numbered {known}"
+    if len(squeezed_b) >= 2 and squeezed_b in a:
         return 0.72, f"{unmapped} names {known}"
+    if min(len(squeezed_a), len(squeezed_b)) >= 2 and (squeezed_a.startswith(squeezed_b)
+                                                      or squeezed_b.startswith(squeezed_a)):
+        return SPELLING_ONLY, f"{unmapped} only starts like {known}: a likeness of spelling, not of meaning"
     similarity = JaroWinkler.similarity(squeezed_a, squeezed_b)
     if similarity >= 0.85:
-        return 0.55 + (similarity - 0.85) * 1.5, f"{unmapped} is spelt like {known}"
-    return similarity * 0.4, f"{unmapped} only resembles {known}"
+        return min(SPELLING_ONLY, 0.3 + (similarity - 0.85)), (
+            f"{unmapped} is only spelt like {known}: a likeness of spelling, not of meaning")
+    return similarity * 0.3, f"{unmapped} only resembles {known}"
 
 
 def _section(document: Mapping[str, Any], section: str) -> Any:
@@ -1041,7 +1109,8 @@ def _section(document: Mapping[str, Any], section: str) -> Any:
 def suggest_entry(document: Mapping[str, Any], section: str, name: str) -> EntrySuggestion:
     """The entry for ``name``, unmapped in ``section`` (dotted, e.g. ``payroll.codes.earning``), copied from the
     most alike key already there (AMEX_CORPORATE like AMEX, OT2 like OT); below 0.5 nothing is copied and the
-    suggestion says what the entry needs instead."""
+    suggestion says what the entry needs instead. Names only spelt alike (Bakery and BAR) stay below 0.5; and
+    ``hl365 mapping apply`` writes an entry only once a person marks it ``"accepted": true``."""
     entries = _section(document, section)
     needs = SECTION_NEEDS.get(section, ())
     if not isinstance(entries, Mapping) or not entries:
@@ -1059,15 +1128,19 @@ def suggest_entry(document: Mapping[str, Any], section: str, name: str) -> Entry
         what = ", ".join(needs) if needs else "its entry"
         return EntrySuggestion(section, name, None, confidence, None,
                                f"no entry in {section} is like {name} ({why}); a person must give {what}", needs)
-    return EntrySuggestion(section, name, _plain(entries[like]), confidence, like,
+    return EntrySuggestion(section, name, plain(entries[like]), confidence, like,
                            f"{why}: copies {like}'s entry", ())
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON-able data: mappings as dicts with string keys, lists, and the YAML loader's string
+    types (ruamel's quoted scalars) as ``str``."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
     return value
 
 

@@ -1,5 +1,10 @@
 """Workflow rules business users write: a YAML file of conditions in CEL and the actions they take on a
-canonical event before it is posted.
+card payment before it is posted to the customer ledger.
+
+Rules decide only what the payment stream itself posts: a payment applied to a sales order. A till sale is
+booked by the end-of-day settlement journal from the gateway's settlement, which no rule changes, so rules are
+not evaluated on it (they would seem to hold what is booked anyway). A reversal is never held or skipped: it
+undoes what was posted, and holding it would leave the ledger overstated; its rules alert only.
 
 Conditions are CEL (cel-python): an expression language with no access to the process, the files or the
 network, so a rules file can never run code. A condition sees ``payment`` (see ``payment_activation``),
@@ -16,10 +21,10 @@ exactly what it was written to stop.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ import celpy
 import yaml
 from celpy import celtypes
 
+from shared.anomalies.detector import LocationsError, locations_from
 from shared.canonical.money import minor_units
 from shared.canonical.payments import Payment
 from shared.mapping.loader import Problem
@@ -35,17 +41,13 @@ KINDS = ("payment",)
 """The events rules are evaluated on."""
 
 
-class Route(StrEnum):
-    """Where a payment is booked: the customer ledger (applied to its sales order) or the end-of-day
-    settlement journal. Without a rule, the mapping's ``customer_payments.order_reference`` decides."""
-
-    CUSTOMER_LEDGER = "customer_ledger"
-    SETTLEMENT_JOURNAL = "settlement_journal"
+JOURNAL = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
+"""A customer payment journal name as F&O and Business Central take it (at most 10 characters)."""
 
 
-ENRICHABLE = {"note": 60, "reference": 60}
+ENRICHABLE = {"note": 60}
 """The payment fields a rule may set, with the longest value each takes: ``note`` becomes the journal line's
-text, ``reference`` the order the payment is applied to."""
+text."""
 
 ACTIONS = ("route", "hold_for_review", "enrich", "alert", "skip")
 
@@ -63,7 +65,7 @@ class RulesError(Exception):
 class Action:
     kind: str
     text: str = ""
-    route: Route | None = None
+    route: str | None = None
     enrich: Mapping[str, celpy.Runner] = field(default_factory=dict)
 
 
@@ -83,6 +85,11 @@ class Rules:
     locations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
+    def journals(self) -> set[str]:
+        """The customer payment journals the rules route to."""
+        return {action.route for rule in self.rules for action in rule.actions if action.route}
+
+    @property
     def uses_flags(self) -> bool:
         """Whether any condition reads ``flags``: only then are the transaction's flags looked up."""
         return any(re.search(r"\bflags\b", rule.condition) for rule in self.rules)
@@ -95,10 +102,11 @@ class Decision:
     matched: list[str] = field(default_factory=list)
     skip: str | None = None
     hold: str | None = None
-    route: Route | None = None
+    route: str | None = None
     enrich: dict[str, str] = field(default_factory=dict)
     alerts: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def outcome(self) -> str:
@@ -116,9 +124,10 @@ class Decision:
         if self.skip is not None:
             parts.append(f"skipped: {self.skip}")
         if self.route is not None:
-            parts.append(f"routed to {self.route.value}")
+            parts.append(f"routed to journal {self.route}")
         parts += [f"{name} set to {value!r}" for name, value in self.enrich.items()]
         parts += [f"alert: {text}" for _, text in self.alerts]
+        parts += self.notes
         rules = ", ".join(self.matched)
         return f"{rules}: {'; '.join(parts)}" if rules else ""
 
@@ -136,6 +145,9 @@ SAMPLE = Payment.model_validate({
     "card_brand": "VISA", "card_last4": "4242", "auth_code": "A1", "occurred_at": "2026-01-02T15:04:05+00:00"})
 """What every condition is tried on when the file is checked, so a misspelt field is found then, not on the
 first real payment."""
+BARE = SAMPLE.model_copy(update={"reference": None, "card_brand": None, "card_last4": None, "auth_code": None,
+                                 "batch_id": None})
+"""A payment with nothing optional: what a condition must also work on."""
 
 
 def payment_activation(payment: Payment, flags: Sequence[str] = (), event_type: str = "payment.normalised",
@@ -172,7 +184,7 @@ def decide(rules: Rules, activation: Mapping[str, Any]) -> Decision:
     for rule in rules.rules:
         try:
             holds = rule.program.evaluate(dict(activation))
-        except celpy.CELEvalError as error:
+        except Exception as error:  # cel-python raises its own errors and plain ones (OverflowError)
             decision.matched.append(rule.name)
             decision.errors.append(f"{rule.name}: {_eval_message(error)}")
             decision.hold = f"rule {rule.name} could not be evaluated ({_eval_message(error)})"
@@ -195,7 +207,7 @@ def decide(rules: Rules, activation: Mapping[str, Any]) -> Decision:
                         continue
                     try:
                         value = program.evaluate(dict(activation))
-                    except celpy.CELEvalError as error:
+                    except Exception as error:
                         decision.errors.append(f"{rule.name}: {name}: {_eval_message(error)}")
                         decision.hold = f"rule {rule.name} could not compute {name} ({_eval_message(error)})"
                         return decision
@@ -209,18 +221,24 @@ def apply(payment: Payment, decision: Decision) -> Payment:
     """The payment as the rules left it: enriched fields set, the route chosen."""
     update: dict[str, Any] = dict(decision.enrich)
     if decision.route is not None:
-        update["route"] = decision.route.value
+        update["journal"] = decision.route
     return payment.model_copy(update=update) if update else payment
 
 
-def _eval_message(error: celpy.CELEvalError) -> str:
-    message = error.args[0] if error.args else str(error)
-    found = re.search(r"no such member in mapping: '([^']+)'", str(message))
+def _eval_message(error: BaseException) -> str:
+    """The error in a few words a rule's author can act on (never the whole activation cel-python may quote)."""
+    message = str(error.args[0] if error.args else error)
+    found = re.search(r"no such member in mapping: '([^']+)'", message)
     if found:
         return f"there is no field {found.group(1)!r}"
-    if "no matching overload" in str(message):
+    found = re.search(r"undeclared reference to '([^']+)'", message)
+    if found:
+        return f"{found.group(1)!r} is neither payment, flags nor event"
+    if "no matching overload" in message or "no such overload" in message:
         return "these values cannot be compared or combined (write a decimal amount as 500.0, text in quotes)"
-    return str(message)
+    if isinstance(error, celpy.CELEvalError) and len(error.args) > 1 and isinstance(error.args[1], type):
+        return f"{error.args[1].__name__}: {message[:160]}"
+    return f"{type(error).__name__}: {message[:160]}"
 
 
 # --- the file -------------------------------------------------------------------------------------------
@@ -305,6 +323,8 @@ def check(path: Path) -> tuple[Rules | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return None, [Problem(name, 0, "(file)", f"cannot read: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(name, 0, "(file)", f"not UTF-8 text (byte {exc.start})")]
     return parse(text, name)
 
 
@@ -347,27 +367,17 @@ def parse(text: str, name: str = "rules.yaml") -> tuple[Rules | None, list[Probl
     return Rules(tuple(rules), locations), []
 
 
-def _locations(checker: _Checker, raw: object) -> dict[str, dict[str, Any]]:
+def _locations(checker: _Checker, raw: object) -> dict[str, Any]:
+    """Checked by the anomaly detector's own reader, so what passes here is what the watch can use."""
     if not isinstance(raw, dict):
         checker.add(("locations",), "must map a merchant or store code to its metro and hours")
         return {}
-    found: dict[str, dict[str, Any]] = {}
     for code, entry in raw.items():
-        path: tuple[str | int, ...] = ("locations", str(code))
-        if not isinstance(entry, dict):
-            checker.add(path, "must be {metro, opens, closes} or {online: true}")
-            continue
-        unknown = set(entry) - {"metro", "opens", "closes", "online", "lat", "lon"}
-        for key in sorted(unknown):
-            checker.add((*path, key), "not a setting of a location (metro, opens, closes, online, lat, lon)")
-        for key in ("opens", "closes"):
-            value = entry.get(key)
-            if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(value)):
-                checker.add((*path, key), f"{value!r} is not a time of day HH:MM")
-        if not entry.get("online") and not entry.get("metro"):
-            checker.add(path, "a store needs its metro (or online: true)")
-        found[str(code)] = dict(entry)
-    return found
+        try:
+            locations_from({code: entry}, "")
+        except LocationsError as error:
+            checker.add(("locations", str(code)), str(error).removeprefix(": ").removeprefix(f"{code}: "))
+    return dict(raw)
 
 
 def _rule(checker: _Checker, path: tuple[str | int, ...], item: object) -> Rule | None:
@@ -387,24 +397,41 @@ def _rule(checker: _Checker, path: tuple[str | int, ...], item: object) -> Rule 
     program = checker.expression((*path, "when"), item.get("when"))
     actions = _actions(checker, (*path, "then"), item.get("then"))
     if program is not None and len(checker.problems) == before:
-        try:
-            result = program.evaluate(payment_activation(SAMPLE, ["duplicate_charge"]))
-        except celpy.CELEvalError as error:
-            checker.add((*path, "when"), _eval_message(error))
-        else:
-            if not isinstance(result, celtypes.BoolType):
-                kind_of = type(result).__name__.removesuffix("Type").lower()
-                checker.add((*path, "when"), f"must be true or false, not a {kind_of}")
+        _try(checker, (*path, "when"), program, condition=True)
         for action in actions:
             for field_name, enrich in action.enrich.items():
-                try:
-                    enrich.evaluate(payment_activation(SAMPLE))
-                except celpy.CELEvalError as error:
-                    checker.add((*path, "then"), f"enrich {field_name}: {_eval_message(error)}")
+                _try(checker, (*path, "then"), enrich, condition=False, what=f"enrich {field_name}: ")
     if len(checker.problems) != before or program is None:
         return None
     return Rule(str(name), str(item["when"]), program, tuple(actions), checker.line(path),
                 str(item.get("description", "")))
+
+
+MAX_SECONDS = 0.05
+"""The longest one condition may take on one payment; a rule written as nested loops over lists could take
+seconds for every payment of the stream."""
+
+
+def _try(checker: _Checker, path: tuple[str | int, ...], program: celpy.Runner, *, condition: bool,
+         what: str = "") -> None:
+    """Try an expression on both samples: a full payment with a flag, and one with no card, reference or flag, so
+    a condition that only works on some payments (``flags[0]``, ``int(payment.reference)``) is found now."""
+    for activation in (payment_activation(SAMPLE, ["duplicate_charge"]), payment_activation(BARE)):
+        started = time.perf_counter()
+        try:
+            result = program.evaluate(activation)
+        except Exception as error:  # cel-python raises its own errors and plain ones
+            checker.add(path, what + _eval_message(error))
+            return
+        spent = time.perf_counter() - started
+        if spent > MAX_SECONDS:
+            checker.add(path, f"{what}takes {spent * 1000:,.0f} ms on one payment (at most {MAX_SECONDS * 1000:.0f}); "
+                        "simplify it")
+            return
+        if condition and not isinstance(result, celtypes.BoolType):
+            kind_of = type(result).__name__.removesuffix("Type").lower()
+            checker.add(path, f"must be true or false, not a {kind_of}")
+            return
 
 
 def _actions(checker: _Checker, path: tuple[str | int, ...], raw: object) -> list[Action]:
@@ -432,10 +459,11 @@ def _actions(checker: _Checker, path: tuple[str | int, ...], raw: object) -> lis
                 continue
             actions.append(Action(kind, str(value or "")))
         elif kind == "route":
-            try:
-                actions.append(Action(kind, route=Route(str(value))))
-            except ValueError:
-                checker.add((*where, "route"), f"{value!r} is not a route ({', '.join(r.value for r in Route)})")
+            if isinstance(value, str) and JOURNAL.match(value):
+                actions.append(Action(kind, route=value))
+            else:
+                checker.add((*where, "route"), f"{value!r} is not a customer payment journal name (letters, digits, "
+                            "'-' or '_', at most 10)")
         else:
             enrich = _enrich(checker, (*where, "enrich"), value)
             if enrich:

@@ -113,7 +113,7 @@ def ledger(request: pytest.FixtureRequest, served_https: tuple[Swap, Served], tl
     else:
         client = BusinessCentralClient(sim.api_root(served.url), credentials=credentials, company_id=sim.company_id,
                                        retry=retry, sleep=lambda _: None, verify=str(tls.ca_bundle))
-        adapter = BcCustomerPayments(client, lambda: holder["mapping"])
+        adapter = BcCustomerPayments(client, lambda: holder["mapping"], routes=lambda: holder.get("routes", ()))
     yield Ledger(erp, app, sim, adapter, orders, holder)
     client.close()
     credentials.close()
@@ -270,3 +270,26 @@ def test_bc_a_micro_batch_over_100_payments_posts_in_several_atomic_batches(ledg
     assert all(isinstance(r, str) for r in results.values())
     assert ledger.landed() == Counter({p.external_key.upper(): 1 for p in batch})
     assert ledger.payments.find([p.external_key for p in batch]) == results
+
+
+def test_payments_a_rule_routed_land_once_in_their_own_journal_and_are_found_there(ledger: Ledger) -> None:
+    ledger.mapping["routes"] = ("CustPayInv",)
+    if ledger.erp == "fo":  # F&O takes only the journal names set up in it
+        ledger.sim.add_journal_name("CustPayInv", "CustPayment", voucher_series="CPAY")
+    routed = [ledger.pay(n).model_copy(update={"journal": "CustPayInv", "note": f"Invoice payment {n}"})
+              for n in range(3)]
+    plain = [ledger.pay(n) for n in range(3, 5)]
+
+    results = ledger.payments.post([routed[0], plain[0], routed[1], plain[1], routed[2]])
+
+    assert all(isinstance(results[p.external_key], str) for p in routed + plain)
+    assert ledger.landed() == Counter({p.external_key.upper(): 1 for p in routed + plain})
+    assert ledger.payments.find([p.external_key for p in routed + plain]).keys() == {
+        p.external_key for p in routed + plain}, "a look-up after a lost answer searches the routed journal too"
+    if ledger.erp == "fo":
+        lines = ledger.sim.rows("CustomerPaymentJournalLines")
+        headers = {h["JournalBatchNumber"]: h["JournalName"] for h in ledger.sim.rows("CustomerPaymentJournalHeaders")}
+        by_key = {str(line["PaymentReference"]).upper(): line for line in lines}
+        assert {headers[by_key[p.external_key.upper()]["JournalBatchNumber"]].upper() for p in routed} == {"CUSTPAYINV"}
+        assert {headers[by_key[p.external_key.upper()]["JournalBatchNumber"]].upper() for p in plain} == {"CUSTPAY"}
+        assert by_key[routed[0].external_key.upper()]["TransactionText"] == "Invoice payment 0"

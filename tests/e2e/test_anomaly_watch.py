@@ -1,7 +1,7 @@
-"""The anomaly watch on the live stream, end to end: the GP simulator over loopback HTTP holds the day's
-transactions, the `anomaly_watch` timer of the real function app flags a duplicate charge, alerts it once and
-shows it in the console, and a workflow rule reading `flags` holds that payment's posting for review while its
-first charge posts."""
+"""The anomaly watch on the live stream, end to end: GP's notifications of a duplicate charge arrive first and
+wait, since a rule reads flags and the watch has not read past them; the `anomaly_watch` timer of the real
+function app, over the GP simulator on loopback HTTP, flags the second charge, alerts it once and shows it in
+the console; then the waiting payments are judged: the first charge posts, the flagged one is held for review."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.host import LocalHost, run_in_background, stop_background
+from sandbox.host import LocalHost, Undrained, run_in_background, stop_background
 from sandbox.simulators.gp import DEFAULT_APP_ID, DEFAULT_APP_KEY, GpSimulator
 from sandbox.simulators.gp import create as create_gp
 from shared import wiring
@@ -44,7 +44,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     for name, value in {"HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "d"),
                         "GP_APP_KEY": DEFAULT_APP_KEY, "GP_APP_ID": DEFAULT_APP_ID, "HL365_MASTER_KEY": MASTER_KEY,
                         "GP_API_URL": f"http://127.0.0.1:{port}/ucp", "HL365_RULES_FILE": str(rules),
-                        "HL365_ALERT_WEBHOOK_URL": alert_receiver.url}.items():
+                        "HL365_ALERT_WEBHOOK_URL": alert_receiver.url, "HL365_EMBEDDED_BUS_SPEEDUP": "100"}.items():
         monkeypatch.setenv(name, value)
     for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_MERCHANT_ID", "RETAIL_API_URL",
                  "HL365_MAPPING_FILE"):
@@ -72,6 +72,17 @@ def test_a_duplicate_charge_is_flagged_alerted_once_shown_and_its_posting_held(
     second = sim.add_transaction(4_999, brand="MASTERCARD", last4="4444", status="CAPTURED",
                                  time_created=now - timedelta(minutes=4), reference="S-ORD000123")
 
+    listed = {t.id: t for t in system.services.gateway.iter_transactions(from_time_created=now.date(),
+                                                                        to_time_created=now.date())}
+    for made in (first, second):
+        body = orjson.dumps(notification_of(listed[made["id"]]))
+        answer = system.http.post("/api/webhooks/gp", content=body, headers={
+            "Content-Type": "application/json", "X-GP-Signature": gp_signature(body, DEFAULT_APP_KEY)})
+        assert answer.status_code == 202
+    with pytest.raises(Undrained):  # both wait, rescheduled: the watch has not run
+        system.host.drain(timeout=2)
+    assert list(system.services.ledger.postings()) == []  # type: ignore[attr-defined]
+
     system.host.run_timer("anomaly_watch")
     system.host.run_timer("anomaly_watch")  # an overlapping run finds the same flag: stored and alerted once
 
@@ -80,14 +91,6 @@ def test_a_duplicate_charge_is_flagged_alerted_once_shown_and_its_posting_held(
     assert anomalies[0]["context"]["pattern"] == "duplicate_charge"
     assert "…4444" in anomalies[0]["text"] and "49.99" in anomalies[0]["text"]
 
-    # GP's notifications of the two charges arrive: the first posts, the flagged one waits for a person.
-    listed = {t.id: t for t in system.services.gateway.iter_transactions(from_time_created=now.date(),
-                                                                        to_time_created=now.date())}
-    for made in (first, second):
-        body = orjson.dumps(notification_of(listed[made["id"]]))
-        answer = system.http.post("/api/webhooks/gp", content=body, headers={
-            "Content-Type": "application/json", "X-GP-Signature": gp_signature(body, DEFAULT_APP_KEY)})
-        assert answer.status_code == 202
     system.host.drain()
     posted = {str(p.data["DocumentNo"]) for p in system.services.ledger.postings()}  # type: ignore[attr-defined]
     assert posted == {f"PAY-{first['id']}"}

@@ -76,7 +76,11 @@ def test_an_unmapped_payment_type_gets_its_entry_applied_and_replayed(services: 
     with pytest.raises(Exception, match="AMEX_CORPORATE"):
         services.mapping.payment_type("AMEX_CORPORATE")
 
-    apply(services.settings.mapping_file, suggestions_of(fix.suggestions))
+    proposals = suggestions_of(fix.suggestions)
+    apply(services.settings.mapping_file, proposals)  # not yet accepted: a proposal naming accounts waits
+    with pytest.raises(Exception, match="AMEX_CORPORATE"):
+        services.mapping.payment_type("AMEX_CORPORATE")
+    apply(services.settings.mapping_file, [{**item, "accepted": True} for item in proposals])
 
     assert services.mapping.payment_type("AMEX_CORPORATE").clearing_account == "130200"
     text = services.settings.mapping_file.read_text()
@@ -94,6 +98,15 @@ def test_a_name_like_nothing_known_gets_no_guess(services: wiring.Services) -> N
     [proposal] = suggest_fix(services, row).suggestions
     assert proposal.entry is None and proposal.confidence < 0.5
     assert "method" in proposal.reason and "clearing_account" in proposal.reason
+
+
+def test_a_mapping_that_cannot_be_read_is_said_so(services: wiring.Services) -> None:
+    row = row_id(services.dead_letters.park(queue="payments-post", body=b"{}", message_id="m4",
+                                            reason="UnmappedPaymentType",
+                                            description="payment type 'VISA_FLEET' is not in the mapping"))
+    services.settings.mapping_file.write_text("payment_types: [unclosed\n")
+    with pytest.raises(InvalidRequest, match="config check"):
+        suggest_fix(services, row)
 
 
 def test_a_dead_letter_no_mapping_entry_can_fix_is_said_so(services: wiring.Services) -> None:

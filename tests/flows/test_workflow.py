@@ -15,14 +15,16 @@ import pytest
 from sandbox.scenario.transactions import transaction
 from shared import wiring
 from shared.canonical.envelope import Envelope
+from shared.errors import RetriableError
 from shared.flows.payments import HELD_FOR_REVIEW, POST_QUEUE, post_payments, transform_payments
 from shared.flows.pipeline import Delivery
 from shared.flows.replay import replay
-from shared.flows.workflow import dry_run
+from shared.flows.workflow import WATCH_CHECKPOINT, dry_run
 from shared.heartland.notifications import parse_transaction, to_payment
 from shared.messaging.envelope import to_message
 from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
 from shared.storage import tables
+from shared.storage.entities import Entity
 from tests.flows.conftest import KEY, Alerts, take
 
 DAY = date(2026, 11, 26)
@@ -37,9 +39,9 @@ rules:
     when: payment.merchant_id == "MER_TEST"
     then: [skip]
   - name: web orders
-    when: payment.reference.startsWith("WEB-")
+    when: payment.reference.startsWith("S-ORD9")
     then:
-      - route: customer_ledger
+      - route: CustPayWeb
       - enrich: {note: '"Web order " + payment.reference'}
 """
 
@@ -73,21 +75,32 @@ def posted(services: wiring.Services) -> dict[str, dict[str, object]]:
     return {str(p.data["DocumentNo"]): dict(p.data) for p in services.ledger.postings()}  # type: ignore[attr-defined]
 
 
-def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(services: wiring.Services) -> None:
-    flagged = delivery(1, reference="000001")
-    flagged_id = str(orjson.loads(flagged.body)["data"]["id"])
+def watched(services: wiring.Services, until: datetime) -> None:
+    services.tables.table(tables.CHECKPOINTS).upsert(Entity(*WATCH_CHECKPOINT, {"Watermark": until}))
+
+
+def flag(services: wiring.Services, delivery_: Delivery, pattern: str = "duplicate_charge") -> str:
+    transaction = str(orjson.loads(delivery_.body)["data"]["id"])
     AnomalyFlags(services.tables.table(tables.ANOMALY_FLAGS)).add(
-        [StoredFlag(flagged_id, "duplicate_charge", 0.9, "second charge of 12.00 in 2 min", DAY)])
+        [StoredFlag(transaction, pattern, 0.9, "second charge of 12.00 in 2 min", DAY)])
+    return transaction
+
+
+def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(services: wiring.Services) -> None:
+    watched(services, datetime(2026, 11, 27, tzinfo=UTC))
+    flagged = delivery(1, reference="000001")
+    flagged_id = flag(services, flagged)
     deliveries = [flagged, delivery(2, merchant_id="MER_TEST", reference="000002"),
-                  delivery(3, reference="WEB-100234"), delivery(4, reference="000004"),
-                  delivery(5)]  # a till sale: the settlement journal books it
+                  delivery(3, reference="S-ORD900234"), delivery(4, reference="000004"),
+                  delivery(5, merchant_id="MER_TEST")]  # a till sale: the settlement journal books it, no rule asked
 
     assert transform_payments(services, deliveries) == {}
 
     sent = take(services.bus, POST_QUEUE)
     data = {Envelope.from_body(m.body).data["reference"]: Envelope.from_body(m.body).data for m in sent}
-    assert set(data) == {"WEB-100234", "000004", "HR-TICKET-000005"}
-    assert (data["WEB-100234"]["route"], data["WEB-100234"]["note"]) == ("customer_ledger", "Web order WEB-100234")
+    assert set(data) == {"S-ORD900234", "000004", "HR-TICKET-000005"}
+    assert (data["S-ORD900234"]["journal"], data["S-ORD900234"]["note"]) == ("CustPayWeb", "Web order S-ORD900234")
+    assert "journal" not in data["000004"] and "note" not in data["000004"], "a posting no rule touched is unchanged"
     [held] = list(services.dead_letters.list(today=datetime.now(UTC).date()))
     assert (held["Reason"], held["Queue"]) == (HELD_FOR_REVIEW, POST_QUEUE)
     assert held["Description"] == "rule hold flagged: a possible duplicate charge"
@@ -96,14 +109,22 @@ def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(servi
 
     assert post_payments(services, [Delivery(m.message_id, m.body) for m in sent]) == {}
     ledger = posted(services)
-    web = ledger[f"PAY-{data['WEB-100234']['transaction_id']}"]
-    assert web["Text"] == "Web order WEB-100234"
-    assert len(ledger) == 2  # the web order (routed although its reference names no order) and 000004
+    web = ledger[f"PAY-{data['S-ORD900234']['transaction_id']}"]
+    assert web["Text"] == "Web order S-ORD900234"
+    assert len(ledger) == 2  # the web order and 000004; the till sale is left to the settlement journal
 
     outcomes = {r["Outcome"]: r for r in services.audit.records(datetime.now(UTC).date())
                 if r["Step"] == "transform.payment"}
     assert set(outcomes) == {"held_for_review", "skipped_by_rule", "normalised"}
     assert "skip the test till: skipped: rule skip the test till" in str(outcomes["skipped_by_rule"]["Detail"])
+
+    # The gateway's later events of the held and the skipped payments follow the decision: no second dead letter,
+    # nothing posted behind the reviewer's back.
+    later = [delivery(1, reference="000001", status="BATCHED"),
+             delivery(2, merchant_id="MER_TEST", reference="000002", status="BATCHED")]
+    assert transform_payments(services, later) == {}
+    assert take(services.bus, POST_QUEUE) == []
+    assert len(list(services.dead_letters.list(today=datetime.now(UTC).date()))) == 1
 
     # The reviewer releases the held payment: it posts once, without the rules holding it again.
     [released] = replay(services, row=f"{held.partition_key}/{held.row_key}").replayed
@@ -113,26 +134,49 @@ def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(servi
     assert f"PAY-{flagged_id}" in posted(services) and len(posted(services)) == 3
 
 
-def test_a_broken_rules_file_stops_the_stream_until_it_is_fixed(services: wiring.Services) -> None:
+def test_a_payment_waits_until_the_anomaly_watch_has_read_past_it(services: wiring.Services) -> None:
+    waiting = delivery(1, reference="000001")
+    watched(services, datetime(2026, 11, 26, 6, tzinfo=UTC))  # before the payment (08:00-22:00 UTC)
+    [failure] = transform_payments(services, [waiting]).values()
+    assert isinstance(failure, RetriableError) and failure.reason == "AwaitingAnomalyWatch"
+    assert take(services.bus, POST_QUEUE) == []
+    flag(services, waiting)
+    watched(services, datetime(2026, 11, 27, tzinfo=UTC))
+    assert transform_payments(services, [waiting]) == {}
+    assert [r["Reason"] for r in services.dead_letters.list(today=datetime.now(UTC).date())] == [HELD_FOR_REVIEW]
+
+
+def test_a_reversal_is_never_held_so_the_ledger_is_not_left_overstated(services: wiring.Services) -> None:
+    watched(services, datetime(2026, 11, 27, tzinfo=UTC))
+    reversal = delivery(1, reference="000001", status="REVERSED")
+    flag(services, reversal)
+    assert transform_payments(services, [reversal]) == {}
+    [sent] = take(services.bus, POST_QUEUE)
+    assert Envelope.from_body(sent.body).data["status"] == "REVERSED"
+    assert list(services.dead_letters.list(today=datetime.now(UTC).date())) == []
+    [record] = [r for r in services.audit.records(datetime.now(UTC).date()) if r["Step"] == "transform.payment"]
+    assert "not held: a reversal always posts" in str(record["Detail"])
+
+
+def test_a_broken_rules_file_makes_payments_wait_until_it_is_fixed(services: wiring.Services) -> None:
     assert services.settings.rules_file is not None
     services.settings.rules_file.write_text("rules:\n  - name: x\n    when: payment.amount >\n    then: [skip]\n")
-    from shared.workflow.rules import RulesError
-
-    with pytest.raises(RulesError) as raised:
-        transform_payments(services, [delivery(1, reference="000001")])
-    assert "rules.yaml:3: rules.0.when: not a valid CEL expression" in str(raised.value)
+    [failure] = transform_payments(services, [delivery(1, reference="000001")]).values()
+    assert isinstance(failure, RetriableError) and failure.reason == "RulesInvalid"
+    assert "rules.yaml:3: rules.0.when: not a valid CEL expression" in failure.description
     assert take(services.bus, POST_QUEUE) == []
 
 
 def test_a_dry_run_reports_what_each_rule_would_do_and_does_nothing(services: wiring.Services) -> None:
     events = []
-    for number, changes in enumerate([{"merchant_id": "MER_TEST"}, {"reference": "WEB-1"}, {}, {}], start=1):
+    changes_of = [{"merchant_id": "MER_TEST", "reference": "000001"}, {"reference": "S-ORD900001"}, {}, {}]
+    for number, changes in enumerate(changes_of, start=1):
         envelope = Envelope.from_body(delivery(number, **changes).body)
         events.append((envelope, to_payment(parse_transaction(envelope.data))))
     asked: list[date] = []
     result = dry_run(services, services.rules, DAY, lambda day: asked.append(day) or events)
     assert asked == [DAY]
-    assert result.payments == 4
+    assert (result.payments, result.settled_by_journal) == (4, 2)
     assert {rule: dict(counts) for rule, counts in result.per_rule.items()} == {
         "skip the test till": {"matched": 1, "skipped": 1}, "web orders": {"matched": 1}}
     assert list(services.dead_letters.list(today=datetime.now(UTC).date())) == []

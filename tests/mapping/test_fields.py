@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.mapping.fields import is_source_path, map_record
+from shared.mapping.fields import is_path_key, is_source_path, map_record, source_of
 from shared.mapping.loader import check
+from shared.mapping.schema import SuggestedField
 
 ROOT = Path(__file__).parents[2]
 
@@ -22,6 +23,20 @@ def test_a_target_record_is_built_by_the_paths() -> None:
 def test_the_path_grammar() -> None:
     assert all(is_source_path(p) for p in ("lines[].sku", "tags[]", "Emp #", "a.b.c", "matrix[][]"))
     assert not any(is_source_path(p) for p in ("", "a..b", ".a", "a.", "a[0]", "lines[]sku", " . "))
+
+
+def test_a_key_holding_a_dot_or_brackets_cannot_be_a_step_of_a_path() -> None:
+    assert all(is_path_key(k) for k in ("zip", "Emp #", "e-mail", "address_1"))
+    assert not any(is_path_key(k) for k in ("ship.zip", "bill[to]", "[/x]", "tags[]", "", "  "))
+    record = {"ship.zip": "78701", "ship": {"zip": "10118"}}
+    assert map_record(record, {"Zip": "ship.zip"}) == {"Zip": "10118"}, "the grammar reads a dot as a step"
+
+
+def test_the_source_of_a_rule_in_each_of_its_forms() -> None:
+    assert source_of("address.zip") == "address.zip"
+    assert source_of({"from": "zip", "suggested": 0.9}) == "zip"
+    assert source_of(SuggestedField.model_validate({"from": "lines[].sku", "suggested": 0.8})) == "lines[].sku"
+    assert source_of({"suggested": 0.9}) == source_of(None) == source_of({"from": 3}) == ""
 
 
 def _with_fields(tmp_path: Path, block: str) -> Path:

@@ -11,6 +11,7 @@ import yaml
 from sandbox.scenario.mapping_pairs import HELD_OUT, PAIRS, evaluate
 from sandbox.simulators.bc.schema import edmx
 from sandbox.simulators.fo.model import metadata
+from shared.errors import ConfigError, PermanentApiError, TransientApiError
 from shared.mapping.suggest import (
     THRESHOLD,
     TargetField,
@@ -20,6 +21,7 @@ from shared.mapping.suggest import (
     source_fields,
     suggest,
     suggest_entry,
+    unwritable_fields,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -151,3 +153,93 @@ def test_the_command_reads_target_fields_from_metadata_with_entity(tmp_path: Pat
     assert main_suggest(source, out, "customers", lambda _entity: edmx().decode()) == 0
     assert json.loads(out.read_text())[0]["target_field"] == "postalCode"
     assert main_suggest(source, out, "nosuch", lambda _entity: edmx().decode()) == 2
+
+
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console wide enough that no sentence is wrapped."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
+def _input(tmp_path: Path, sample: dict) -> Path:
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps({"source_sample": sample, "target_entity": "customers",
+                                "target_fields": [{"name": "postalCode"}, {"name": "city"}]}))
+    return path
+
+
+def test_keys_and_names_that_look_like_markup_are_printed_as_they_are(tmp_path: Path, capsys) -> None:
+    source = _input(tmp_path, {"[/x]": "78701", "zip": "78701"})
+    assert main_suggest(source, None, None, None) == 0
+    assert "[/x]" in capsys.readouterr().out
+    folder = tmp_path / "a[" / "b]"
+    folder.mkdir(parents=True)
+    assert main_suggest(folder / "missing.json", None, None, None) == 2
+    assert main_suggest(source, folder / "out.json", "[/e]", lambda _entity: edmx().decode()) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "a[/b]" in err and "[/e]" in err
+    assert main_suggest(source, folder / "out.json", None, None) == 0
+    assert "a[/b]" in capsys.readouterr().out.replace("\n", "")
+
+
+def test_an_out_that_cannot_be_written_exits_2(tmp_path: Path, capsys) -> None:
+    source = _input(tmp_path, {"zip": "78701"})
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for out in (tmp_path, a_file / "out.json", tmp_path / "no" / "such" / "folder" / "out.json"):
+        assert main_suggest(source, out, None, None) == 2, out
+        err = capsys.readouterr().err
+        assert "cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("error, words", [
+    (ConfigError("D365_TENANT is not set"), "D365_TENANT is not set"),
+    (PermanentApiError("Unauthorized", "the ERP refused the token (401)", source="fo", status=401), "401"),
+    (TransientApiError("ConnectError", "the ERP could not be reached", source="bc"), "could not be reached"),
+])
+def test_an_erp_whose_metadata_cannot_be_read_exits_2_with_its_words(tmp_path: Path, capsys, wide: None,
+                                                                      error: Exception, words: str) -> None:
+    def metadata(_entity: str) -> str:
+        raise error
+
+    assert main_suggest(_input(tmp_path, {"zip": "78701"}), None, "customers", metadata) == 2
+    err = capsys.readouterr().err
+    assert words in err and "customers" in err and "Traceback" not in err
+
+
+def test_a_key_a_path_cannot_write_gets_no_suggestion_and_says_why(tmp_path: Path, capsys, wide: None) -> None:
+    sample = {"ship.zip": "78701", "ship": {"zip": "10118"}, "bill[to]": {"city": "Austin"}, "city": "Austin"}
+    targets = [TargetField("postalCode"), TargetField("city"), TargetField("shipToPostCode")]
+    suggestions = suggest(sample, "salesOrders", targets)
+    unwritable = unwritable_fields(sample)
+    assert set(unwritable) == {"ship.zip", "bill[to].city"}
+    assert "'bill[to]'" in unwritable["bill[to].city"] and "cannot be written as a path" in unwritable["ship.zip"]
+    assert top(suggestions, "ship.zip") is None and top(suggestions, "bill[to].city") is None
+    assert top(suggestions, "city") == "city"
+    assert not [s for s in suggestions if s.source_field in unwritable]
+    assert main_suggest(_input(tmp_path, {"ship.zip": "78701"}), None, None, None) == 0
+    assert "its key 'ship.zip' cannot be written as a path" in capsys.readouterr().out
+
+
+def test_a_likeness_of_spelling_alone_copies_no_entry() -> None:
+    document = yaml.safe_load((ROOT / "mapping.yaml").read_text())
+    bakery = suggest_entry(document, "payroll.departments", "Bakery")
+    assert bakery.entry is None and bakery.confidence < THRESHOLD and "spelt like BAR" in bakery.reason
+    jcb = suggest_entry(document, "payment_types", "JCB")
+    assert jcb.entry is None and jcb.confidence < THRESHOLD
+    store = suggest_entry(document, "payroll.locations", "STORE4")
+    assert store.entry is None and store.confidence < THRESHOLD
+    assert suggest_entry(document, "payroll.departments", "BARISTA").entry is None
+    assert suggest_entry(document, "payroll.locations", "STORE10").entry is None
+
+
+@pytest.mark.parametrize("section, name, like", [
+    ("payment_types", "AMEX_CORPORATE", "AMEX"), ("payment_types", "VISA_DEBIT", "VISA"),
+    ("payment_types", "MC", "MASTERCARD"), ("payroll.codes.earning", "OT2", "OT"),
+    ("payroll.codes.withholding", "FICA-MEDICARE", "FICA-MED"),
+    ("payroll.codes.deduction_post_tax", "GARN2", "GARN"),
+])
+def test_a_family_or_a_kind_of_copies_its_entry(section: str, name: str, like: str) -> None:
+    document = yaml.safe_load((ROOT / "mapping.yaml").read_text())
+    found = suggest_entry(document, section, name)
+    assert found.like == like and found.confidence >= THRESHOLD and found.entry is not None
