@@ -3,9 +3,10 @@ ledger, and a dry run over a day's payments that shows what each rule would have
 
 A decision is about the payment, not the notification: a payment's capture, batching and funding arrive as
 separate events under one external key, so a hold or skip is remembered by that key (``CrossReference``,
-partition ``rule-decisions``) and its later events follow it instead of posting behind the reviewer's back. A
-rule that reads ``flags`` judges a payment only once the anomaly watch has read past it: until then the
-payment waits (it is rescheduled), since its flags may not have been raised yet.
+partition ``rule-decisions``) and its later events follow it instead of posting behind the reviewer's back; a
+rule's alert is sent once per payment (``rule-alerts``). A rule that reads ``flags`` judges a payment only once
+the anomaly watch has read past it: until then the payment waits (it is rescheduled), since its flags may not have
+been raised yet.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from shared.ops.alerts import Alert
 from shared.ops.anomaly_flags import AnomalyFlags
 from shared.ports import Ports
 from shared.storage import tables
-from shared.storage.entities import Entity
+from shared.storage.entities import Entity, Value
 from shared.storage.errors import EntityExists
 from shared.storage.keys import safe_key
 from shared.workflow.rules import Decision, Rules, apply, decide, payment_activation
 
 DECISIONS = "rule-decisions"
+ALERTED = "rule-alerts"
 WATCH_CHECKPOINT = ("anomaly-watch", "watermark")
 """Where the anomaly watch writes the moment it has read the gateway up to."""
 
@@ -79,6 +81,8 @@ def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> J
         flags = flags_of(ports, payment)
     decision = _decide(rules, envelope, payment, flags)
     for rule, text in decision.alerts:
+        if not _first(ports, ALERTED, f"{payment.external_key}|{rule}"):
+            continue  # the payment's later events, and redeliveries, alert no one again
         ports.alerts.notify(Alert("rule", f"{rule}: {text}", {
             "rule": rule, "transaction": payment.transaction_id, "reference": payment.reference or "",
             "amount": f"{payment.amount.amount} {payment.amount.currency}"}))
@@ -105,12 +109,18 @@ def _earlier(ports: Ports, payment: Payment) -> str | None:
 
 
 def _remember(ports: Ports, payment: Payment, verdict: Verdict, why: str) -> None:
+    _first(ports, DECISIONS, payment.external_key, {"Verdict": verdict.value, "Why": why[:1000],
+                                                    "Event": payment.status.value})
+
+
+def _first(ports: Ports, partition: str, key: str, values: dict[str, Value] | None = None) -> bool:
+    """Record ``key`` once; False when it was recorded before (a redelivery, a later event of the payment)."""
     try:
-        ports.tables.table(tables.CROSS_REFERENCE).insert(Entity(DECISIONS, safe_key(payment.external_key), {
-            "Verdict": verdict.value, "Why": why[:1000], "Event": payment.status.value,
-            "DecidedAt": datetime.now(UTC)}))
-    except EntityExists:  # a redelivery of the same event: decided already
-        pass
+        ports.tables.table(tables.CROSS_REFERENCE).insert(Entity(partition, safe_key(key), {
+            **(values or {}), "At": datetime.now(UTC)}))
+    except EntityExists:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

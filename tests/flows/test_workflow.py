@@ -43,6 +43,7 @@ rules:
     then:
       - route: CustPayWeb
       - enrich: {note: '"Web order " + payment.reference'}
+      - alert: web order paid
 """
 
 
@@ -67,7 +68,7 @@ def delivery(number: int, **changes: object) -> Delivery:
     payload = transaction(random.Random(number), DAY, number, "MER_1")
     payload.update(changes)
     envelope = Envelope(type="payment.captured", source="heartland.gp", subject=str(payload["id"]),
-                        idempotency_key=f"gp:{payload['id']}:CAPTURED", data=payload)
+                        idempotency_key=f"gp:{payload['id']}:{payload['status']}", data=payload)
     return Delivery(f"m{number}", to_message(envelope).body)
 
 
@@ -105,7 +106,7 @@ def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(servi
     assert (held["Reason"], held["Queue"]) == (HELD_FOR_REVIEW, POST_QUEUE)
     assert held["Description"] == "rule hold flagged: a possible duplicate charge"
     alerts = [a.message for a in services.alerts.sent]  # type: ignore[attr-defined]
-    assert "hold flagged: duplicate charge held" in alerts
+    assert alerts.count("hold flagged: duplicate charge held") == 1
 
     assert post_payments(services, [Delivery(m.message_id, m.body) for m in sent]) == {}
     ledger = posted(services)
@@ -121,10 +122,14 @@ def test_rules_hold_skip_route_and_enrich_payments_and_audit_each_decision(servi
     # The gateway's later events of the held and the skipped payments follow the decision: no second dead letter,
     # nothing posted behind the reviewer's back.
     later = [delivery(1, reference="000001", status="BATCHED"),
-             delivery(2, merchant_id="MER_TEST", reference="000002", status="BATCHED")]
+             delivery(2, merchant_id="MER_TEST", reference="000002", status="BATCHED"),
+             delivery(3, reference="S-ORD900234", status="BATCHED")]
     assert transform_payments(services, later) == {}
-    assert take(services.bus, POST_QUEUE) == []
+    [batched] = take(services.bus, POST_QUEUE)  # the web order's: posting it again is a duplicate of its key
+    assert Envelope.from_body(batched.body).data["reference"] == "S-ORD900234"
     assert len(list(services.dead_letters.list(today=datetime.now(UTC).date()))) == 1
+    alerts = [a.message for a in services.alerts.sent]  # type: ignore[attr-defined]
+    assert (alerts.count("hold flagged: duplicate charge held"), alerts.count("web orders: web order paid")) == (1, 1)
 
     # The reviewer releases the held payment: it posts once, without the rules holding it again.
     [released] = replay(services, row=f"{held.partition_key}/{held.row_key}").replayed
