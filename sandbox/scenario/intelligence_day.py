@@ -33,6 +33,7 @@ def run(ports: Ports, day: date) -> dict[str, Any]:
         "anomalies": {"payments_watched": watched.transactions, "flags": len(watched.new),
                       "by_pattern": dict(Counter(f.pattern for f in watched.new).most_common()),
                       "new_on_a_second_run": len(again.new)},
-        "rules": {"file": RULES.name, "date": paid.isoformat(), "payments": tried.payments, "settled_by_journal": tried.settled_by_journal,
+        "rules": {"file": RULES.name, "date": paid.isoformat(), "payments": tried.payments,
+                  "settled_by_journal": tried.settled_by_journal,
                   "matched": {rule: dict(counts) for rule, counts in tried.per_rule.items()}},
     }

@@ -4,16 +4,22 @@ Rows are read in time order (``detect`` sorts them) by one ``Detector`` that kee
 cashier, only what its windows need. The patterns, by their stable names:
 
 * ``card_testing``: a burst of small or declined attempts on one card, or small declines from many cards at
-  one location, within minutes (a decline retried twice on one card is not one).
+  one location, within minutes (card-not-present ones: keyed, online or of unknown entry mode, since a tester of
+  many stolen numbers holds no card). A decline retried at the same amount is one attempt however often it is
+  retried: a customer repeats the amount, a tester walks through amounts or cards.
 * ``duplicate_charge``: the same card charged the same amount at the same location twice, both approved,
   within minutes and no void between; the second and later charges are flagged.
 * ``refund_without_sale``: a refund above what the approved sales it could refund have left (the sales of its
   ``reference`` when that is known, else the card's sales at that location over a look-back).
 * ``refund_to_new_card``: a refund to a card never used for an approved sale at that location.
 * ``off_hours_refund``: a large refund outside the location's opening hours, read on the store's own clock.
-* ``void_spike``: one cashier's voids within an hour, many and far above the location's void rate.
+* ``void_spike``: one cashier's voids within an hour, many and far above the location's void rate (the rate of
+  its other cashiers' rows, so a spike does not raise its own bar, and taken as a typical retailer's until the
+  location has history).
 * ``amount_outlier``: a sale far above the location's usual amounts (median and MAD of log amounts over its
-  recent approved sales, once there is enough history).
+  recent approved sales, once there is enough history) and well above its own largest usual sales (a multiple of
+  its 1-in-1,000 sale): real amounts are heavy-tailed, and a store that takes big baskets (catering, bulk orders)
+  shows it in that quantile, so its big baskets are not flagged where a coffee bar's would be.
 * ``impossible_travel``: one card in two places farther apart than a plausible speed covers in the time
   between; an online location is no place.
 
@@ -40,6 +46,9 @@ PATTERNS = ("card_testing", "duplicate_charge", "refund_without_sale", "refund_t
             "void_spike", "amount_outlier", "impossible_travel")
 SALES = frozenset({"SALE", "AUTH", "PREAUTH"})
 """Types that ask for money; ``REFUND`` gives it back and ``VOID`` cancels a sale."""
+CARD_PRESENT = frozenset({"CHIP", "EMV", "CONTACTLESS", "NFC", "TAP", "SWIPE", "MAGSTRIPE"})
+"""Entry modes that read a physical card: a tester of many stolen numbers has none, so these declines are not
+counted across cards (a busy café declines many small chip payments an hour for ordinary reasons)."""
 ONLINE_CODES = frozenset({"ECOM", "ONLINE", "WEB"})
 """Location codes taken as online when the locations file does not say."""
 
@@ -64,7 +73,8 @@ class Thresholds:
     testing_window_s: int = 600
     """Card testing: the burst's window."""
     testing_per_card: int = 5
-    """Card testing: small or declined attempts on one card within the window (a retried decline is 2 or 3)."""
+    """Card testing: small or declined attempts on one card within the window, a decline retried at the same
+    amount counted once."""
     testing_cards: int = 6
     """Card testing: distinct cards declined on small amounts at one location within the window."""
     duplicate_window_s: int = 900
@@ -85,6 +95,10 @@ class Thresholds:
     """Void spike: voids by one cashier within the window before it can be a spike (a trainee's few are not)."""
     void_factor: float = 4.0
     """Void spike: how many times the voids the location's own void rate predicts for the cashier's work."""
+    void_prior_rate: float = 0.01
+    """Void spike: the void rate a location is taken to have before its rows say otherwise (a retailer's usual)."""
+    void_prior_rows: int = 500
+    """Void spike: how many rows that prior weighs, so a location's first hours are judged by it."""
     outlier_z: float = 5.0
     """Amount outlier: robust z (log amount minus median, over 1.4826 MAD) from which a sale is flagged."""
     outlier_history: int = 200
@@ -93,6 +107,10 @@ class Thresholds:
     """Amount outlier: the location's most recent approved sales its statistics are taken over."""
     outlier_refresh: int = 250
     """Amount outlier: the median and MAD are taken again after this many new sales."""
+    outlier_quantile: float = 0.999
+    """Amount outlier: the quantile of the location's recent sales that stands for its largest usual sale."""
+    outlier_tail_factor: float = 3.0
+    """Amount outlier: how many times that largest usual sale a sale must also be."""
     travel_kmh: float = 800.0
     """Impossible travel: the fastest a card holder can move between metros (an airliner, door to door)."""
     travel_min_km: float = 150.0
@@ -231,10 +249,22 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{amount:,.2f} {currency}"
 
 
+def _attempts(burst: Iterable[tuple[float, Row]]) -> int:
+    """The attempts of a card's burst, a decline retried at the same amount counted once."""
+    declined: set[Decimal] = set()
+    approved = 0
+    for _, r in burst:
+        if r.result == "DECLINED":
+            declined.add(r.amount)
+        else:
+            approved += 1
+    return approved + len(declined)
+
+
 class _Outliers:
     """One location's recent approved sale amounts (logs) and their median and scale."""
 
-    __slots__ = ("added", "due", "median", "ring", "scale")
+    __slots__ = ("added", "due", "median", "ring", "scale", "top")
 
     def __init__(self) -> None:
         self.ring: list[float] = []
@@ -243,6 +273,8 @@ class _Outliers:
         """Sales to add before the median and scale are taken again."""
         self.median = 0.0
         self.scale = 0.0
+        self.top = 0.0
+        """The log of the location's largest usual sale (its ``outlier_quantile``)."""
 
 
 class _Sales:
@@ -401,7 +433,7 @@ class Detector:
             burst.append((ts, row))
             while burst[0][0] < since:
                 burst.popleft()
-            if len(burst) >= s.testing_per_card:
+            if len(burst) >= s.testing_per_card and _attempts(burst) >= s.testing_per_card:
                 entries = [r for _, r in burst]
                 declined = sum(r.result == "DECLINED" for r in entries)
                 low = min(r.amount for r in entries)
@@ -409,10 +441,10 @@ class Detector:
                 reason = (f"{len(entries)} small or declined attempts on {row.card} within "
                           f"{_span(ts - burst[0][0])} at {row.location} ({declined} declined, amounts "
                           f"{_money(low, row.currency)} to {_money(high, row.currency)}; {_ids(entries)})")
-                score = _ramp(len(entries), s.testing_per_card, 3 * s.testing_per_card)
+                score = _ramp(_attempts(burst), s.testing_per_card, 3 * s.testing_per_card)
                 for when, r in burst:
                     self._flag(r, when, "card_testing", score, reason)
-        if row.amount > s.small_amount:
+        if row.amount > s.small_amount or row.entry_mode in CARD_PRESENT:
             return
         small = self._location_small.get(row.location)
         if small is None:
@@ -573,12 +605,13 @@ class Detector:
         n = len(voids)
         if n < s.void_min:
             return
-        location_rate = rate[0] / rate[1]
+        others_voids, others_rows = max(0, rate[0] - n), max(0, rate[1] - len(work))
+        location_rate = (others_voids + s.void_prior_rate * s.void_prior_rows) / (others_rows + s.void_prior_rows)
         expected = location_rate * len(work)
         if n < s.void_factor * max(expected, 1.0):
             return
         reason = (f"{n} voids by cashier {row.cashier} at {row.location} within {_span(ts - voids[0][0])} "
-                  f"({_ids(r for _, r in voids)}); the location voids {location_rate:.1%} of its rows, "
+                  f"({_ids(r for _, r in voids)}); the location's other rows are {location_rate:.1%} voids, "
                   f"{expected:.1f} expected of this cashier's {len(work)}")
         score = _ramp(n / max(expected, 1.0), s.void_factor, 4 * s.void_factor)
         for when, r in voids:
@@ -597,15 +630,19 @@ class Detector:
                 values = np.asarray(stats.ring)
                 stats.median = float(np.median(values))
                 stats.scale = max(1.4826 * float(np.median(np.abs(values - stats.median))), 0.05)
+                stats.top = float(np.quantile(values, s.outlier_quantile))
                 stats.due = s.outlier_refresh
             z = (x - stats.median) / stats.scale
-            if z >= s.outlier_z:
+            if z >= s.outlier_z and x - stats.top >= math.log(s.outlier_tail_factor):
                 median = Decimal(math.exp(stats.median)).quantize(Decimal("0.01"))
                 self._flag(row, row.time.timestamp(), "amount_outlier", _ramp(z, s.outlier_z, 2 * s.outlier_z),
                            f"{'sale' if approved else 'declined sale'} of {_money(row.amount, row.currency)} at "
                            f"{row.location} is {math.exp(x - stats.median):,.0f} times its median sale of "
                            f"{_money(median, row.currency)} (robust z {z:.1f} over its last {len(stats.ring):,} "
-                           f"approved sales; flagged from {s.outlier_z:g})")
+                           f"approved sales, flagged from {s.outlier_z:g}) and {math.exp(x - stats.top):,.1f} times "
+                           f"its 1-in-{1 / (1 - s.outlier_quantile):,.0f} sale of "
+                           f"{_money(Decimal(math.exp(stats.top)).quantize(Decimal('0.01')), row.currency)} "
+                           f"(flagged from {s.outlier_tail_factor:g} times)")
         if approved:
             if len(stats.ring) < s.outlier_window:
                 stats.ring.append(x)

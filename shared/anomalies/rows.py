@@ -24,6 +24,11 @@ MAX_PROBLEMS = 50
 """Problems kept word for word; the rest are only counted."""
 MAX_SHOWN_DIGITS = 10
 """The first six and last four: the most of a card number PCI DSS allows to be shown."""
+MAX_INTEGER_DIGITS = 12
+"""An amount has at most this many digits before the point (under a trillion): beyond is no payment but a
+broken or hostile row, whose printing alone could fill a disk (``1e50000000`` has fifty million digits)."""
+MAX_DECIMALS = 4
+"""An amount has at most this many decimals, trailing zeros aside (minor units of any currency, and a rate's)."""
 
 _RUN = re.compile(rb"\d[\d +%_-]{11,}")
 """Where a card number could be (13 or more digits and separators): most lines have none, so the full
@@ -58,8 +63,18 @@ class Row(msgspec.Struct, gc=False):
         if not self.location:
             raise ValueError("location is empty")
         if not self.amount.is_finite() or self.amount < 0:
-            raise ValueError(f"amount {self.amount} is not a positive amount (a refund is type REFUND with its "
-                             "amount positive)")
+            raise ValueError(f"amount {_shown(self.amount)} is not a positive amount (a refund is type REFUND with "
+                             "its amount positive)")
+        _, digits, exponent = self.amount.as_tuple()
+        if not isinstance(exponent, int):  # only NaN and infinity have a letter here, refused above
+            raise ValueError(f"amount {_shown(self.amount)} is not a number")
+        significant = len(bytes(digits).rstrip(b"\0"))  # a zero amount has none
+        decimals = max(0, -exponent - (len(digits) - significant)) if significant else 0
+        whole = max(0, len(digits) + exponent) if significant else 0
+        if whole > MAX_INTEGER_DIGITS or decimals > MAX_DECIMALS:
+            raise ValueError(f"amount {_shown(self.amount)} has {whole:,} digit(s) before the point and "
+                             f"{decimals:,} decimal(s); an amount has at most {MAX_INTEGER_DIGITS} and "
+                             f"{MAX_DECIMALS}")
         shown = len(_DIGITS.findall(self.masked_card))
         if shown > MAX_SHOWN_DIGITS:
             raise ValueError(f"masked_card shows {shown} digits ({mask_pan(self.masked_card)}); at most the first "
@@ -81,6 +96,12 @@ class Row(msgspec.Struct, gc=False):
         if self.card_fingerprint:
             return f"card {self.card_fingerprint[:10]}"
         return "no card"
+
+
+def _shown(amount: Decimal) -> str:
+    """An amount as a message may show it: its text, cut short when long."""
+    text = str(amount)
+    return text if len(text) <= 24 else f"{text[:20]}…({len(text):,} characters)"
 
 
 _DECODER = msgspec.json.Decoder(Row)

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from sandbox.scenario.payments_month import evaluate, generate, locations
+from sandbox.scenario.payments_month import Label, evaluate, generate, locations
 from shared.anomalies.detector import Flag, LocationsError, Thresholds, detect, load_locations
 from shared.anomalies.rows import Reader, Row
 from tests.anomalies.conftest import LOCATIONS
@@ -29,17 +29,27 @@ def test_card_testing_on_one_card_names_the_attempts(row: Make) -> None:
 
 
 def test_card_testing_across_many_cards_at_one_location(row: Make) -> None:
-    rows = [row(i * 0.5, location="ECOM", amount="1.00", card_fingerprint=f"fp_{i}",
+    rows = [row(i * 0.5, location="ECOM", amount="1.00", card_fingerprint=f"fp_{i}", entry_mode="ECOM",
                 result="APPROVED" if i in (3, 9) else "DECLINED") for i in range(10)]
     flags = flagged(rows, "card_testing")
     assert {f.id for f in flags} == {r.id for r in rows}
     assert "from 8 different cards at ECOM" in flags[-1].reason
+    busy_cafe = [row(i * 0.5, location="CHI02", amount="4.50", card_fingerprint=f"fp_{i}", entry_mode=mode,
+                     result="DECLINED") for i, mode in enumerate(["CHIP", "CONTACTLESS", "SWIPE"] * 4)]
+    assert flagged(busy_cafe) == [], "declines of cards held in the hand are no test of stolen numbers"
 
 
 def test_a_decline_retried_on_the_same_card_is_not_card_testing(row: Make) -> None:
     rows = [row(0, result="DECLINED", amount="54.20"), row(1, result="DECLINED", amount="54.20"),
             row(2, amount="54.20")]
     assert flagged(rows) == []
+
+
+def test_a_decline_retried_at_one_amount_is_one_attempt_however_often(row: Make) -> None:
+    retried = [row(i * 0.5, result="DECLINED", amount="4.50") for i in range(6)]
+    assert flagged(retried) == []
+    walked = [row(i * 0.5, result="DECLINED", amount=f"{1 + i}.37", card_fingerprint="fp_w") for i in range(5)]
+    assert {f.id for f in flagged(walked, "card_testing")} == {r.id for r in walked}
 
 
 def test_duplicate_charge_flags_the_second_with_both_ids(row: Make) -> None:
@@ -93,6 +103,23 @@ def test_void_spike_but_not_a_trainees_few_voids(row: Make) -> None:
     assert "7 voids by cashier C9 at CHI01 within 30 min" in flags[-1].reason
 
 
+def test_a_void_spike_in_a_locations_first_hour_is_judged_by_the_usual_rate(row: Make) -> None:
+    """With no history, the spike's own voids would make the location's rate and hide it."""
+    rows = [row(i, cashier=f"C{i % 3}", amount=f"{10 + i}.00") for i in range(40)]
+    spike = [row(5 + i * 4, type="VOID", cashier="C9", amount=f"{i + 1}.50") for i in range(6)]
+    assert {f.id for f in flagged(rows + spike, "void_spike")} == {r.id for r in spike}
+
+
+def test_a_store_that_takes_big_baskets_is_judged_by_its_own_tail(row: Make) -> None:
+    rng = random.Random(5)
+    usual = [f"{40 * 2.718 ** rng.gauss(0, 0.6):.2f}" for _ in range(400)]
+    catering = [f"{40 * rng.uniform(8, 25):.2f}" if i % 50 == 0 else a for i, a in enumerate(usual)]
+    for history, found in ((usual, True), (catering, False)):
+        rows = [row(i * 0.1, amount=a, card_fingerprint=f"fp_{i}") for i, a in enumerate(history)]
+        basket = row(100, amount="1500.00", card_fingerprint="fp_basket")  # 37 times the median
+        assert bool(flagged([*rows, basket], "amount_outlier")) is found
+
+
 def test_amount_outlier_but_not_a_big_basket(row: Make) -> None:
     rng = random.Random(3)
     history = [row(i, amount=f"{40 * 2.718 ** rng.gauss(0, 0.6):.2f}", card_fingerprint=f"fp_{i}")
@@ -116,7 +143,8 @@ def test_impossible_travel_but_not_one_metro_online_or_a_long_trip(row: Make) ->
 
 def test_unsorted_input_gives_the_same_flags(row: Make) -> None:
     rows = [row(0, amount="49.99"), row(1, amount="49.99"), row(2, amount="49.99"),
-            *[row(5 + i, location="ECOM", amount="1.00", card_fingerprint=f"fp_{i}", result="DECLINED")
+            *[row(5 + i, location="ECOM", amount="1.00", card_fingerprint=f"fp_{i}", result="DECLINED",
+                  entry_mode="ECOM")
               for i in range(7)]]
     shuffled = rows[:]
     random.Random(1).shuffle(shuffled)
@@ -151,9 +179,41 @@ def test_a_labelled_week_scores_f1_of_at_least_0_9(month: date, seed: int, tmp_p
     figures = evaluate(flags, truth)
     assert reader.malformed == 0
     assert figures.overall.f1 >= 0.9, figures
+    assert figures.incidents.f1 >= 0.85, figures.incidents
     assert all(s.tp + s.fn > 0 for s in figures.patterns.values()), "every pattern is planted"
+    assert all(s.tp + s.fn > 0 for s in figures.incident_patterns.values()), "every pattern has incidents"
     assert all(total > 0 for total, _ in figures.look_alikes.values()), "every look-alike is planted"
     assert sum(flagged_ for _, flagged_ in figures.look_alikes.values()) <= 2
+
+
+def test_an_incident_is_found_by_any_of_its_rows_and_a_false_alarm_counts_once_a_row() -> None:
+    truth = {"a1": Label("card_testing", incident="burst"), "a2": Label("card_testing", incident="burst"),
+             "b1": Label("duplicate_charge", incident="dup"), "n1": Label("none", "decline_retry")}
+    flags = [Flag("a2", "card_testing", 0.5, ""), Flag("n1", "card_testing", 0.5, ""),
+             Flag("n1", "amount_outlier", 0.5, ""), Flag("o1", "duplicate_charge", 0.5, "")]
+    figures = evaluate(flags, truth)
+    assert (figures.overall.tp, figures.overall.fp, figures.overall.fn) == (1, 3, 2)
+    assert (figures.incidents.tp, figures.incidents.fp, figures.incidents.fn) == (1, 2, 1)
+    assert figures.incident_patterns["card_testing"].tp == 1 and figures.incident_patterns["duplicate_charge"].fn == 1
+    assert figures.missed_incidents == ["dup"] and figures.ordinary_flagged == 1
+    assert figures.look_alikes["decline_retry"] == (1, 1)
+
+
+def test_the_month_is_not_clean() -> None:
+    """Amounts repeat by chance and run past three sigma; refunds come late, in part, without a reference."""
+    rows, _ = generate(date(2026, 11, 1), 3, rows_per_day=1500, days=28, plants=2)
+    sales = [r for r in rows if r["type"] == "SALE" and r["location"] == "CHI02"]
+    amounts = [r["amount"] for r in sales]
+    assert max(amounts.count(a) for a in set(amounts)) > len(amounts) / 50, "menu prices repeat"
+    refunds = [r for r in rows if r["type"] == "REFUND"]
+    assert sum(not r["reference"] for r in refunds) > len(refunds) / 10
+    sold = {r["reference"]: r for r in rows if r["type"] == "SALE"}
+    late = [r for r in refunds if r["reference"] in sold and r["time"][:10] > sold[r["reference"]]["time"][:10]]
+    assert any(int(r["time"][8:10]) - int(sold[r["reference"]]["time"][8:10]) >= 14 for r in late)
+    assert any(float(r["amount"]) < float(sold[r["reference"]]["amount"]) for r in late)
+    small_ecom_declines = [r for r in rows if r["location"] == "ECOM" and r["result"] == "DECLINED"
+                           and float(r["amount"]) <= 10]
+    assert len(small_ecom_declines) > 28
 
 
 def test_stores_trade_on_their_own_clocks_across_daylight_saving() -> None:

@@ -13,6 +13,13 @@ GOOD = (b'{"id":"a","time":"2026-11-03T10:00:00-06:00","location":"CHI01","type"
 PAN = "4111111111111111"
 
 
+@pytest.mark.parametrize("amount", [b"999999999999.9999", b"49.990000", b"0E-9", b"1E+11", b"0"])
+def test_amounts_up_to_12_digits_and_4_decimals_are_kept(amount: bytes) -> None:
+    reader = Reader("in.jsonl")
+    rows = list(reader.rows([GOOD.replace(b"49.99", amount)]))
+    assert reader.problems == [] and str(rows[0].amount) == amount.decode()
+
+
 def test_good_rows_decode_with_decimal_amounts_and_aware_times() -> None:
     rows = list(Reader("in.jsonl").rows([GOOD]))
     assert rows[0].amount.as_tuple().exponent == -2 and str(rows[0].amount) == "49.99"
@@ -24,6 +31,11 @@ def test_good_rows_decode_with_decimal_amounts_and_aware_times() -> None:
     (GOOD.replace(b"-06:00", b""), "timezone"),
     (GOOD.replace(b'"49.99"', b'"4x"'), "Invalid decimal"),
     (GOOD.replace(b'"49.99"', b'"-5.00"'), "not a positive amount"),
+    (GOOD.replace(b'"49.99"', b'"1e50000000"'), "amount 1E+50000000 has 50,000,001 digit(s) before the point"),
+    (GOOD.replace(b'"49.99"', b'"1000000000000.00"'), "has 13 digit(s) before the point and 0 decimal(s); an "
+                                                      "amount has at most 12 and 4"),
+    (GOOD.replace(b'"49.99"', b'"0.00001"'), "5 decimal(s)"),
+    (GOOD.replace(b'"49.99"', b'"' + b"9" * 5000 + b'"'), "99999999999999999999…(5,000 characters) has 5,000"),
     (GOOD.replace(b'"APPROVED"', b'"MAYBE"'), "$.result"),
     (GOOD.replace(b'"id":"a",', b""), "missing required field `id`"),
     (GOOD.replace(b"411111******1111", b"4111111111**1111"), "masked_card shows 14 digits (411111****1111)"),
