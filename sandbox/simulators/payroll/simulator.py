@@ -105,10 +105,11 @@ class PayrollSimulator:
         rng = random.Random(f"payroll-employees:{self.seed}")
         groups = [g["PayGroupId"] for g in self.book.lookups[code]["pay_groups"]]
         locations = [w["WorkLocationId"] for w in self.book.lookups[code]["work_locations"]]
+        taken: set[str] = set()
         for n in range(employees):
             hourly = n % 3 != 2
             self.hire(FirstName=_FIRST[n % len(_FIRST)], LastName=_LAST[(n * 3) % len(_LAST)],
-                      SSN=f"9{rng.randrange(10**8):08d}",  # 9xx: never issued as an SSN, so never a real one
+                      SSN=_unissued_ssn(rng.randrange(10**8), taken),
                       BirthDate=date(1970 + rng.randrange(30), 1 + rng.randrange(12), 1 + rng.randrange(28)),
                       HireDate=date(2018 + rng.randrange(6), 1 + rng.randrange(12), 1 + rng.randrange(28)),
                       PayGroupId=groups[0] if hourly else groups[1], WorkLocationId=locations[n % len(locations)],
@@ -350,3 +351,14 @@ class PayrollSimulator:
         with self._lock:
             self.book.restore(state)
             self.events = Counter({k: int(v) for k, v in state.get("events", {}).items()})
+
+
+def _unissued_ssn(drawn: int, taken: set[str]) -> str:
+    """A well-formed SSN in the 9xx area, never issued, so never a real one: no 00 group or 0000 serial (payroll
+    refuses those), and none twice."""
+    digits = f"9{drawn:08d}"
+    group, serial = int(digits[3:5]) or 1, int(digits[5:]) or 1
+    while (found := f"{digits[:3]}{group:02d}{serial:04d}") in taken:
+        serial = serial % 9999 + 1
+    taken.add(found)
+    return found

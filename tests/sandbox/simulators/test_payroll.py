@@ -404,3 +404,12 @@ def test_state_holds_ssns_and_birth_dates_only_encrypted_and_restores(wire: Wire
     record = again.employee_record("E100")
     assert record is not None and record["Ssn"] == SSN
     assert again.state()["employees"] == state["employees"]
+
+
+def test_every_seed_makes_a_payroll_simulator_its_own_rules_accept() -> None:
+    """The seeded employees' SSNs are drawn at random: none may be one payroll refuses (a 00 group, a 0000 serial),
+    or the demo and chaos would fail on the days whose seed draws one."""
+    from sandbox.simulators import create
+
+    for seed in range(300):
+        create("payroll", seed=seed)
