@@ -82,9 +82,10 @@ class Thresholds:
     refund_lookback_days: int = 90
     """Refunds without a known reference are covered by the card's sales at that location this far back."""
     judge_unknown_refunds: bool = True
-    """Judge a refund whose sale is not among the rows (neither its reference nor its card's sales there): right
-    for a file that holds the look-back; the live watch, whose window is a day, leaves such a refund alone, since a
-    return of last month's purchase is not evidence of anything."""
+    """Judge a refund whose reference names no sale among the rows, by its card's sales: right for a file that
+    holds the look-back. The live watch reads one day and knows a card only by brand and last four digits, so it
+    judges a refund only against the sale it names (a return of last month's purchase is not evidence, and another
+    card with the same last four is not its sale)."""
     off_hours_refund: Decimal = Decimal("200.00")
     """Off-hours refund: the amount from which a refund is large."""
     off_hours_grace_min: int = 10
@@ -526,7 +527,7 @@ class Detector:
         since = ts - s.refund_lookback_days * 86400
         by_ref = self._refs.get(row.reference) if row.reference else None
         by_card = self._cards.get((fp, where)) if fp else None
-        if by_ref is None and by_card is None and not s.judge_unknown_refunds:
+        if by_ref is None and not s.judge_unknown_refunds:
             if amount >= s.off_hours_refund:
                 self._off_hours(row, ts)
             return
