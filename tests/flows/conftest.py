@@ -3,7 +3,7 @@ with alerts kept in a list to assert on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,17 +25,29 @@ class Alerts:
 
 
 @pytest.fixture
-def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Services]:
-    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
-    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GP_APP_KEY", KEY)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
+def ports_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., wiring.Services]]:
+    """Build the ports with some settings of the test's own (``HL365_RULES_FILE=...``)."""
+
+    def build(**settings: str) -> wiring.Services:
+        monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
+        monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("GP_APP_KEY", KEY)
+        for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL", "HL365_RULES_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        services = wiring.services()
+        services.__dict__["alerts"] = Alerts()
+        return services
+
+    yield build
     wiring.reset()
-    services = wiring.services()
-    services.__dict__["alerts"] = Alerts()
-    yield services
-    wiring.reset()
+
+
+@pytest.fixture
+def ports(ports_with: Callable[..., wiring.Services]) -> wiring.Services:
+    return ports_with()
 
 
 
@@ -50,4 +62,4 @@ def take(bus: object, queue: str) -> list[ReceivedMessage]:
     return taken
 
 
-__all__ = ["KEY", "Alerts", "ports", "take"]
+__all__ = ["KEY", "Alerts", "ports", "ports_with", "take"]

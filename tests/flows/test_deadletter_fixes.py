@@ -4,7 +4,7 @@ the loop with no code change."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from shared.mapping.apply import apply
 from shared.mapping.suggest import suggestions_of
 from shared.messaging.envelope import to_message
 from shared.ops.deadletters import row_id
-from tests.flows.conftest import KEY, Alerts, take
+from tests.flows.conftest import take
 
 ROOT = Path(__file__).parents[2]
 
@@ -44,20 +44,10 @@ def test_the_missing_names_are_read_from_the_reason_and_description(reason: str,
 
 
 @pytest.fixture
-def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Services]:
+def services(tmp_path: Path, ports_with: Callable[..., wiring.Services]) -> wiring.Services:
     mapping = tmp_path / "mapping.yaml"
     shutil.copy(ROOT / "mapping.yaml", mapping)
-    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
-    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HL365_MAPPING_FILE", str(mapping))
-    monkeypatch.setenv("GP_APP_KEY", KEY)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL", "HL365_RULES_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    wiring.reset()
-    found = wiring.services()
-    found.__dict__["alerts"] = Alerts()
-    yield found
-    wiring.reset()
+    return ports_with(HL365_MAPPING_FILE=str(mapping))
 
 
 def test_an_unmapped_payment_type_gets_its_entry_applied_and_replayed(services: wiring.Services) -> None:

@@ -5,7 +5,7 @@ every decision is in the audit trail."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pytest
 from sandbox.scenario.transactions import transaction
 from shared import wiring
 from shared.canonical.envelope import Envelope
+from shared.canonical.payments import Payment
 from shared.errors import RetriableError
 from shared.flows.payments import HELD_FOR_REVIEW, POST_QUEUE, post_payments, transform_payments
 from shared.flows.pipeline import Delivery
@@ -25,7 +26,7 @@ from shared.messaging.envelope import to_message
 from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
 from shared.storage import tables
 from shared.storage.entities import Entity
-from tests.flows.conftest import KEY, Alerts, take
+from tests.flows.conftest import take
 
 DAY = date(2026, 11, 26)
 RULES = """\
@@ -48,20 +49,10 @@ rules:
 
 
 @pytest.fixture
-def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wiring.Services]:
+def services(tmp_path: Path, ports_with: Callable[..., wiring.Services]) -> wiring.Services:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
-    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HL365_RULES_FILE", str(rules))
-    monkeypatch.setenv("GP_APP_KEY", KEY)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_ALERT_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    wiring.reset()
-    found = wiring.services()
-    found.__dict__["alerts"] = Alerts()
-    yield found
-    wiring.reset()
+    return ports_with(HL365_RULES_FILE=str(rules))
 
 
 def delivery(number: int, **changes: object) -> Delivery:
@@ -179,7 +170,12 @@ def test_a_dry_run_reports_what_each_rule_would_do_and_does_nothing(services: wi
         envelope = Envelope.from_body(delivery(number, **changes).body)
         events.append((envelope, to_payment(parse_transaction(envelope.data))))
     asked: list[date] = []
-    result = dry_run(services, services.rules, DAY, lambda day: asked.append(day) or events)
+
+    def payments(day: date) -> list[tuple[Envelope, Payment]]:
+        asked.append(day)
+        return events
+
+    result = dry_run(services, services.rules, DAY, payments)
     assert asked == [DAY]
     assert (result.payments, result.settled_by_journal) == (4, 2)
     assert {rule: dict(counts) for rule, counts in result.per_rule.items()} == {
