@@ -42,21 +42,40 @@ def _lines(node: yaml.Node, path: tuple[str | int, ...], found: dict[tuple[str |
             _lines(item, (*path, index), found)
 
 
-def check(path: Path) -> tuple[MappingConfig | None, list[Problem]]:
-    """Parse and validate; returns the mapping (None if invalid) and every problem found."""
-    name = str(path)
+def read_text(path: Path) -> str | Problem:
+    """A configuration file's text, or why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        return None, [Problem(name, 0, "(file)", f"cannot read: {exc.strerror}")]
+        return Problem(str(path), 0, "(file)", f"cannot read: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        return Problem(str(path), 0, "(file)", f"not UTF-8 text (byte {exc.start})")
+
+
+def compose(text: str, name: str, what: str) -> tuple[dict[str, Any], yaml.Node] | Problem:
+    """A configuration file as a mapping and its node tree (for lines), safe loading only; or its first problem.
+    ``what`` says what the document must be, in the problem's words."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document: Any = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        return None, [Problem(name, line, "(syntax)", str(exc.problem or exc))]
+        return Problem(name, line, "(syntax)", str(exc.problem or exc))
     if not isinstance(document, dict) or node is None:
-        return None, [Problem(name, 1, "(document)", "the mapping must be a YAML mapping of sections")]
+        return Problem(name, 1, "(document)", what)
+    return document, node
+
+
+def check(path: Path) -> tuple[MappingConfig | None, list[Problem]]:
+    """Parse and validate; returns the mapping (None if invalid) and every problem found."""
+    name = str(path)
+    text = read_text(path)
+    if isinstance(text, Problem):
+        return None, [text]
+    composed = compose(text, name, "the mapping must be a YAML mapping of sections")
+    if isinstance(composed, Problem):
+        return None, [composed]
+    document, node = composed
     lines: dict[tuple[str | int, ...], int] = {}
     _lines(node, (), lines)
     try:

@@ -35,7 +35,7 @@ from celpy import celtypes
 from shared.anomalies.detector import LocationsError, locations_from
 from shared.canonical.money import minor_units
 from shared.canonical.payments import Payment
-from shared.mapping.loader import Problem
+from shared.mapping.loader import Problem, compose, read_text
 
 KINDS = ("payment",)
 """The events rules are evaluated on."""
@@ -318,25 +318,17 @@ def _folded_line(rows: list[str], word: int) -> int:
 def check(path: Path) -> tuple[Rules | None, list[Problem]]:
     """Parse, compile and try every rule; returns the rules (None if any problem) and every problem found,
     each at its file line."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [Problem(name, 0, "(file)", f"cannot read: {exc.strerror}")]
-    except UnicodeDecodeError as exc:
-        return None, [Problem(name, 0, "(file)", f"not UTF-8 text (byte {exc.start})")]
-    return parse(text, name)
+    text = read_text(path)
+    if isinstance(text, Problem):
+        return None, [text]
+    return parse(text, str(path))
 
 
 def parse(text: str, name: str = "rules.yaml") -> tuple[Rules | None, list[Problem]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document: Any = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        return None, [Problem(name, line, "(syntax)", str(exc.problem or exc))]
-    if not isinstance(document, dict) or node is None:
-        return None, [Problem(name, 1, "(document)", "a rules file is a YAML mapping with `rules:`")]
+    composed = compose(text, name, "a rules file is a YAML mapping with `rules:`")
+    if isinstance(composed, Problem):
+        return None, [composed]
+    document, node = composed
     nodes: dict[tuple[str | int, ...], yaml.Node] = {}
     _lines(node, (), nodes)
     checker = _Checker(name, nodes, text)
