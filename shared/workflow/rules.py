@@ -301,6 +301,15 @@ class _Checker:
                 return start + 1 + _folded_line(self.source(node), index)
         return start + 1
 
+    def line_naming(self, path: tuple[str | int, ...], word: str) -> int:
+        """The file line of the expression at ``path`` where ``word`` first appears (its first line if nowhere)."""
+        node = self.nodes.get(path)
+        if node is None:
+            return self.line(path)
+        rows = self.text[node.start_mark.index:node.end_mark.index].splitlines()
+        found = next((n for n, row in enumerate(rows) if re.search(rf"\b{re.escape(word)}\b", row)), 0)
+        return node.start_mark.line + 1 + found
+
     def source(self, node: yaml.Node) -> list[str]:
         return [row.strip() for row in self.text[node.start_mark.index:node.end_mark.index].splitlines()[1:]]
 
@@ -413,7 +422,9 @@ def _try(checker: _Checker, path: tuple[str | int, ...], program: celpy.Runner, 
         try:
             result = program.evaluate(activation)
         except Exception as error:  # cel-python raises its own errors and plain ones
-            checker.add(path, what + _eval_message(error))
+            message = _eval_message(error)
+            named = re.search(r"(?:no field |^)'([^']+)'", message)
+            checker.add(path, what + message, checker.line_naming(path, named.group(1)) if named else None)
             return
         spent = time.perf_counter() - started
         if spent > MAX_SECONDS:

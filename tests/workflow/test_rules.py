@@ -117,6 +117,8 @@ def test_without_a_rule_reading_flags_no_flag_is_looked_up() -> None:
      "    then: [skip]\n", 5, "rules.0.when", "not a valid CEL"),
     ("rules:\n  - name: a\n    when: payment.amont > 3.0\n    then: [skip]\n", 3, "rules.0.when",
      "no field 'amont'"),
+    ("rules:\n  - name: a\n    when: >\n      payment.kind == 'sale' &&\n      payment.amont > 3.0\n"
+     "    then: [skip]\n", 5, "rules.0.when", "no field 'amont'"),
     ("rules:\n  - name: a\n    when: payment.amount\n    then: [skip]\n", 3, "rules.0.when", "true or false"),
     ("rules:\n  - name: a\n    when: 'true'\n    then:\n      - delete: x\n", 5, "rules.0.then.0", "not an action"),
     ("rules:\n  - name: a\n    when: 'true'\n    then:\n      - route: customer_ledger\n", 5, "rules.0.then.0.route",
