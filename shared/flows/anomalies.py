@@ -9,6 +9,7 @@ twice.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,9 @@ from shared.ops.anomaly_flags import AnomalyFlags, StoredFlag
 from shared.ports import Ports
 from shared.storage import tables
 from shared.storage.entities import Entity
+from shared.workflow.rules import RulesError
+
+log = logging.getLogger("hl365.anomalies")
 
 WINDOW = timedelta(hours=24)
 LISTING_LAG = timedelta(minutes=2)
@@ -65,7 +69,12 @@ def watch(ports: Ports, *, now: datetime | None = None) -> Watch:
     rows = [row_of(listed, zone) for listed in ports.gateway.iter_transactions(
         from_time_created=since.date(), to_time_created=now.date()) if since <= listed.time_created < now
         and listed.merchant_id]
-    flags = detect(rows, locations_from(ports.rules.locations, "the rules file's locations"), settings=STREAM)
+    try:
+        places = locations_from(ports.rules.locations, "the rules file's locations")
+    except RulesError as error:  # the payments wait for the file to be fixed; the watch goes on without places
+        log.warning("the anomaly watch runs without locations (opening hours, metros): %s", error.problems[0])
+        places = {}
+    flags = detect(rows, places, settings=STREAM)
     when = {row.id: row.time.astimezone(UTC).date() for row in rows}
     store = AnomalyFlags(ports.tables.table(tables.ANOMALY_FLAGS))
     new = store.add(_stored(flags, when))

@@ -19,7 +19,7 @@ from shared.errors import FatalError, IntegrationError, RetriableError, Uncertai
 from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
 from shared.flows.pipeline import Delivery, envelope_of, park
-from shared.flows.workflow import Verdict, judge, subject_to_rules
+from shared.flows.workflow import Verdict, judge, remember, subject_to_rules
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
@@ -157,22 +157,26 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
             continue
         envelope, payment = read
         detail = {"external_key": payment.external_key}
-        verdict, why = Verdict.POST, ""
+        judged = None
         if rules.rules and subject_to_rules(ports, payment):
             judged = judge(ports, rules, envelope, payment)
             if judged.verdict is Verdict.WAIT:
                 failures[delivery.message_id] = RetriableError("AwaitingAnomalyWatch", judged.why)
                 continue
-            payment, verdict, why = judged.payment, judged.verdict, judged.why
+            payment = judged.payment
             if judged.decision.matched or judged.why:
                 detail["rules"] = judged.decision.summary() or judged.why
+        verdict = judged.verdict if judged is not None else Verdict.POST
         posting = envelope.model_copy(update={"type": "payment.normalised",
                                               "data": payment.model_dump(mode="json", exclude=_unset(payment))})
-        if verdict is Verdict.HOLD:
-            # Parked as the posting it would have been: a person's replay sends it straight to the post queue.
-            park(ports, POST_QUEUE, delivery.message_id, to_message(posting).body, HELD_FOR_REVIEW, why)
-        elif verdict is Verdict.POST:
+        if verdict is Verdict.POST:
             postings.append(to_message(posting))
+        elif verdict is Verdict.HOLD:
+            # Parked as the posting it would have been: a person's replay sends it straight to the post queue.
+            park(ports, POST_QUEUE, delivery.message_id, to_message(posting).body, HELD_FOR_REVIEW,
+                 judged.why if judged is not None else "")
+        if judged is not None and verdict in (Verdict.HOLD, Verdict.SKIP):
+            remember(ports, judged)
         outcome = {Verdict.POST: "normalised", Verdict.HOLD: "held_for_review", Verdict.SKIP: "skipped_by_rule",
                    Verdict.FOLLOW: "follows_earlier_rule_decision"}[verdict]
         records.append({"step": "transform.payment", "event_id": envelope.idempotency_key,

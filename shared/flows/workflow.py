@@ -68,7 +68,7 @@ def watched_until(ports: Ports) -> datetime | None:
 
 def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> Judged:
     """The rules' verdict on one payment (see the module for what follows an earlier decision and what waits);
-    alerts are sent, a hold or skip is remembered by the payment's key."""
+    alerts are sent. The caller carries a hold or skip out, then ``remember``s it."""
     earlier = _earlier(ports, payment)
     if earlier is not None:
         return Judged(Verdict.FOLLOW, payment, Decision(), earlier)
@@ -87,8 +87,6 @@ def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> J
             "rule": rule, "transaction": payment.transaction_id, "reference": payment.reference or "",
             "amount": f"{payment.amount.amount} {payment.amount.currency}"}))
     verdict = Verdict.HOLD if decision.hold is not None else Verdict.SKIP if decision.skip is not None else Verdict.POST
-    if verdict is not Verdict.POST:
-        _remember(ports, payment, verdict, decision.hold or decision.skip or "")
     return Judged(verdict, apply(payment, decision), decision, decision.hold or decision.skip or "")
 
 
@@ -108,7 +106,10 @@ def _earlier(ports: Ports, payment: Payment) -> str | None:
     return f"{row['Verdict']} by an earlier event of this payment ({row['Why']})"
 
 
-def _remember(ports: Ports, payment: Payment, verdict: Verdict, why: str) -> None:
+def remember(ports: Ports, judged: Judged) -> None:
+    """Record a hold or skip by the payment's key, once it is carried out (parked, or audited as skipped): a crash
+    before that leaves nothing recorded, so the redelivered event is judged again rather than followed."""
+    payment, verdict, why = judged.payment, judged.verdict, judged.why
     _first(ports, DECISIONS, payment.external_key, {"Verdict": verdict.value, "Why": why[:1000],
                                                     "Event": payment.status.value})
 
