@@ -53,15 +53,10 @@ class AnomalyFlags:
         return new
 
     def patterns(self, transaction_id: str, day: date) -> list[str]:
-        """The patterns flagged on one transaction (looked up on its day and the day either side, since a
-        store's local day and the UTC day differ)."""
-        found: set[str] = set()
-        for offset in (-1, 0, 1):
-            rows = self._table.query(_partition(day + timedelta(days=offset)),
-                                     [Condition("RowKey", "ge", f"{transaction_id}|"),
-                                      Condition("RowKey", "lt", f"{transaction_id}|~")])
-            found.update(str(row["Pattern"]) for row in rows)
-        return sorted(found)
+        """The patterns flagged on one transaction of UTC ``day`` (the day of its gateway time, as stored)."""
+        rows = self._table.query(_partition(day), [Condition("RowKey", "ge", f"{transaction_id}|"),
+                                                   Condition("RowKey", "lt", f"{transaction_id}|~")])
+        return sorted({str(row["Pattern"]) for row in rows})
 
     def recent(self, *, days: int = 2, today: date | None = None) -> Iterator[StoredFlag]:
         """The flags of the last ``days`` days, oldest day first."""
