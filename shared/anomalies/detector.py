@@ -35,12 +35,14 @@ from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
 
 from shared.anomalies.rows import Row
+
+K = TypeVar("K", str, tuple[str, str])
 
 PATTERNS = ("card_testing", "duplicate_charge", "refund_without_sale", "refund_to_new_card", "off_hours_refund",
             "void_spike", "amount_outlier", "impossible_travel")
@@ -308,6 +310,18 @@ class _Sales:
                 return
 
 
+def _slid(windows: dict[K, deque[tuple[float, Row]]], key: K, ts: float, row: Row,
+          since: float) -> deque[tuple[float, Row]]:
+    """``key``'s window with ``row`` added and the rows older than ``since`` dropped."""
+    window = windows.get(key)
+    if window is None:
+        window = windows[key] = deque()
+    window.append((ts, row))
+    while window[0][0] < since:
+        window.popleft()
+    return window
+
+
 class Detector:
     """Reads rows in time order and flags them; state is kept per card, location and cashier only as long as
     a window needs it (the refund and outlier look-backs excepted).
@@ -428,12 +442,7 @@ class Detector:
         s = self.settings
         since = ts - s.testing_window_s
         if fp:
-            burst = self._card_bursts.get(fp)
-            if burst is None:
-                burst = self._card_bursts[fp] = deque()
-            burst.append((ts, row))
-            while burst[0][0] < since:
-                burst.popleft()
+            burst = _slid(self._card_bursts, fp, ts, row, since)
             if len(burst) >= s.testing_per_card and _attempts(burst) >= s.testing_per_card:
                 entries = [r for _, r in burst]
                 declined = sum(r.result == "DECLINED" for r in entries)
@@ -447,12 +456,7 @@ class Detector:
                     self._flag(r, when, "card_testing", score, reason)
         if row.amount > s.small_amount or row.entry_mode in CARD_PRESENT:
             return
-        small = self._location_small.get(row.location)
-        if small is None:
-            small = self._location_small[row.location] = deque()
-        small.append((ts, row))
-        while small[0][0] < since:
-            small.popleft()
+        small = _slid(self._location_small, row.location, ts, row, since)
         if approved:
             active = self._bursts.get(row.location)
             if active is not None and ts <= active[0] and row.amount in active[1]:
@@ -597,12 +601,7 @@ class Detector:
         if not is_void:
             return
         rate[0] += 1
-        voids = self._voids.get(key)
-        if voids is None:
-            voids = self._voids[key] = deque()
-        voids.append((ts, row))
-        while voids[0][0] < since:
-            voids.popleft()
+        voids = _slid(self._voids, key, ts, row, since)
         n = len(voids)
         if n < s.void_min:
             return
