@@ -61,6 +61,12 @@ class Event:
     audit: dict[str, Any] = field(default_factory=dict)
     """What the ``accepted`` audit record shows besides the type (never card data)."""
 
+    def envelope(self, source: str, correlation_id: str | None = None) -> Envelope:
+        """The event as its queue carries it; ``correlation_id`` doubles as the envelope's id when given."""
+        ids = {"id": correlation_id, "correlation_id": correlation_id} if correlation_id else {}
+        return Envelope(**ids, type=self.type, source=source, subject=self.subject, idempotency_key=self.key,
+                        data=self.data)
+
 
 @dataclass(frozen=True)
 class Ignored:
@@ -397,10 +403,8 @@ def _send(ports: Ports, fresh: list[tuple[Source, Event, str]]) -> None:
     """One send per queue; ``MessageId`` is the key, so the bus drops a twin it already holds."""
     by_queue: dict[str, list[OutgoingMessage]] = {}
     for source, event, correlation_id in fresh:
-        envelope = Envelope(id=correlation_id, correlation_id=correlation_id, type=event.type,
-                            source=source.envelope_source, subject=event.subject, idempotency_key=event.key,
-                            data=event.data)
-        by_queue.setdefault(source.queue, []).append(to_message(envelope))
+        by_queue.setdefault(source.queue, []).append(to_message(event.envelope(source.envelope_source,
+                                                                               correlation_id)))
     for queue, messages in by_queue.items():
         ports.bus.send(queue, messages)
 

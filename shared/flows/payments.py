@@ -104,10 +104,7 @@ def payments_of_day(ports: Ports, day: date) -> list[tuple[Envelope, Payment]]:
         if listed.time_created.astimezone(zone).date() != day:
             continue
         transaction = parse_transaction(notification_of(listed))
-        event = _event(transaction)
-        envelope = Envelope(type=event.type, source=SOURCE_GP, subject=event.subject,
-                            idempotency_key=event.key, data=event.data)
-        found.append((envelope, to_payment(transaction)))
+        found.append((_event(transaction).envelope(SOURCE_GP), to_payment(transaction)))
     return found
 
 

@@ -35,6 +35,8 @@ WATCH_CHECKPOINT = ("anomaly-watch", "watermark")
 
 
 class Verdict(StrEnum):
+    """A decision's ``outcome``, and what the stream adds to it."""
+
     POST = "post"
     HOLD = "hold_for_review"
     SKIP = "skip"
@@ -86,8 +88,7 @@ def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> J
         ports.alerts.notify(Alert("rule", f"{rule}: {text}", {
             "rule": rule, "transaction": payment.transaction_id, "reference": payment.reference or "",
             "amount": f"{payment.amount.amount} {payment.amount.currency}"}))
-    verdict = Verdict.HOLD if decision.hold is not None else Verdict.SKIP if decision.skip is not None else Verdict.POST
-    return Judged(verdict, apply(payment, decision), decision, decision.hold or decision.skip or "")
+    return Judged(Verdict(decision.outcome), apply(payment, decision), decision, decision.hold or decision.skip or "")
 
 
 def _decide(rules: Rules, envelope: Envelope, payment: Payment, flags: list[str]) -> Decision:
