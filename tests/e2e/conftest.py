@@ -1,6 +1,6 @@
 """The real function app on the local host over loopback HTTP, with embedded storage in a temp dir."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,20 +56,37 @@ class System:
 
 
 @pytest.fixture
-def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alert_receiver: AlertReceiver) -> Iterator[System]:
-    monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
-    monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GP_APP_KEY", APP_KEY)
-    monkeypatch.setenv("HL365_MASTER_KEY", MASTER_KEY)
-    monkeypatch.setenv("HL365_ALERT_WEBHOOK_URL", alert_receiver.url)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_MERCHANT_ID", "GP_API_URL", "RETAIL_API_URL",
-                 "HL365_MAPPING_FILE"):
-        monkeypatch.delenv(name, raising=False)
+def system_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                alert_receiver: AlertReceiver) -> Iterator[Callable[..., System]]:
+    """Start the app with some settings of the test's own (a simulator's URL, a rules file)."""
+    started: list[tuple[Any, Any, httpx.Client]] = []
+
+    def start(**settings: str) -> System:
+        monkeypatch.setenv("HL365_SETTINGS_FILE", str(tmp_path / "absent.json"))
+        monkeypatch.setenv("HL365_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("GP_APP_KEY", APP_KEY)
+        monkeypatch.setenv("HL365_MASTER_KEY", MASTER_KEY)
+        monkeypatch.setenv("HL365_ALERT_WEBHOOK_URL", alert_receiver.url)
+        for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_MERCHANT_ID", "GP_API_URL",
+                     "RETAIL_API_URL", "HL365_MAPPING_FILE", "HL365_RULES_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        services = wiring.services()
+        host = LocalHost.from_wiring()
+        server, thread, port = run_in_background(host.asgi())
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        started.append((server, thread, http))
+        return System(host, http, services, alert_receiver)
+
+    yield start
+    for server, thread, http in started:
+        http.close()
+        stop_background(server, thread)
     wiring.reset()
-    services = wiring.services()
-    host = LocalHost.from_wiring()
-    server, thread, port = run_in_background(host.asgi())
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        yield System(host, http, services, alert_receiver)
-    stop_background(server, thread)
-    wiring.reset()
+
+
+@pytest.fixture
+def system(system_with: Callable[..., System]) -> System:
+    return system_with()

@@ -5,21 +5,19 @@ the console; then the waiting payments are judged: the first charge posts, the f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
-from sandbox.host import LocalHost, Undrained, run_in_background, stop_background
+from sandbox.host import Undrained, run_in_background, stop_background
 from sandbox.simulators.gp import DEFAULT_APP_ID, DEFAULT_APP_KEY, GpSimulator
 from sandbox.simulators.gp import create as create_gp
-from shared import wiring
 from shared.flows.payments import HELD_FOR_REVIEW, notification_of
 from shared.security.signatures import gp_signature
-from tests.e2e.conftest import MASTER_KEY, AlertReceiver, System
+from tests.e2e.conftest import MASTER_KEY, System
 
 RULES = """\
 locations:
@@ -33,31 +31,16 @@ rules:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          alert_receiver: AlertReceiver) -> Iterator[tuple[System, GpSimulator]]:
+def world(tmp_path: Path, system_with: Callable[..., System]) -> Iterator[tuple[System, GpSimulator]]:
     app = create_gp(seed=31)
     sim = app.simulated
     assert isinstance(sim, GpSimulator)
     server, thread, port = run_in_background(app)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES.format(merchant=sim.merchant_id))
-    for name, value in {"HL365_SETTINGS_FILE": str(tmp_path / "absent.json"), "HL365_DATA_DIR": str(tmp_path / "d"),
-                        "GP_APP_KEY": DEFAULT_APP_KEY, "GP_APP_ID": DEFAULT_APP_ID, "HL365_MASTER_KEY": MASTER_KEY,
-                        "GP_API_URL": f"http://127.0.0.1:{port}/ucp", "HL365_RULES_FILE": str(rules),
-                        "HL365_ALERT_WEBHOOK_URL": alert_receiver.url, "HL365_EMBEDDED_BUS_SPEEDUP": "100"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("HL365_STORAGE", "HL365_BUS", "D365_TARGET", "HL365_MERCHANT_ID", "RETAIL_API_URL",
-                 "HL365_MAPPING_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    wiring.reset()
-    services = wiring.services()
-    host = LocalHost.from_wiring()
-    host_server, host_thread, host_port = run_in_background(host.asgi())
-    with httpx.Client(base_url=f"http://127.0.0.1:{host_port}", timeout=10) as http:
-        yield System(host, http, services, alert_receiver), sim
-    stop_background(host_server, host_thread)
+    yield system_with(GP_APP_KEY=DEFAULT_APP_KEY, GP_APP_ID=DEFAULT_APP_ID, GP_API_URL=f"http://127.0.0.1:{port}/ucp",
+                      HL365_RULES_FILE=str(rules), HL365_EMBEDDED_BUS_SPEEDUP="100"), sim
     stop_background(server, thread)
-    wiring.reset()
 
 
 def test_a_duplicate_charge_is_flagged_alerted_once_shown_and_its_posting_held(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -260,33 +261,34 @@ def test_counts_and_correlated_logs_reach_application_insights(tmp_path: Path) -
     assert logged[0]["tags"]["ai.cloud.role"] == "hl365-test"
 
 
-def test_a_card_number_or_an_ssn_in_a_message_is_masked_before_any_handler_writes_it() -> None:
+@contextmanager
+def redacted(name: str) -> Iterator[io.StringIO]:
+    """What a handler with the redacting filter on logger ``name`` writes."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(telemetry.RedactingFilter())
-    logger = logging.getLogger("hl365.employees")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     try:
-        logger.warning("payroll refused %s: SSN %s, card %s", "E1001", "987-65-4320", "4111 1111 1111 1111")
+        yield stream
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_card_number_or_an_ssn_in_a_message_is_masked_before_any_handler_writes_it() -> None:
+    with redacted("hl365.employees") as stream:
+        logging.getLogger("hl365.employees").warning("payroll refused %s: SSN %s, card %s", "E1001", "987-65-4320",
+                                                     "4111 1111 1111 1111")
     written = stream.getvalue()
     assert "E1001" in written and "***-**-4320" in written and "411111******1111" in written
     assert "987-65-4320" not in written and "4111 1111 1111 1111" not in written
 
 
 def test_a_traceback_that_quotes_an_ssn_is_masked_too() -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(telemetry.RedactingFilter())
-    logger = logging.getLogger("hl365.employees")
-    logger.addHandler(handler)
-    try:
+    with redacted("hl365.employees") as stream:
         try:
             raise ValueError("payroll said: SSN 987-65-4320 is in use")
         except ValueError:
-            logger.exception("add failed")
-    finally:
-        logger.removeHandler(handler)
+            logging.getLogger("hl365.employees").exception("add failed")
     written = stream.getvalue()
     assert "Traceback" in written and "***-**-4320" in written and "987-65-4320" not in written
