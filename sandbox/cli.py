@@ -373,8 +373,9 @@ def rules_dry_run(day: Annotated[str, typer.Option("--date", help="the business 
         result = dry_run(services, found, when, lambda d: payments_of_day(services, d),
                          lambda n: progress.advance(task, n))
     table = Table("rule", "matched", "held for review", "skipped", title=f"rules on the payments of {when}")
+    per_rule = result.per_rule
     for rule in found.rules:
-        counts = result.per_rule.get(rule.name, Counter())
+        counts = per_rule.get(rule.name, Counter())
         table.add_row(escape(rule.name), str(counts["matched"]), str(counts["held for review"]),
                       str(counts["skipped"]))
     console.print(table)

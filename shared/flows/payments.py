@@ -19,7 +19,7 @@ from shared.errors import FatalError, IntegrationError, RetriableError, Uncertai
 from shared.flows.intake import Event, Signature, Source, enqueue_once, one_object
 from shared.flows.ordering import claim_to_post
 from shared.flows.pipeline import Delivery, envelope_of, park
-from shared.flows.workflow import Verdict, judge, remember, subject_to_rules
+from shared.flows.workflow import Verdict, judge, remember, subject_to_rules, watched_until
 from shared.heartland.gp_models import Transaction
 from shared.heartland.notifications import GpTransaction, parse_transaction, to_payment
 from shared.messaging.envelope import to_message
@@ -147,6 +147,7 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
         waiting = RetriableError("RulesInvalid", f"the workflow rules file has {len(error.problems)} problem(s), "
                                  f"first {error.problems[0]}; payments wait until it is fixed")
         return {delivery.message_id: waiting for delivery in deliveries}
+    until = watched_until(ports) if rules.uses_flags else None
     for delivery in deliveries:
         read = _read(delivery, lambda data: to_payment(parse_transaction(data)))
         if isinstance(read, FatalError):
@@ -156,7 +157,7 @@ def transform_payments(ports: Ports, deliveries: Sequence[Delivery]) -> dict[str
         detail = {"external_key": payment.external_key}
         judged = None
         if rules.rules and subject_to_rules(ports, payment):
-            judged = judge(ports, rules, envelope, payment)
+            judged = judge(ports, rules, envelope, payment, until)
             if judged.verdict is Verdict.WAIT:
                 failures[delivery.message_id] = RetriableError("AwaitingAnomalyWatch", judged.why)
                 continue

@@ -68,15 +68,15 @@ def watched_until(ports: Ports) -> datetime | None:
     return None if row is None else row["Watermark"]
 
 
-def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment) -> Judged:
+def judge(ports: Ports, rules: Rules, envelope: Envelope, payment: Payment, until: datetime | None) -> Judged:
     """The rules' verdict on one payment (see the module for what follows an earlier decision and what waits);
-    alerts are sent. The caller carries a hold or skip out, then ``remember``s it."""
+    alerts are sent. ``until`` is ``watched_until``, read once for a micro-batch (None: the watch has not run).
+    The caller carries a hold or skip out, then ``remember``s it."""
     earlier = _earlier(ports, payment)
     if earlier is not None:
         return Judged(Verdict.FOLLOW, payment, Decision(), earlier)
     flags: list[str] = []
     if rules.uses_flags:
-        until = watched_until(ports)
         if until is None or payment.occurred_at > until:
             seen = "has not run yet" if until is None else f"has read up to {until.isoformat()}"
             return Judged(Verdict.WAIT, payment, Decision(), f"a rule reads flags and the anomaly watch {seen}")

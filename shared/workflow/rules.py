@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,12 @@ class Rules:
     rules: tuple[Rule, ...] = ()
     locations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def journals(self) -> set[str]:
         """The customer payment journals the rules route to."""
         return {action.route for rule in self.rules for action in rule.actions if action.route}
 
-    @property
+    @cached_property
     def uses_flags(self) -> bool:
         """Whether any condition reads ``flags``: only then are the transaction's flags looked up."""
         return any(re.search(r"\bflags\b", rule.condition) for rule in self.rules)
